@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# Builds every real component the tests run, from the package registries only (Go module proxy,
+# PyPI, npm), into ${XDG_CACHE_HOME:-~/.cache}/kubernetes-mcp/<component>-<version>/.
+# A component whose directory holds a `.done` marker is skipped, so a warm run takes seconds.
+#
+#   e2e/stack/install.sh            # everything
+#   e2e/stack/install.sh etcd helm  # only the named components
+#
+# Prints `cache: <dir>` for each component; the last line is `install: done in Ns`.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+
+cache_root=${KMCP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubernetes-mcp}
+work_root="$cache_root/src"
+mkdir -p "$cache_root" "$work_root"
+
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+
+log() { printf '[install %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# run_step NAME DIR FUNCTION: runs FUNCTION with $out=DIR unless DIR/.done exists.
+run_step() {
+  local name=$1 dir=$2 fn=$3 start
+  if [[ -f "$dir/.done" ]]; then
+    log "$name: cached in $dir"
+    return
+  fi
+  start=$SECONDS
+  log "$name: building into $dir"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  out=$dir "$fn"
+  touch "$dir/.done"
+  log "$name: built in $((SECONDS - start))s"
+}
+
+# A fresh scratch module directory for a Go build.
+scratch() {
+  local dir="$work_root/$1"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  echo "$dir"
+}
+
+version_ldflags() {
+  local pkg flags="" now
+  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  local minor=${KUBERNETES_VERSION#v1.}
+  minor=${minor%%.*}
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    flags+=" -X $pkg.gitTreeState=clean -X $pkg.gitCommit=0000000000000000000000000000000000000000"
+    flags+=" -X $pkg.buildDate=$now"
+  done
+  echo "-s -w$flags"
+}
+
+build_kubernetes() {
+  local src gomod
+  src=$(scratch "kubernetes-$KUBERNETES_VERSION")
+  gomod=$(cd "$src" && go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  {
+    echo "module kubernetes-mcp.io/e2e/kubernetes"
+    grep -m1 '^go ' "$gomod"
+    echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
+    echo "replace ("
+    # The release go.mod points its staging modules at ./staging; use the published ones.
+    sed -nE "s#^[[:space:]]*(k8s\.io/[^ ]+) => \./staging/.*#\t\1 => \1 $KUBERNETES_STAGING_VERSION#p" "$gomod"
+    echo ")"
+  } >"$src/go.mod"
+  cat >"$src/tools.go" <<'EOF'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
+EOF
+  (cd "$src" && go mod tidy)
+  local ldflags name
+  ldflags=$(version_ldflags)
+  mkdir -p "$out/bin"
+  for name in kube-apiserver kube-controller-manager kubectl; do
+    log "kubernetes: go build $name"
+    (cd "$src" && go build -trimpath -ldflags "$ldflags" -o "$out/bin/$name" "k8s.io/kubernetes/cmd/$name")
+  done
+}
+
+build_etcd() {
+  local src
+  src=$(scratch "etcd-$ETCD_VERSION")
+  (cd "$src" && go mod init kubernetes-mcp.io/e2e/etcd >/dev/null 2>&1 &&
+    go get -tool "go.etcd.io/etcd/server/v3@$ETCD_VERSION" &&
+    go build -trimpath -ldflags "-s -w" -o "$out/bin/etcd" go.etcd.io/etcd/server/v3)
+}
+
+build_otelcol() {
+  local src
+  src=$(scratch "otelcol-$OTELCOL_VERSION")
+  GOBIN="$src/bin" go install "go.opentelemetry.io/collector/cmd/builder@$OTELCOL_VERSION"
+  sed -e "s#@OUTPUT_PATH@#$src/dist#" \
+    -e "s#@OTELCOL_VERSION@#$OTELCOL_VERSION#g" \
+    -e "s#@OTELCOL_CONTRIB_VERSION@#$OTELCOL_CONTRIB_VERSION#g" \
+    -e "s#@OTELCOL_CONFMAP_VERSION@#$OTELCOL_CONFMAP_VERSION#g" \
+    "$here/otelcol-builder.yaml" >"$src/manifest.yaml"
+  # fileexporter's tests import a module the proxy refuses; -e lets tidy finish without it.
+  (cd "$src" && GOFLAGS="-e -buildvcs=false" ./bin/builder --config manifest.yaml)
+  mkdir -p "$out/bin"
+  cp "$src/dist/otelcol-e2e" "$out/bin/otelcol"
+}
+
+build_prometheus() {
+  local src mod=github.com/prometheus/prometheus
+  src=$(scratch "prometheus-$PROMETHEUS_VERSION")
+  (cd "$src" && go mod init kubernetes-mcp.io/e2e/prometheus >/dev/null 2>&1 &&
+    go get "$mod/cmd/prometheus@$PROMETHEUS_MODULE_VERSION" "$mod/cmd/promtool@$PROMETHEUS_MODULE_VERSION")
+  local ldflags="-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION"
+  local name
+  for name in prometheus promtool; do
+    log "prometheus: go build $name"
+    (cd "$src" && go build -trimpath -tags remove_all_sd,enable_kubernetes_sd -ldflags "$ldflags" \
+      -o "$out/bin/$name" "$mod/cmd/$name")
+  done
+}
+
+# prometheus-operator's pkg/client module is not on the proxy: regenerate it the way upstream's
+# `make k8s-client-gen` does, then build cmd/operator against it.
+build_prometheus_operator() {
+  local src po=github.com/prometheus-operator/prometheus-operator
+  src=$(scratch "prometheus-operator-$PROMETHEUS_OPERATOR_VERSION")
+  local gen
+  for gen in client-gen lister-gen informer-gen applyconfiguration-gen; do
+    GOBIN="$src/bin" go install "k8s.io/code-generator/cmd/$gen@$CODE_GENERATOR_VERSION"
+  done
+  local client="$src/pkgclient"
+  mkdir -p "$client"
+  cat >"$client/go.mod" <<EOF
+module $po/pkg/client
+
+go 1.26.0
+
+require (
+	$po/pkg/apis/monitoring $PROMETHEUS_OPERATOR_VERSION
+	k8s.io/api $CODE_GENERATOR_VERSION
+	k8s.io/apimachinery $CODE_GENERATOR_VERSION
+	k8s.io/client-go $CODE_GENERATOR_VERSION
+)
+EOF
+  cat >"$client/tools.go" <<EOF
+//go:build tools
+
+package client
+
+import (
+	_ "$po/pkg/apis/monitoring/v1"
+	_ "$po/pkg/apis/monitoring/v1alpha1"
+	_ "$po/pkg/apis/monitoring/v1beta1"
+	_ "k8s.io/client-go/kubernetes"
+)
+EOF
+  (cd "$client" && go mod tidy)
+  local main_dir header apis=(
+    "$po/pkg/apis/monitoring/v1" "$po/pkg/apis/monitoring/v1alpha1" "$po/pkg/apis/monitoring/v1beta1")
+  main_dir=$(cd "$client" && go mod download -json "$po@$PROMETHEUS_OPERATOR_VERSION" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  header="$main_dir/.header"
+  local args=(--go-header-file "$header" --v=1 --logtostderr)
+  (
+    cd "$client"
+    "$src/bin/applyconfiguration-gen" "${args[@]}" --output-pkg "$po/pkg/client/applyconfiguration" \
+      --output-dir applyconfiguration "${apis[@]}"
+    "$src/bin/client-gen" "${args[@]}" --apply-configuration-package "$po/pkg/client/applyconfiguration" \
+      --input-base "$po/pkg/apis" --clientset-name versioned --output-pkg "$po/pkg/client" \
+      --output-dir . --input monitoring/v1 --input monitoring/v1beta1 --input monitoring/v1alpha1
+    "$src/bin/lister-gen" "${args[@]}" --output-pkg "$po/pkg/client/listers" --output-dir listers "${apis[@]}"
+    "$src/bin/informer-gen" "${args[@]}" --versioned-clientset-package "$po/pkg/client/versioned" \
+      --listers-package "$po/pkg/client/listers" --output-pkg "$po/pkg/client/informers" \
+      --output-dir informers "${apis[@]}"
+    go mod tidy
+  )
+  local wrapper="$src/wrapper"
+  mkdir -p "$wrapper"
+  (cd "$wrapper" && go mod init kubernetes-mcp.io/e2e/prometheus-operator >/dev/null 2>&1 &&
+    go mod edit -replace "$po/pkg/client=$client" &&
+    go get -tool "$po/cmd/operator@$PROMETHEUS_OPERATOR_VERSION" &&
+    go build -trimpath -ldflags "-s -w -X github.com/prometheus/common/version.Version=${PROMETHEUS_OPERATOR_VERSION#v}" \
+      -o "$out/bin/prometheus-operator" "$po/cmd/operator")
+  mkdir -p "$out/crds"
+  cp "$main_dir"/example/prometheus-operator-crd/*.yaml "$out/crds/"
+  chmod u+w "$out"/crds/*.yaml
+}
+
+build_helm() {
+  local src
+  src=$(scratch "helm-$HELM_VERSION")
+  (cd "$src" && go mod init kubernetes-mcp.io/e2e/helm >/dev/null 2>&1 &&
+    go get "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" &&
+    go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+      -o "$out/bin/helm" helm.sh/helm/v3/cmd/helm)
+}
+
+install_python() {
+  python3 -m venv "$out/venv"
+  "$out/venv/bin/pip" install --quiet \
+    "mcp==$PYTHON_MCP_VERSION" \
+    "opentelemetry-sdk==$PYTHON_OTEL_VERSION" \
+    "opentelemetry-exporter-otlp-proto-grpc==$PYTHON_OTEL_VERSION" \
+    "opentelemetry-exporter-otlp-proto-http==$PYTHON_OTEL_VERSION" \
+    "prometheus_client==$PYTHON_PROMETHEUS_CLIENT_VERSION" \
+    pytest
+}
+
+install_node() {
+  (cd "$out" && npm init -y >/dev/null &&
+    npm install --no-audit --no-fund --loglevel=error \
+      "@modelcontextprotocol/inspector@$MCP_INSPECTOR_VERSION" \
+      "kubernetes-mcp-server-linux-amd64@$GO_PEER_VERSION")
+}
+
+declare -A steps=(
+  [kubernetes]="kubernetes-$KUBERNETES_VERSION build_kubernetes"
+  [etcd]="etcd-$ETCD_VERSION build_etcd"
+  [otelcol]="otelcol-$OTELCOL_VERSION build_otelcol"
+  [prometheus]="prometheus-$PROMETHEUS_VERSION build_prometheus"
+  [prometheus-operator]="prometheus-operator-$PROMETHEUS_OPERATOR_VERSION build_prometheus_operator"
+  [helm]="helm-$HELM_VERSION build_helm"
+  [python]="python-mcp$PYTHON_MCP_VERSION-otel$PYTHON_OTEL_VERSION install_python"
+  [node]="node-inspector$MCP_INSPECTOR_VERSION-peer$GO_PEER_VERSION install_node"
+)
+order=(etcd kubernetes otelcol python node prometheus prometheus-operator helm)
+
+wanted=("$@")
+[[ ${#wanted[@]} -gt 0 ]] || wanted=("${order[@]}")
+total_start=$SECONDS
+for name in "${wanted[@]}"; do
+  [[ -n "${steps[$name]:-}" ]] || { log "unknown component '$name' (known: ${order[*]})"; exit 2; }
+  read -r dir fn <<<"${steps[$name]}"
+  run_step "$name" "$cache_root/$dir" "$fn"
+  echo "cache: $cache_root/$dir"
+done
+log "done in $((SECONDS - total_start))s"

@@ -1,0 +1,10 @@
+//! `kubernetes-mcp-server`: an MCP server whose tools read and change a Kubernetes cluster,
+//! compatible with the Go server of the same name (tools, flags, TOML config, endpoints).
+
+pub mod cluster;
+pub mod config;
+pub mod http;
+pub mod mcp;
+pub mod serve;
+pub mod sse;
+pub mod tools;

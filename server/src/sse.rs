@@ -1,0 +1,170 @@
+//! The legacy HTTP+SSE transport (MCP 2024-11-05), which rmcp no longer ships: `GET /sse` opens
+//! an event stream whose first event, `endpoint`, names `/message?sessionId=…`; each `POST` there
+//! carries one JSON-RPC message (202 Accepted) whose answer arrives on the stream. Sessions and
+//! their queues are bounded; a session ends when its stream closes. Does network I/O.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::channel::mpsc;
+use futures::{SinkExt as _, Stream, StreamExt as _};
+use rmcp::ServiceExt as _;
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use serde::Deserialize;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::mcp::McpServer;
+
+/// Messages waiting for a slow peer, per direction and session, before senders wait.
+const QUEUE: usize = 32;
+
+/// Open SSE sessions: session id → the queue into that session's MCP service.
+#[derive(Clone)]
+pub struct SseSessions {
+    inner: Arc<Mutex<HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>>>,
+    max_sessions: usize,
+    server: McpServer,
+    shutdown: CancellationToken,
+}
+
+impl SseSessions {
+    pub fn new(server: McpServer, max_sessions: usize, shutdown: CancellationToken) -> Self {
+        Self {
+            inner: Arc::default(),
+            max_sessions,
+            server,
+            shutdown,
+        }
+    }
+
+    fn sessions(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>> {
+        // A panic while holding this lock cannot leave the map half-changed: recover it.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Removes the session and stops its service when the client's stream goes away.
+struct SessionGuard {
+    id: String,
+    sessions: SseSessions,
+    cancel: CancellationToken,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.sessions.sessions().remove(&self.id);
+        self.cancel.cancel();
+    }
+}
+
+/// `GET /sse`
+pub async fn connect(State(sessions): State<SseSessions>) -> Response {
+    let id = session_id();
+    let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(QUEUE);
+    let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(QUEUE);
+    {
+        let mut open = sessions.sessions();
+        if open.len() >= sessions.max_sessions {
+            return (StatusCode::SERVICE_UNAVAILABLE, "too many SSE sessions").into_response();
+        }
+        open.insert(id.clone(), to_server);
+    }
+    let cancel = sessions.shutdown.child_token();
+    let server = sessions.server.clone();
+    let service_cancel = cancel.clone();
+    tokio::spawn(async move {
+        match server
+            .serve_with_ct((to_client, from_client), service_cancel)
+            .await
+        {
+            Ok(running) => {
+                let _ = running.waiting().await;
+            }
+            Err(e) => tracing::debug!(error = %e, "SSE session ended before initialize"),
+        }
+    });
+    let guard = SessionGuard {
+        id,
+        sessions,
+        cancel,
+    };
+    Sse::new(events(from_server, guard))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn events(
+    from_server: mpsc::Receiver<ServerJsonRpcMessage>,
+    guard: SessionGuard,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    let endpoint = Event::default()
+        .event("endpoint")
+        .data(format!("/message?sessionId={}", guard.id));
+    let cancelled = guard.cancel.clone().cancelled_owned();
+    let messages = from_server
+        .map(move |message| {
+            // The guard lives as long as the stream: dropping the stream ends the session.
+            let _ = &guard;
+            let data = serde_json::to_string(&message).unwrap_or_default();
+            Ok(Event::default().event("message").data(data))
+        })
+        .take_until(cancelled);
+    futures::stream::once(async move { Ok(endpoint) }).chain(messages)
+}
+
+#[derive(Deserialize)]
+pub struct MessageQuery {
+    #[serde(rename = "sessionId")]
+    session_id: Option<String>,
+}
+
+/// `POST /message?sessionId=…`
+pub async fn message(
+    State(sessions): State<SseSessions>,
+    Query(query): Query<MessageQuery>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(id) = query.session_id else {
+        return (StatusCode::BAD_REQUEST, "missing sessionId query parameter").into_response();
+    };
+    let message: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
+        Ok(m) => m,
+        Err(e) => return jsonrpc_error(-32700, &format!("Parse error: {e}")),
+    };
+    let sender = sessions.sessions().get(&id).cloned();
+    let Some(mut sender) = sender else {
+        return (StatusCode::NOT_FOUND, "unknown or closed session").into_response();
+    };
+    match sender.send(message).await {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(_) => (StatusCode::GONE, "session closed").into_response(),
+    }
+}
+
+/// A JSON-RPC error answered directly (HTTP 400): the message could not reach a session.
+pub fn jsonrpc_error(code: i64, message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+/// 128 random bits as hex; unguessable, so one client cannot post into another's session.
+fn session_id() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let a = RandomState::new().hash_one(std::time::SystemTime::now());
+    let b = RandomState::new().hash_one(std::process::id());
+    format!("{a:016x}{b:016x}")
+}

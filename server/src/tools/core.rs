@@ -1,0 +1,304 @@
+//! The `core` toolset's cluster-wide tools: namespaces, `OpenShift` projects, events and nodes
+//! (logs, stats summary and top through the apiserver's node proxy and metrics API). Pods are in
+//! `pods.rs`, generic resources in `resources.rs`. Does I/O against the apiserver.
+
+use std::fmt::Write as _;
+
+use kube::core::GroupVersionKind;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::pods;
+use super::resources::{list, selectors};
+use super::{
+    Arguments, Hints, ToolContext, ToolError, ToolSpec, Toolset, field_selector_property,
+    label_selector_property, object_schema,
+};
+
+#[allow(clippy::too_many_lines, reason = "a table of tool definitions")]
+pub fn tools() -> Vec<ToolSpec> {
+    let mut tools = vec![
+        ToolSpec {
+            name: "namespaces_list",
+            toolset: Toolset::Core,
+            title: "Namespaces: List",
+            description: "List the namespaces of the cluster.",
+            input_schema: object_schema(
+                &json!({"fieldSelector": field_selector_property("namespaces")}),
+                &[],
+            ),
+            hints: Hints::READ,
+            cluster_aware: true,
+            handler: |ctx, args| Box::pin(namespaces_list(ctx, args)),
+        },
+        ToolSpec {
+            name: "projects_list",
+            toolset: Toolset::Core,
+            title: "Projects: List",
+            description: "List the OpenShift projects of the cluster (OpenShift only).",
+            input_schema: json!({"type": "object"}),
+            hints: Hints::READ,
+            cluster_aware: true,
+            handler: |ctx, _| Box::pin(projects_list(ctx)),
+        },
+        ToolSpec {
+            name: "events_list",
+            toolset: Toolset::Core,
+            title: "Events: List",
+            description: "List the events of the cluster, or of one namespace, to find out why something failed.",
+            input_schema: object_schema(
+                &json!({
+                    "namespace": {"type": "string", "description": "Namespace to list events from (default: all namespaces)"},
+                    "fieldSelector": field_selector_property("events (e.g. 'involvedObject.name=web')"),
+                }),
+                &[],
+            ),
+            hints: Hints::READ,
+            cluster_aware: true,
+            handler: |ctx, args| Box::pin(events_list(ctx, args)),
+        },
+        ToolSpec {
+            name: "nodes_log",
+            toolset: Toolset::Core,
+            title: "Node: Log",
+            description: "Read a log of a node through the kubelet's log endpoint, e.g. query 'kubelet' or 'kubelet.log'.",
+            input_schema: object_schema(
+                &json!({
+                    "name": {"type": "string", "description": "Name of the node"},
+                    "query": {"type": "string", "description": "The log to read: a service name (kubelet, kube-proxy, …) or a file under /var/log"},
+                    "tailLines": {"type": "integer", "description": "Number of lines from the end of the log (0: all)", "default": 100, "minimum": 0},
+                }),
+                &["name", "query"],
+            ),
+            hints: Hints::READ,
+            cluster_aware: true,
+            handler: |ctx, args| Box::pin(nodes_log(ctx, args)),
+        },
+        ToolSpec {
+            name: "nodes_stats_summary",
+            toolset: Toolset::Core,
+            title: "Node: Stats Summary",
+            description: "Resource usage summary (CPU, memory, filesystem, network) of a node and its pods, from the kubelet's stats endpoint.",
+            input_schema: object_schema(
+                &json!({"name": {"type": "string", "description": "Name of the node"}}),
+                &["name"],
+            ),
+            hints: Hints::READ,
+            cluster_aware: true,
+            handler: |ctx, args| Box::pin(nodes_stats_summary(ctx, args)),
+        },
+        ToolSpec {
+            name: "nodes_top",
+            toolset: Toolset::Core,
+            title: "Nodes: Top",
+            description: "CPU and memory usage of nodes, from the metrics API (needs metrics-server).",
+            input_schema: object_schema(
+                &json!({
+                    "name": {"type": "string", "description": "Name of one node (default: all nodes)"},
+                    "label_selector": label_selector_property("nodes"),
+                }),
+                &[],
+            ),
+            hints: Hints::READ_IDEMPOTENT,
+            cluster_aware: true,
+            handler: |ctx, args| Box::pin(nodes_top(ctx, args)),
+        },
+    ];
+    tools.extend(pods::tools());
+    tools
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SelectorArgs {
+    namespace: Option<String>,
+    field_selector: Option<String>,
+}
+
+async fn namespaces_list(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
+    let a: SelectorArgs = args.parse()?;
+    let gvk = GroupVersionKind::gvk("", "v1", "Namespace");
+    list(
+        ctx,
+        &gvk,
+        None,
+        &selectors(None, a.field_selector.as_deref()),
+    )
+    .await
+}
+
+async fn projects_list(ctx: &ToolContext) -> Result<String, ToolError> {
+    let gvk = GroupVersionKind::gvk("project.openshift.io", "v1", "Project");
+    match list(ctx, &gvk, None, &selectors(None, None)).await {
+        Err(ToolError::Failed { message, .. }) if message.contains("not found") || message.contains("404") => {
+            Err(ToolError::Unsupported(
+                "this cluster is not OpenShift: it serves no project.openshift.io/v1 Projects (use namespaces_list)".into(),
+            ))
+        }
+        other => other,
+    }
+}
+
+async fn events_list(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
+    let a: SelectorArgs = args.parse()?;
+    let gvk = GroupVersionKind::gvk("", "v1", "Event");
+    list(
+        ctx,
+        &gvk,
+        a.namespace.as_deref(),
+        &selectors(None, a.field_selector.as_deref()),
+    )
+    .await
+}
+
+/// GET of a raw apiserver path (node proxy, metrics API), as text.
+pub async fn get_raw(ctx: &ToolContext, path: &str, action: &str) -> Result<String, ToolError> {
+    let target = ctx.target().await?;
+    let request = http::Request::get(path)
+        .body(Vec::new())
+        .map_err(|e| ToolError::Failed {
+            action: action.to_owned(),
+            message: e.to_string(),
+        })?;
+    target
+        .client
+        .request_text(request)
+        .await
+        .map_err(ToolError::api(action))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NodeLogArgs {
+    name: String,
+    query: String,
+    tail_lines: Option<u32>,
+}
+
+async fn nodes_log(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
+    let a: NodeLogArgs = args.parse()?;
+    let tail = a.tail_lines.unwrap_or(100);
+    let path = format!(
+        "/api/v1/nodes/{}/proxy/logs/{}",
+        encode(&a.name),
+        a.query.trim_start_matches('/')
+    );
+    let text = get_raw(
+        ctx,
+        &path,
+        &format!("get log {} of node {}", a.query, a.name),
+    )
+    .await?;
+    Ok(tail_lines(&text, tail))
+}
+
+/// The last `n` lines of `text` (0: all of it).
+fn tail_lines(text: &str, n: u32) -> String {
+    if n == 0 {
+        return text.to_owned();
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(n as usize);
+    lines[start..].join("\n")
+}
+
+async fn nodes_stats_summary(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
+    #[derive(Deserialize)]
+    struct Args {
+        name: String,
+    }
+    let a: Args = args.parse()?;
+    let path = format!("/api/v1/nodes/{}/proxy/stats/summary", encode(&a.name));
+    get_raw(ctx, &path, &format!("get stats summary of node {}", a.name)).await
+}
+
+async fn nodes_top(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
+    #[derive(Deserialize)]
+    struct Args {
+        name: Option<String>,
+        label_selector: Option<String>,
+    }
+    let a: Args = args.parse()?;
+    let mut path = "/apis/metrics.k8s.io/v1beta1/nodes".to_owned();
+    if let Some(name) = a.name.as_deref().filter(|n| !n.is_empty()) {
+        path = format!("{path}/{}", encode(name));
+    } else if let Some(selector) = a.label_selector.as_deref().filter(|s| !s.is_empty()) {
+        path = format!("{path}?labelSelector={}", encode(selector));
+    }
+    let text = metrics_api(ctx, &path, "get nodes top").await?;
+    let metrics: Value = serde_json::from_str(&text).unwrap_or_default();
+    let mut out = String::from("NAME\tCPU(cores)\tMEMORY(bytes)\n");
+    for item in items(&metrics) {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}",
+            item.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            item.pointer("/usage/cpu")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            item.pointer("/usage/memory")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+        );
+    }
+    Ok(out)
+}
+
+/// GET from the metrics API, with a clear message when metrics-server is not installed.
+pub async fn metrics_api(ctx: &ToolContext, path: &str, action: &str) -> Result<String, ToolError> {
+    match get_raw(ctx, path, action).await {
+        Err(ToolError::Api {
+            source: kube::Error::Api(status),
+            ..
+        }) if status.code == 404 => Err(ToolError::Failed {
+            action: action.to_owned(),
+            message: format!(
+                "the metrics API (metrics.k8s.io) is not available in this cluster; install metrics-server ({})",
+                status.message
+            ),
+        }),
+        other => other,
+    }
+}
+
+/// The items of a list, or the object itself when it is a single one.
+pub fn items(value: &Value) -> Vec<&Value> {
+    match value.get("items").and_then(Value::as_array) {
+        Some(items) => items.iter().collect(),
+        None if value.is_object() => vec![value],
+        None => Vec::new(),
+    }
+}
+
+/// Percent-encodes a path segment or query value.
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        assert_eq!(tail_lines("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(tail_lines("a\nb", 0), "a\nb");
+        assert_eq!(tail_lines("a", 5), "a");
+    }
+
+    #[test]
+    fn encoding_escapes_what_a_url_cannot_hold() {
+        assert_eq!(encode("app=web,tier!=db"), "app%3Dweb%2Ctier%21%3Ddb");
+        assert_eq!(encode("node-1.local"), "node-1.local");
+    }
+}

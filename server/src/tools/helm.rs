@@ -1,0 +1,290 @@
+//! The `helm` toolset, from Helm 3's own storage: each release revision is a Secret labelled
+//! `owner=helm` holding base64(gzip(JSON release)). Listing and uninstalling need only
+//! Kubernetes; installing needs Helm's chart engine and repositories, which this server does not
+//! embed, so `helm_install` says so. Does I/O against the apiserver.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+
+use base64::Engine as _;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, ListParams};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::output::yaml;
+use super::resources::{delete, gvk};
+use super::{Arguments, Hints, ToolContext, ToolError, ToolSpec, Toolset, object_schema};
+
+#[allow(clippy::too_many_lines, reason = "a table of tool definitions")]
+pub fn tools() -> Vec<ToolSpec> {
+    vec![
+        ToolSpec {
+            name: "helm_list",
+            toolset: Toolset::Helm,
+            title: "Helm: List",
+            description: "List the Helm releases of a namespace, or of every namespace, with their revision, status and chart.",
+            input_schema: object_schema(
+                &json!({
+                    "namespace": {"type": "string", "description": "Namespace of the releases (default: the configured namespace)"},
+                    "all_namespaces": {"type": "boolean", "description": "Releases of every namespace"},
+                }),
+                &[],
+            ),
+            hints: Hints::READ,
+            cluster_aware: true,
+            handler: |ctx, args| Box::pin(helm_list(ctx, args)),
+        },
+        ToolSpec {
+            name: "helm_install",
+            toolset: Toolset::Helm,
+            title: "Helm: Install",
+            description: "Install a Helm chart as a new release.",
+            input_schema: object_schema(
+                &json!({
+                    "chart": {"type": "string", "description": "Chart reference (repo/name, OCI URL or path)"},
+                    "name": {"type": "string", "description": "Release name (default: generated)"},
+                    "namespace": {"type": "string", "description": "Namespace to install into"},
+                    "values": {"type": "object", "description": "Values for the chart", "properties": {}},
+                }),
+                &["chart"],
+            ),
+            hints: Hints::WRITE,
+            cluster_aware: true,
+            handler: |_, _| {
+                Box::pin(async {
+                    Err(ToolError::Unsupported(
+                        "helm_install is not available: rendering charts needs Helm's Go template engine and chart repositories, which this server does not embed. Install with the helm CLI; helm_list and helm_uninstall work on the result.".into(),
+                    ))
+                })
+            },
+        },
+        ToolSpec {
+            name: "helm_uninstall",
+            toolset: Toolset::Helm,
+            title: "Helm: Uninstall",
+            description: "Uninstall a Helm release: delete the objects of its manifest and its release history. Hooks are not run.",
+            input_schema: object_schema(
+                &json!({
+                    "name": {"type": "string", "description": "Release name"},
+                    "namespace": {"type": "string", "description": "Namespace of the release (default: the configured namespace)"},
+                }),
+                &["name"],
+            ),
+            hints: Hints::DESTRUCTIVE_IDEMPOTENT,
+            cluster_aware: true,
+            handler: |ctx, args| Box::pin(helm_uninstall(ctx, args)),
+        },
+    ]
+}
+
+/// The parts of a stored Helm release this server reads.
+#[derive(Debug, Deserialize)]
+struct Release {
+    name: String,
+    namespace: String,
+    version: i64,
+    #[serde(default)]
+    info: Value,
+    #[serde(default)]
+    chart: Value,
+    #[serde(default)]
+    manifest: String,
+}
+
+/// Decodes a release Secret's `release` key: base64 text of (usually) gzipped JSON.
+fn decode_release(secret: &Secret) -> Option<Release> {
+    let stored = secret.data.as_ref()?.get("release")?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(&stored.0)
+        .ok()?;
+    let json = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .ok()?;
+        out
+    } else {
+        raw
+    };
+    serde_json::from_slice(&json).ok()
+}
+
+async fn releases(
+    ctx: &ToolContext,
+    namespace: Option<&str>,
+    name: Option<&str>,
+) -> Result<Vec<Release>, ToolError> {
+    ctx.check_allowed(&gvk("v1", "Secret")?)?;
+    let target = ctx.target().await?;
+    let api: Api<Secret> = match namespace {
+        Some(ns) => Api::namespaced(target.client.clone(), ns),
+        None => Api::all(target.client.clone()),
+    };
+    let mut selector = "owner=helm".to_owned();
+    if let Some(name) = name {
+        selector = format!("{selector},name={name}");
+    }
+    let secrets = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(ToolError::api("list Helm releases"))?;
+    Ok(secrets.iter().filter_map(decode_release).collect())
+}
+
+/// The newest revision of each release.
+fn latest(releases: Vec<Release>) -> Vec<Release> {
+    let mut by_name: BTreeMap<(String, String), Release> = BTreeMap::new();
+    for r in releases {
+        let key = (r.namespace.clone(), r.name.clone());
+        if by_name
+            .get(&key)
+            .is_none_or(|seen| seen.version < r.version)
+        {
+            by_name.insert(key, r);
+        }
+    }
+    by_name.into_values().collect()
+}
+
+async fn helm_list(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
+    #[derive(Deserialize)]
+    struct Args {
+        namespace: Option<String>,
+        all_namespaces: Option<bool>,
+    }
+    let a: Args = args.parse()?;
+    let namespace = if a.all_namespaces.unwrap_or(false) {
+        None
+    } else {
+        let target = ctx.target().await?;
+        Some(
+            target
+                .namespace_or_default(a.namespace.as_deref())
+                .to_owned(),
+        )
+    };
+    let list = latest(releases(ctx, namespace.as_deref(), None).await?);
+    if list.is_empty() {
+        return Ok("No Helm releases found".into());
+    }
+    let rows: Vec<Value> = list
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.name,
+                "namespace": r.namespace,
+                "revision": r.version,
+                "status": r.info.get("status"),
+                "updated": r.info.get("last_deployed"),
+                "chart": format!(
+                    "{}-{}",
+                    r.chart.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(""),
+                    r.chart.pointer("/metadata/version").and_then(Value::as_str).unwrap_or("")
+                ),
+                "app_version": r.chart.pointer("/metadata/appVersion"),
+            })
+        })
+        .collect();
+    Ok(yaml(&Value::Array(rows)))
+}
+
+async fn helm_uninstall(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
+    #[derive(Deserialize)]
+    struct Args {
+        name: String,
+        namespace: Option<String>,
+    }
+    let a: Args = args.parse()?;
+    let target = ctx.target().await?;
+    let ns = target
+        .namespace_or_default(a.namespace.as_deref())
+        .to_owned();
+    let Some(release) = latest(releases(ctx, Some(&ns), Some(&a.name)).await?).pop() else {
+        return Err(ToolError::Failed {
+            action: format!("uninstall release {}", a.name),
+            message: format!("release {} not found in namespace {ns}", a.name),
+        });
+    };
+    let documents: Vec<Value> =
+        serde_saphyr::from_str_multiple(&release.manifest).unwrap_or_default();
+    let mut deleted = Vec::new();
+    for object in documents.iter().filter(|d| d.is_object()) {
+        let field = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+        let (api_version, kind, name) = (
+            field("/apiVersion"),
+            field("/kind"),
+            field("/metadata/name"),
+        );
+        let object_ns = object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or(&ns);
+        match delete(ctx, &gvk(api_version, kind)?, Some(object_ns), name, None).await {
+            Ok(msg) => deleted.push(msg),
+            // Already gone is what uninstall wants.
+            Err(ToolError::Api {
+                source: kube::Error::Api(s),
+                ..
+            }) if s.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &ns);
+    secrets
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels(&format!("owner=helm,name={}", a.name)),
+        )
+        .await
+        .map_err(ToolError::api(format!(
+            "delete history of release {}",
+            a.name
+        )))?;
+    Ok(format!(
+        "Uninstalled release {} from namespace {ns}\n{}",
+        a.name,
+        deleted.join("\n")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn stored(release: &Value) -> Secret {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(release.to_string().as_bytes()).unwrap();
+        let text = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
+        serde_json::from_value(json!({
+            "metadata": {"name": "sh.helm.release.v1.web.v1"},
+            "data": {"release": base64::engine::general_purpose::STANDARD.encode(text)}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn decodes_helm_storage_and_keeps_the_newest_revision() {
+        let r = |v: i64| {
+            stored(
+                &json!({"name": "web", "namespace": "apps", "version": v, "info": {"status": "deployed"}, "chart": {"metadata": {"name": "nginx", "version": "1.2.3"}}, "manifest": ""}),
+            )
+        };
+        let decoded: Vec<Release> = [r(1), r(3), r(2)]
+            .iter()
+            .filter_map(decode_release)
+            .collect();
+        assert_eq!(decoded.len(), 3);
+        let newest = latest(decoded);
+        assert_eq!(newest.len(), 1);
+        assert_eq!(newest[0].version, 3);
+    }
+
+    #[test]
+    fn a_secret_that_is_not_a_release_is_skipped() {
+        let s: Secret =
+            serde_json::from_value(json!({"data": {"release": "bm90IGd6aXA="}})).unwrap();
+        assert!(decode_release(&s).is_none());
+    }
+}
