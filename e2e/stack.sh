@@ -19,15 +19,14 @@ set -euo pipefail
 
 e2e_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 stack_dir=${KMCP_STACK_DIR:-$e2e_dir/.stack}
-# shellcheck source=stack/versions.env
-source "$e2e_dir/stack/versions.env"
-cache_root=${KMCP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubernetes-mcp}
+# shellcheck source=stack/paths.sh
+source "$e2e_dir/stack/paths.sh"
 
-k8s_bin="$cache_root/kubernetes-$KUBERNETES_VERSION/bin"
-etcd_bin="$cache_root/etcd-$ETCD_VERSION/bin"
-otelcol_bin="$cache_root/otelcol-$OTELCOL_VERSION/bin"
-prom_bin="$cache_root/prometheus-$PROMETHEUS_VERSION/bin"
-promop_dir="$cache_root/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
+k8s_bin="$kubernetes_dir/bin"
+etcd_bin="$etcd_dir/bin"
+otelcol_bin="$otelcol_dir/bin"
+prom_bin="$prometheus_dir/bin"
+promop_dir="$prometheus_operator_dir"
 
 # Fixed ports: the namespace is private, so nothing else can hold them.
 etcd_port=2379
@@ -39,6 +38,9 @@ collector_health_port=13133
 prometheus_port=9090
 promop_port=8085
 node_name=e2e-node
+# What a workload needs (Deployments to Pods, Services to Endpoints and EndpointSlices, tokens,
+# garbage collection) and nothing that takes seconds to start or expects a kubelet.
+kcm_controllers=deployment-controller,replicaset-controller,statefulset-controller,garbage-collector-controller,serviceaccount-token-controller,serviceaccount-controller,namespace-controller,endpoints-controller,endpointslice-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller
 pod_cidr=10.244.0.0/24
 
 log() { printf '[stack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -161,7 +163,7 @@ start_controller_manager() {
     --leader-elect=false --use-service-account-credentials=true \
     --service-account-private-key-file="$p/sa.key" --root-ca-file="$p/ca.crt" \
     --cluster-signing-cert-file="$p/ca.crt" --cluster-signing-key-file="$p/ca.key" \
-    --controllers=deployment,replicaset,statefulset,garbagecollector,serviceaccount-token,serviceaccount,namespace,endpointslice,root-ca-cert-publisher,clusterrole-aggregation \
+    --controllers="$kcm_controllers" \
     --cluster-name=e2e
   wait_for kube-controller-manager "$stack_dir/logs/kube-controller-manager.log" 60 \
     kubectl get serviceaccount default -n default
@@ -262,6 +264,9 @@ OTLP_HTTP_ENDPOINT=http://127.0.0.1:$otlp_http_port
 COLLECTOR_OUTPUT=$stack_dir/collector/otlp.jsonl
 PROMETHEUS_URL=http://127.0.0.1:$prometheus_port
 POD_CIDR=$pod_cidr
+KMCP_PYTHON=$python_dir/venv/bin/python
+KMCP_NODE_MODULES=$node_dir/node_modules
+KMCP_BIN=$k8s_bin:$prom_bin:$helm_dir/bin
 EOF
   mv "$stack_dir/env.new" "$stack_dir/env"
 }
@@ -344,6 +349,8 @@ cmd_exec() {
   # shellcheck disable=SC1091
   source "$stack_dir/env"
   set +a
+  # The stack's own kubectl, promtool and helm come first.
+  export PATH="$KMCP_BIN:$PATH"
   exec nsenter --target "$pid" --user --net --mount --pid --preserve-credentials --wd="$PWD" -- "$@"
 }
 

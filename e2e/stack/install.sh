@@ -10,10 +10,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=versions.env
-source "$here/versions.env"
-
-cache_root=${KMCP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubernetes-mcp}
+# shellcheck source=paths.sh
+source "$here/paths.sh"
 work_root="$cache_root/src"
 mkdir -p "$cache_root" "$work_root"
 
@@ -214,7 +212,8 @@ install_python() {
     "opentelemetry-exporter-otlp-proto-grpc==$PYTHON_OTEL_VERSION" \
     "opentelemetry-exporter-otlp-proto-http==$PYTHON_OTEL_VERSION" \
     "prometheus_client==$PYTHON_PROMETHEUS_CLIENT_VERSION" \
-    pytest
+    "pytest==$PYTHON_PYTEST_VERSION" \
+    "pyyaml==$PYTHON_PYYAML_VERSION"
 }
 
 install_node() {
@@ -225,14 +224,14 @@ install_node() {
 }
 
 declare -A steps=(
-  [kubernetes]="kubernetes-$KUBERNETES_VERSION build_kubernetes"
-  [etcd]="etcd-$ETCD_VERSION build_etcd"
-  [otelcol]="otelcol-$OTELCOL_VERSION build_otelcol"
-  [prometheus]="prometheus-$PROMETHEUS_VERSION build_prometheus"
-  [prometheus-operator]="prometheus-operator-$PROMETHEUS_OPERATOR_VERSION build_prometheus_operator"
-  [helm]="helm-$HELM_VERSION build_helm"
-  [python]="python-mcp$PYTHON_MCP_VERSION-otel$PYTHON_OTEL_VERSION install_python"
-  [node]="node-inspector$MCP_INSPECTOR_VERSION-peer$GO_PEER_VERSION install_node"
+  [kubernetes]="$kubernetes_dir build_kubernetes"
+  [etcd]="$etcd_dir build_etcd"
+  [otelcol]="$otelcol_dir build_otelcol"
+  [prometheus]="$prometheus_dir build_prometheus"
+  [prometheus-operator]="$prometheus_operator_dir build_prometheus_operator"
+  [helm]="$helm_dir build_helm"
+  [python]="$python_dir install_python"
+  [node]="$node_dir install_node"
 )
 order=(etcd kubernetes otelcol python node prometheus prometheus-operator helm)
 
@@ -242,7 +241,7 @@ total_start=$SECONDS
 for name in "${wanted[@]}"; do
   [[ -n "${steps[$name]:-}" ]] || { log "unknown component '$name' (known: ${order[*]})"; exit 2; }
   read -r dir fn <<<"${steps[$name]}"
-  run_step "$name" "$cache_root/$dir" "$fn"
-  echo "cache: $cache_root/$dir"
+  run_step "$name" "$dir" "$fn"
+  echo "cache: $dir"
 done
 log "done in $((SECONDS - total_start))s"

@@ -5,10 +5,16 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use rmcp::model::ClientJsonRpcMessage;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -29,13 +35,86 @@ pub fn router(server: McpServer, config: &Config, shutdown: &CancellationToken) 
         streamable_config(config, shutdown.child_token()),
     );
     let sessions = SseSessions::new(server, MAX_SSE_SESSIONS, shutdown.child_token());
+    let mcp = Router::new()
+        .fallback_service(mcp)
+        .layer(middleware::from_fn_with_state(
+            config.max_body_bytes,
+            jsonrpc_guard,
+        ));
     Router::new()
-        .nest_service("/mcp", mcp)
+        .nest("/mcp", mcp)
         .route("/sse", get(sse::connect))
         .route("/message", post(sse::message))
         .with_state(sessions)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .route("/healthz", get(|| async { "ok" }))
+}
+
+/// Answers what is not a JSON-RPC message with a JSON-RPC error instead of rmcp's plain-text
+/// 415: -32700 for bytes that are not JSON, -32600 for JSON that is not a JSON-RPC message,
+/// and 413 past the body limit. Valid messages go on unchanged.
+async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    if request.method() == Method::DELETE {
+        // rmcp acknowledges a session DELETE with 202; clients (the Python SDK among them)
+        // expect 200 or 204 for a completed termination.
+        let mut response = next.run(request).await;
+        if response.status() == StatusCode::ACCEPTED {
+            *response.status_mut() = StatusCode::NO_CONTENT;
+        }
+        return response;
+    }
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return jsonrpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Value::Null,
+            -32600,
+            &format!("request body is larger than {limit} bytes"),
+        );
+    };
+    let value: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            return jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                Value::Null,
+                -32700,
+                &format!("Parse error: {e}"),
+            );
+        }
+    };
+    // A batch is checked message by message.
+    let messages = match &value {
+        Value::Array(items) => items.iter().collect(),
+        single => vec![single],
+    };
+    for message in messages {
+        if let Err(e) = serde_json::from_value::<ClientJsonRpcMessage>(message.clone()) {
+            let id = message.get("id").cloned().unwrap_or(Value::Null);
+            return jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                id,
+                -32600,
+                &format!("Invalid Request: {e}"),
+            );
+        }
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// A JSON-RPC error response that never reached the MCP service.
+pub fn jsonrpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Response {
+    (
+        status,
+        axum::Json(
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}),
+        ),
+    )
+        .into_response()
 }
 
 fn streamable_config(config: &Config, cancel: CancellationToken) -> StreamableHttpServerConfig {

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
-use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -17,9 +16,9 @@ use futures::{SinkExt as _, Stream, StreamExt as _};
 use rmcp::ServiceExt as _;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use serde::Deserialize;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::http::jsonrpc_error;
 use crate::mcp::McpServer;
 
 /// Messages waiting for a slow peer, per direction and session, before senders wait.
@@ -140,7 +139,14 @@ pub async fn message(
     };
     let message: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
         Ok(m) => m,
-        Err(e) => return jsonrpc_error(-32700, &format!("Parse error: {e}")),
+        Err(e) => {
+            return jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                serde_json::Value::Null,
+                -32700,
+                &format!("Parse error: {e}"),
+            );
+        }
     };
     let sender = sessions.sessions().get(&id).cloned();
     let Some(mut sender) = sender else {
@@ -150,15 +156,6 @@ pub async fn message(
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err(_) => (StatusCode::GONE, "session closed").into_response(),
     }
-}
-
-/// A JSON-RPC error answered directly (HTTP 400): the message could not reach a session.
-pub fn jsonrpc_error(code: i64, message: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}})),
-    )
-        .into_response()
 }
 
 /// 128 random bits as hex; unguessable, so one client cannot post into another's session.

@@ -7,6 +7,7 @@
 //! when a test is run outside it. Everything here does I/O against those real components.
 
 mod collector;
+pub mod kubelet;
 mod namespace;
 mod pod_ip;
 mod process;
@@ -65,6 +66,10 @@ pub struct Stack {
     pub otlp_http_endpoint: String,
     pub collector_output: PathBuf,
     pub prometheus_url: String,
+    /// The Python with the `mcp` SDK, OpenTelemetry SDK and `prometheus_client`.
+    pub python: PathBuf,
+    /// `node_modules` holding the MCP Inspector CLI and the Go peer server.
+    pub node_modules: PathBuf,
 }
 
 fn env(name: &'static str) -> Result<String> {
@@ -83,6 +88,8 @@ impl Stack {
             otlp_http_endpoint: env("OTLP_HTTP_ENDPOINT")?,
             collector_output: env("COLLECTOR_OUTPUT")?.into(),
             prometheus_url: env("PROMETHEUS_URL")?,
+            python: env("KMCP_PYTHON")?.into(),
+            node_modules: env("KMCP_NODE_MODULES")?.into(),
         })
     }
 

@@ -1,0 +1,13 @@
+# Where install.sh puts each component and where stack.sh and the tests find it. Sourced by both.
+# shellcheck shell=bash
+# shellcheck source=versions.env
+source "$(dirname "${BASH_SOURCE[0]}")/versions.env"
+cache_root=${KMCP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubernetes-mcp}
+kubernetes_dir="$cache_root/kubernetes-$KUBERNETES_VERSION"
+etcd_dir="$cache_root/etcd-$ETCD_VERSION"
+otelcol_dir="$cache_root/otelcol-$OTELCOL_VERSION"
+prometheus_dir="$cache_root/prometheus-$PROMETHEUS_VERSION"
+prometheus_operator_dir="$cache_root/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
+helm_dir="$cache_root/helm-$HELM_VERSION"
+python_dir="$cache_root/python-mcp$PYTHON_MCP_VERSION-otel$PYTHON_OTEL_VERSION-promclient$PYTHON_PROMETHEUS_CLIENT_VERSION-pytest$PYTHON_PYTEST_VERSION-yaml$PYTHON_PYYAML_VERSION"
+node_dir="$cache_root/node-inspector$MCP_INSPECTOR_VERSION-peer$GO_PEER_VERSION"
