@@ -70,7 +70,7 @@ async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next)
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return jsonrpc_error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            Value::Null,
+            &Value::Null,
             -32600,
             &format!("request body is larger than {limit} bytes"),
         );
@@ -80,7 +80,7 @@ async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next)
         Err(e) => {
             return jsonrpc_error(
                 StatusCode::BAD_REQUEST,
-                Value::Null,
+                &Value::Null,
                 -32700,
                 &format!("Parse error: {e}"),
             );
@@ -96,7 +96,7 @@ async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next)
             let id = message.get("id").cloned().unwrap_or(Value::Null);
             return jsonrpc_error(
                 StatusCode::BAD_REQUEST,
-                id,
+                &id,
                 -32600,
                 &format!("Invalid Request: {e}"),
             );
@@ -107,7 +107,7 @@ async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next)
 }
 
 /// A JSON-RPC error response that never reached the MCP service.
-pub fn jsonrpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Response {
+pub fn jsonrpc_error(status: StatusCode, id: &Value, code: i64, message: &str) -> Response {
     (
         status,
         axum::Json(

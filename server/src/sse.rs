@@ -142,7 +142,7 @@ pub async fn message(
         Err(e) => {
             return jsonrpc_error(
                 StatusCode::BAD_REQUEST,
-                serde_json::Value::Null,
+                &serde_json::Value::Null,
                 -32700,
                 &format!("Parse error: {e}"),
             );

@@ -1,5 +1,5 @@
 //! What a kubelet reports about a Pod, for pods whose process the test runs itself: the status
-//! patch (phase, IPs, conditions, container states) that makes EndpointSlices and Deployment
+//! patch (phase, IPs, conditions, container states) that makes `EndpointSlices` and Deployment
 //! availability see a running, ready Pod. Does I/O against the apiserver.
 
 use std::net::Ipv4Addr;
