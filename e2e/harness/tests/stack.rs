@@ -3,6 +3,12 @@
 //! EndpointSlices), the collector (spans from the Python OpenTelemetry SDK) and Prometheus (a
 //! ServiceMonitor turned into a scrape by the real prometheus-operator).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -132,8 +138,11 @@ async fn rbac_denies_a_token_until_a_role_binding_allows_it() {
     })
     .await
     .unwrap();
-    let pods_there: Api<Pod> = Api::namespaced(as_reader, &other.name);
-    let denied = pods_there.list(&ListParams::default()).await.unwrap_err();
+    let pods_elsewhere: Api<Pod> = Api::namespaced(as_reader, &other.name);
+    let denied = pods_elsewhere
+        .list(&ListParams::default())
+        .await
+        .unwrap_err();
     assert!(
         matches!(&denied, kube::Error::Api(s) if s.code == 403),
         "{denied:?}"
