@@ -80,6 +80,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
 }
 
 async fn run_stdio(server: McpServer) -> Result<(), ServeError> {
+    let signalled = shutdown_signal();
     let running = server
         .serve(rmcp::transport::stdio())
         .await
@@ -88,7 +89,7 @@ async fn run_stdio(server: McpServer) -> Result<(), ServeError> {
         result = running.waiting() => {
             result.map_err(|e| ServeError::Stdio(e.to_string()))?;
         }
-        () = shutdown_signal() => {}
+        () = signalled => {}
     }
     Ok(())
 }
@@ -97,6 +98,7 @@ async fn run_http(server: McpServer, config: &Config, port: u16) -> Result<(), S
     if config.tls.is_some() {
         return Err(ServeError::TlsUnsupported);
     }
+    let signalled = shutdown_signal();
     let shutdown = CancellationToken::new();
     let app = http::router(server, config, &shutdown);
     let address = format!("{}:{port}", config.bind_address);
@@ -116,7 +118,7 @@ async fn run_http(server: McpServer, config: &Config, port: u16) -> Result<(), S
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
-        shutdown_signal().await;
+        signalled.await;
         // Close sessions' event streams so the graceful drain is not held open by them.
         stop.cancel();
     })
@@ -124,18 +126,25 @@ async fn run_http(server: McpServer, config: &Config, port: u16) -> Result<(), S
     .map_err(ServeError::Http)
 }
 
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not when the
+/// future is first polled, so a signal sent right after start-up is never missed.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        let wait = |s: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match s {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            () = wait(terminate) => {}
+            () = wait(interrupt) => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }

@@ -99,7 +99,7 @@ pub enum ToolError {
     InvalidArguments(String),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
-    #[error("failed to {action}: {source}")]
+    #[error("failed to {action}: {}", chain(.source))]
     Api {
         action: String,
         #[source]
@@ -111,6 +111,20 @@ pub enum ToolError {
     Unsupported(String),
     #[error("failed to {action}: {message}")]
     Failed { action: String, message: String },
+}
+
+/// An error and its causes, `a: b: c`, so that "client error (Connect)" says what failed.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl ToolError {

@@ -14,6 +14,8 @@ use super::{
     Arguments, Hints, ToolContext, ToolError, ToolSpec, Toolset, field_selector_property,
     label_selector_property, object_schema,
 };
+use std::sync::Arc;
+
 use crate::cluster::Target;
 use crate::config::ListOutput;
 
@@ -48,8 +50,25 @@ fn api(
     }
 }
 
+/// The resource name for messages, e.g. `ingresses`, as discovery would most likely call it.
 fn plural(gvk: &GroupVersionKind) -> String {
-    gvk.kind.to_lowercase()
+    ApiResource::from_gvk(gvk).plural
+}
+
+/// Checks the deny-list, then finds the client and the API resource for `gvk`; `action` names
+/// what the tool was doing in the error.
+async fn resolve(
+    ctx: &ToolContext,
+    gvk: &GroupVersionKind,
+    action: &str,
+) -> Result<(Arc<Target>, ApiResource, Scope), ToolError> {
+    ctx.check_allowed(gvk)?;
+    let target = ctx.target().await?;
+    let (ar, caps) = target.resolve(gvk).await.map_err(|e| ToolError::Failed {
+        action: action.to_owned(),
+        message: super::chain(&e),
+    })?;
+    Ok((target, ar, caps.scope))
 }
 
 /// Lists `gvk` in `namespace` (None: every namespace) as a table or YAML. When listing every
@@ -60,23 +79,19 @@ pub async fn list(
     namespace: Option<&str>,
     params: &ListParams,
 ) -> Result<String, ToolError> {
-    ctx.check_allowed(gvk)?;
-    let target = ctx.target().await?;
-    let (ar, caps) = target.resolve(gvk).await.map_err(|e| ToolError::Failed {
-        action: format!("list {}", plural(gvk)),
-        message: e.to_string(),
-    })?;
+    let action = format!("list {}", plural(gvk));
+    let (target, ar, scope) = resolve(ctx, gvk, &action).await?;
     let namespace = namespace.filter(|ns| !ns.is_empty());
-    match list_in(ctx, &target, &ar, &caps.scope, namespace, params).await {
+    match list_in(ctx, &target, &ar, &scope, namespace, params).await {
         Err(kube::Error::Api(status))
-            if status.code == 403 && namespace.is_none() && caps.scope == Scope::Namespaced =>
+            if status.code == 403 && namespace.is_none() && scope == Scope::Namespaced =>
         {
             let ns = target.default_namespace.clone();
-            list_in(ctx, &target, &ar, &caps.scope, Some(&ns), params)
+            list_in(ctx, &target, &ar, &scope, Some(&ns), params)
                 .await
-                .map_err(ToolError::api(format!("list {}", plural(gvk))))
+                .map_err(ToolError::api(action))
         }
-        other => other.map_err(ToolError::api(format!("list {}", plural(gvk)))),
+        other => other.map_err(ToolError::api(action)),
     }
 }
 
@@ -127,15 +142,10 @@ pub async fn get(
     namespace: Option<&str>,
     name: &str,
 ) -> Result<String, ToolError> {
-    ctx.check_allowed(gvk)?;
-    let target = ctx.target().await?;
     let action = format!("get {} {name}", plural(gvk));
-    let (ar, caps) = target.resolve(gvk).await.map_err(|e| ToolError::Failed {
-        action: action.clone(),
-        message: e.to_string(),
-    })?;
+    let (target, ar, scope) = resolve(ctx, gvk, &action).await?;
     let ns = target.namespace_or_default(namespace);
-    let object = api(&target, &ar, &caps.scope, Some(ns))
+    let object = api(&target, &ar, &scope, Some(ns))
         .get(name)
         .await
         .map_err(ToolError::api(action))?;
@@ -152,23 +162,18 @@ pub async fn delete(
     name: &str,
     grace_period_seconds: Option<u32>,
 ) -> Result<String, ToolError> {
-    ctx.check_allowed(gvk)?;
-    let target = ctx.target().await?;
     let action = format!("delete {} {name}", plural(gvk));
-    let (ar, caps) = target.resolve(gvk).await.map_err(|e| ToolError::Failed {
-        action: action.clone(),
-        message: e.to_string(),
-    })?;
+    let (target, ar, scope) = resolve(ctx, gvk, &action).await?;
     let ns = target.namespace_or_default(namespace);
     let params = DeleteParams {
         grace_period_seconds,
         ..DeleteParams::default()
     };
-    api(&target, &ar, &caps.scope, Some(ns))
+    api(&target, &ar, &scope, Some(ns))
         .delete(name, &params)
         .await
         .map_err(ToolError::api(action))?;
-    Ok(match caps.scope {
+    Ok(match scope {
         Scope::Namespaced => format!("{} {name} deleted from namespace {ns}", gvk.kind),
         Scope::Cluster => format!("{} {name} deleted", gvk.kind),
     })
@@ -328,15 +333,10 @@ async fn resources_delete(ctx: &ToolContext, args: Arguments) -> Result<String, 
 async fn resources_scale(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
     let a: ObjectArgs = args.parse()?;
     let gvk = gvk(&a.api_version, &a.kind)?;
-    ctx.check_allowed(&gvk)?;
-    let target = ctx.target().await?;
     let action = format!("scale {} {}", plural(&gvk), a.name);
-    let (ar, caps) = target.resolve(&gvk).await.map_err(|e| ToolError::Failed {
-        action: action.clone(),
-        message: e.to_string(),
-    })?;
+    let (target, ar, scope) = resolve(ctx, &gvk, &action).await?;
     let ns = target.namespace_or_default(a.namespace.as_deref());
-    let api = api(&target, &ar, &caps.scope, Some(ns));
+    let api = api(&target, &ar, &scope, Some(ns));
     let scale = match a.scale {
         Some(replicas) => {
             let patch = json!({"spec": {"replicas": replicas}});
@@ -359,17 +359,12 @@ async fn resources_create_or_update(
     }
     let a: Args = args.parse()?;
     let documents = parse_manifest(&a.resource)?;
-    let target = ctx.target().await?;
     let mut applied = Vec::with_capacity(documents.len());
     for mut object in documents {
         let (api_version, kind, name) = identity(&object)?;
         let gvk = gvk(&api_version, &kind)?;
-        ctx.check_allowed(&gvk)?;
         let action = format!("create or update {} {name}", plural(&gvk));
-        let (ar, caps) = target.resolve(&gvk).await.map_err(|e| ToolError::Failed {
-            action: action.clone(),
-            message: e.to_string(),
-        })?;
+        let (target, ar, scope) = resolve(ctx, &gvk, &action).await?;
         // Status belongs to controllers; a model may not write it.
         if let Some(map) = object.as_object_mut() {
             map.remove("status");
@@ -380,7 +375,7 @@ async fn resources_create_or_update(
             .map(str::to_owned);
         let ns = target.namespace_or_default(namespace.as_deref()).to_owned();
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        let result = api(&target, &ar, &caps.scope, Some(&ns))
+        let result = api(&target, &ar, &scope, Some(&ns))
             .patch(&name, &params, &Patch::Apply(&object))
             .await
             .map_err(ToolError::api(action))?;
