@@ -323,7 +323,7 @@ cmd_up() {
   rm -rf "$stack_dir"
   mkdir -p "$stack_dir/logs"
   log "starting in a private network namespace (logs: $stack_dir/logs)"
-  setsid unshare --user --map-root-user --net --pid --fork --mount-proc \
+  setsid unshare --user --map-root-user --net --pid --fork --mount-proc --kill-child \
     "$0" __init >"$stack_dir/logs/stack.log" 2>&1 </dev/null &
   echo $! >"$stack_dir/init.pid"
   local deadline=$((SECONDS + 180))
@@ -355,12 +355,15 @@ cmd_exec() {
 }
 
 cmd_down() {
-  local pid
+  local pid child
   if pid=$(init_pid); then
-    kill -TERM "$pid" 2>/dev/null || true
+    # unshare ignores SIGTERM while it waits: ask the namespace's PID 1 to stop its parts.
+    if child=$(ns_pid); then kill -TERM "$child" 2>/dev/null || true; fi
     local i
     for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    # --kill-child: killing unshare kills the namespace's PID 1, and with it every process inside.
     kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
     [[ "${1:-}" == quiet ]] || log "down"
   elif [[ "${1:-}" != quiet ]]; then
     log "not running"

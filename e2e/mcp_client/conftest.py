@@ -66,7 +66,7 @@ class HttpServer:
         )
         for line in self.process.stderr:
             self.stderr_lines.append(line)
-            match = re.search(r"listening on (http://\S+)", line)
+            match = re.search(r"listening on (https?://\S+)", line)
             if match:
                 self.url = match.group(1)
                 break

@@ -4,6 +4,7 @@ shutdown, and malformed requests."""
 
 import json
 import os
+import ssl
 import subprocess
 import tempfile
 
@@ -160,3 +161,22 @@ def test_mcp_inspector_cli_lists_and_calls_tools():
                                 capture_output=True, text=True, timeout=60)
         assert called.returncode == 0, called.stderr
         assert "kube-system" in json.loads(called.stdout)["content"][0]["text"]
+
+
+def test_tls_serves_mcp_with_the_given_certificate(tmp_path):
+    key, cert = tmp_path / "tls.key", tmp_path / "tls.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    with HttpServer("--tls-cert", str(cert), "--tls-key", str(key), "--require-tls") as server:
+        assert server.url.startswith("https://")
+        with httpx.Client(base_url=server.url, headers=HEADERS, verify=ssl.create_default_context(cafile=str(cert))) as https:
+            assert https.get("/healthz").text == "ok"
+            assert https.post("/mcp", json=INITIALIZE).status_code == 200
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(server.url.replace("https://", "http://") + "/healthz", timeout=2)
+
+
+def test_require_tls_without_a_certificate_refuses_to_start():
+    done = subprocess.run([str(SERVER), "--port", "0", "--require-tls"], capture_output=True, text=True, timeout=10)
+    assert done.returncode != 0 and "require_tls" in done.stderr

@@ -1,7 +1,7 @@
 //! The HTTP application: streamable HTTP at `/mcp` (rmcp), legacy SSE at `/sse` + `/message`,
 //! and `/healthz`, built in one place so tests can drive it with `oneshot`. No I/O until served.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
@@ -20,6 +20,24 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::mcp::McpServer;
 use crate::sse::{self, SseSessions};
+
+/// The client's address, for every listener (plain TCP or TLS).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+macro_rules! peer_addr_from {
+    ($listener:ty) => {
+        impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, $listener>>
+            for PeerAddr
+        {
+            fn connect_info(stream: axum::serve::IncomingStream<'_, $listener>) -> Self {
+                Self(*stream.remote_addr())
+            }
+        }
+    };
+}
+peer_addr_from!(tokio::net::TcpListener);
+peer_addr_from!(crate::tls::TlsListener);
 
 /// Upper bound on concurrent legacy SSE sessions.
 const MAX_SSE_SESSIONS: usize = 1024;
@@ -67,7 +85,7 @@ async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next)
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+    let Some(bytes) = read_bounded(body, limit).await else {
         return jsonrpc_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             &Value::Null,
@@ -104,6 +122,25 @@ async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next)
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// The body, or `None` when it is larger than `limit`. An oversized body is still read (and
+/// dropped) up to four times the limit, so that the client, which sends before it reads, gets
+/// the 413 instead of a reset connection.
+async fn read_bounded(body: Body, limit: usize) -> Option<bytes::Bytes> {
+    use futures::StreamExt as _;
+    let mut stream = body.into_data_stream();
+    let mut kept = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(Ok(chunk)) = stream.next().await {
+        seen = seen.saturating_add(chunk.len());
+        if seen <= limit {
+            kept.extend_from_slice(&chunk);
+        } else if seen > limit.saturating_mul(4) {
+            break;
+        }
+    }
+    (seen <= limit).then(|| kept.freeze())
 }
 
 /// A JSON-RPC error response that never reached the MCP service.

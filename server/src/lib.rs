@@ -7,4 +7,5 @@ pub mod http;
 pub mod mcp;
 pub mod serve;
 pub mod sse;
+pub mod tls;
 pub mod tools;

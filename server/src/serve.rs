@@ -9,8 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cluster::Cluster;
 use crate::config::Config;
-use crate::http;
+use crate::http::{self, PeerAddr};
 use crate::mcp::McpServer;
+use crate::tls::{self, TlsListener};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -30,10 +31,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "TLS is not supported by this build yet: serve plain HTTP behind a TLS-terminating proxy"
-    )]
-    TlsUnsupported,
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Logs to stderr (stdout belongs to MCP in stdio mode) or to `--log-file`. Level 0 shows
@@ -95,9 +94,7 @@ async fn run_stdio(server: McpServer) -> Result<(), ServeError> {
 }
 
 async fn run_http(server: McpServer, config: &Config, port: u16) -> Result<(), ServeError> {
-    if config.tls.is_some() {
-        return Err(ServeError::TlsUnsupported);
-    }
+    let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
     let signalled = shutdown_signal();
     let shutdown = CancellationToken::new();
     let app = http::router(server, config, &shutdown);
@@ -109,19 +106,38 @@ async fn run_http(server: McpServer, config: &Config, port: u16) -> Result<(), S
             source,
         })?;
     let local = listener.local_addr().map_err(ServeError::Http)?;
-    tracing::info!(address = %local, "serving MCP on /mcp (streamable HTTP) and /sse (legacy SSE)");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(address = %local, scheme, "serving MCP on /mcp (streamable HTTP) and /sse (legacy SSE)");
     // The one line a supervisor or test may wait for, whatever the log level.
-    eprintln!("kubernetes-mcp-server listening on http://{local}");
-    let stop = shutdown.clone();
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    eprintln!("kubernetes-mcp-server listening on {scheme}://{local}");
+    let stopping = async move {
         signalled.await;
         // Close sessions' event streams so the graceful drain is not held open by them.
-        stop.cancel();
-    })
+        shutdown.cancel();
+    };
+    match tls {
+        Some(tls) => {
+            let listener = TlsListener::new(listener, tls).map_err(ServeError::Http)?;
+            serve_on(listener, app, stopping).await
+        }
+        None => serve_on(listener, app, stopping).await,
+    }
+}
+
+async fn serve_on<L>(
+    listener: L,
+    app: axum::Router,
+    stopping: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    PeerAddr: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<PeerAddr>(),
+    )
+    .with_graceful_shutdown(stopping)
     .await
     .map_err(ServeError::Http)
 }
