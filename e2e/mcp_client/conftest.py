@@ -49,8 +49,8 @@ def namespace():
 class HttpServer:
     """The server binary in HTTP mode on a free loopback port; SIGTERM on exit."""
 
-    def __init__(self, *args, env=None):
-        self.args = ["--port", "0", "--bind-address", "127.0.0.1", *args]
+    def __init__(self, *args, env=None, bind="127.0.0.1", port=0):
+        self.args = ["--port", str(port), "--bind-address", bind, *args]
         self.env = env
         self.url = None
         self.process = None

@@ -26,7 +26,7 @@ pub enum ClusterError {
     UnknownContext(String),
     #[error("building the Kubernetes client: {0}")]
     Client(#[source] kube::Error),
-    #[error("{0}")]
+    #[error("{}", crate::tools::kube_message(.0))]
     Api(#[from] kube::Error),
 }
 

@@ -1,5 +1,6 @@
 //! The HTTP application: streamable HTTP at `/mcp` (rmcp), legacy SSE at `/sse` + `/message`,
-//! and `/healthz`, built in one place so tests can drive it with `oneshot`. No I/O until served.
+//! `/stats`, `/metrics` and `/healthz`, built in one place so tests can drive it with `oneshot`.
+//! Every request but `/healthz` is traced and counted. No I/O until served.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::mcp::McpServer;
+use crate::observe::{HttpContext, HttpRequestFacts, Observer};
 use crate::sse::{self, SseSessions};
 
 /// The client's address, for every listener (plain TCP or TLS).
@@ -42,8 +44,11 @@ peer_addr_from!(crate::tls::TlsListener);
 /// Upper bound on concurrent legacy SSE sessions.
 const MAX_SSE_SESSIONS: usize = 1024;
 
-/// The whole HTTP app.
-pub fn router(server: McpServer, config: &Config, shutdown: &CancellationToken) -> Router {
+/// The whole HTTP app. With `--metrics-port`, `/stats` and `/metrics` move to
+/// [`observability_router`] on that port.
+pub fn router(server: &McpServer, config: &Config, shutdown: &CancellationToken) -> Router {
+    let server = server.over_tcp();
+    let observer = server.observer().clone();
     let mcp = StreamableHttpService::new(
         {
             let server = server.clone();
@@ -59,13 +64,102 @@ pub fn router(server: McpServer, config: &Config, shutdown: &CancellationToken) 
             config.max_body_bytes,
             jsonrpc_guard,
         ));
-    Router::new()
+    let mut app = Router::new()
         .nest("/mcp", mcp)
         .route("/sse", get(sse::connect))
         .route("/message", post(sse::message))
         .with_state(sessions)
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes));
+    if config.metrics_port.is_none() {
+        app = app.merge(observability_routes(observer.clone()));
+    }
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    app.layer(middleware::from_fn_with_state(
+        (observer, scheme),
+        observe_http,
+    ))
+    .route("/healthz", get(|| async { "ok" }))
+}
+
+/// `/stats`, `/metrics` and `/healthz` alone, for `--metrics-port`.
+pub fn observability_router(observer: Arc<Observer>) -> Router {
+    observability_routes(observer).route("/healthz", get(|| async { "ok" }))
+}
+
+fn observability_routes(observer: Arc<Observer>) -> Router {
+    Router::new()
+        .route("/stats", get(stats))
+        .route("/metrics", get(metrics))
+        .with_state(observer)
+}
+
+async fn stats(State(observer): State<Arc<Observer>>) -> Response {
+    axum::Json(observer.stats.snapshot()).into_response()
+}
+
+async fn metrics(
+    State(observer): State<Arc<Observer>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let (content_type, body) = observer.metrics.render(accept);
+    ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// The HTTP span and counters around every request (`/healthz` is routed outside this layer).
+async fn observe_http(
+    State((observer, scheme)): State<(Arc<Observer>, &'static str)>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
+    let context = if observer.tracing_enabled() {
+        let headers = request.headers();
+        let text = |name: axum::http::header::HeaderName| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let facts = HttpRequestFacts {
+            method: method.clone(),
+            path: path.clone(),
+            scheme,
+            protocol_version: match request.version() {
+                axum::http::Version::HTTP_2 => "2",
+                axum::http::Version::HTTP_10 => "1.0",
+                _ => "1.1",
+            },
+            server_address: text(axum::http::header::HOST).map(|h| {
+                h.rsplit_once(':')
+                    .map_or(h.clone(), |(host, _)| host.to_owned())
+            }),
+            client_address: request
+                .extensions()
+                .get::<axum::extract::ConnectInfo<PeerAddr>>()
+                .map(|c| c.0.0.ip().to_string()),
+            user_agent: text(axum::http::header::USER_AGENT),
+            body_size: text(axum::http::header::CONTENT_LENGTH).and_then(|l| l.parse().ok()),
+        };
+        let parent = observer.extract(&opentelemetry_http::HeaderExtractor(headers));
+        observer.start_http_span(&facts, parent)
+    } else {
+        opentelemetry::Context::new()
+    };
+    request
+        .extensions_mut()
+        .insert(HttpContext(context.clone()));
+    let response = next.run(request).await;
+    observer.finish_http_request(&context, &method, &path, response.status().as_u16());
+    response
 }
 
 /// Answers what is not a JSON-RPC message with a JSON-RPC error instead of rmcp's plain-text

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod mcp;
+pub mod observe;
 pub mod serve;
 pub mod sse;
 pub mod tls;

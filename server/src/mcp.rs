@@ -2,7 +2,11 @@
 //! One value is shared by every transport and session (cheap to clone). Tool failures become
 //! `isError` results carrying the cluster's message; an unknown tool is a JSON-RPC error.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
+
+use opentelemetry::Context;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -14,6 +18,7 @@ use serde_json::Value;
 
 use crate::cluster::Cluster;
 use crate::config::{Config, DeniedResource, ListOutput};
+use crate::observe::{HttpContext, Observer, Outcome, UNKNOWN_TOOL};
 use crate::tools::{Arguments, Registry, ToolContext};
 
 pub const SERVER_NAME: &str = "kubernetes-mcp-server";
@@ -24,16 +29,19 @@ struct Shared {
     cluster: Arc<Cluster>,
     list_output: ListOutput,
     denied: Arc<Vec<DeniedResource>>,
+    observer: Arc<Observer>,
 }
 
 /// The MCP handler given to every transport.
 #[derive(Clone)]
 pub struct McpServer {
     shared: Arc<Shared>,
+    /// `network.transport` of its spans: `pipe` (stdio) or `tcp` (HTTP).
+    network_transport: &'static str,
 }
 
 impl McpServer {
-    pub fn new(config: &Config, cluster: Arc<Cluster>) -> Self {
+    pub fn new(config: &Config, cluster: Arc<Cluster>, observer: Arc<Observer>) -> Self {
         let contexts = cluster.contexts();
         let current = cluster.current_context();
         Self {
@@ -42,12 +50,52 @@ impl McpServer {
                 cluster,
                 list_output: config.list_output,
                 denied: Arc::new(config.denied_resources.clone()),
+                observer,
             }),
+            network_transport: "pipe",
         }
     }
 
-    /// Runs one tool call. `Err` only for a protocol error (unknown tool).
-    pub async fn call(&self, request: CallToolRequestParams) -> Result<CallToolResult, ErrorData> {
+    /// The same server, for a transport over TCP (HTTP, SSE).
+    #[must_use]
+    pub fn over_tcp(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            network_transport: "tcp",
+        }
+    }
+
+    pub fn observer(&self) -> &Arc<Observer> {
+        &self.shared.observer
+    }
+
+    /// Runs one tool call inside its span, and counts it. `Err` only for a protocol error
+    /// (unknown tool).
+    pub async fn call(
+        &self,
+        request: CallToolRequestParams,
+        parent: &Context,
+    ) -> Result<CallToolResult, ErrorData> {
+        let observer = &self.shared.observer;
+        let started = Instant::now();
+        let known = self.shared.registry.get(&request.name).is_some();
+        let label = if known {
+            request.name.to_string()
+        } else {
+            UNKNOWN_TOOL.to_owned()
+        };
+        let span = observer.start_tool_span(&label, self.network_transport, parent);
+        let result = self.run_tool(request).await;
+        let outcome = match &result {
+            Ok(r) if r.is_error == Some(true) => Outcome::ToolError,
+            Ok(_) => Outcome::Ok,
+            Err(_) => Outcome::ProtocolError,
+        };
+        observer.finish_tool_call(span, &label, started.elapsed(), outcome);
+        result
+    }
+
+    async fn run_tool(&self, request: CallToolRequestParams) -> Result<CallToolResult, ErrorData> {
         let shared = &self.shared;
         let Some(spec) = shared.registry.get(&request.name) else {
             return Err(ErrorData::invalid_params(
@@ -74,6 +122,32 @@ impl McpServer {
 
     pub fn tools(&self) -> Arc<Vec<Tool>> {
         self.shared.registry.list()
+    }
+
+    /// The parent of a tool call's span: the HTTP request's span (streamable HTTP), else the
+    /// W3C context in the request's `_meta` (stdio, SSE), else none.
+    fn parent_context(&self, context: &RequestContext<RoleServer>) -> Context {
+        let observer = &self.shared.observer;
+        if !observer.tracing_enabled() {
+            return Context::new();
+        }
+        if let Some(HttpContext(cx)) = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<HttpContext>())
+        {
+            return cx.clone();
+        }
+        let meta = serde_json::to_value(&context.meta).unwrap_or_default();
+        let carrier: HashMap<String, String> = ["traceparent", "tracestate"]
+            .into_iter()
+            .filter_map(|key| Some((key.to_owned(), meta.get(key)?.as_str()?.to_owned())))
+            .collect();
+        if carrier.is_empty() {
+            Context::new()
+        } else {
+            observer.extract(&carrier)
+        }
     }
 }
 
@@ -103,8 +177,9 @@ impl ServerHandler for McpServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        self.call(request).await.map(Into::into)
+        let parent = self.parent_context(&context);
+        self.call(request, &parent).await.map(Into::into)
     }
 }

@@ -11,6 +11,7 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::http::{self, PeerAddr};
 use crate::mcp::McpServer;
+use crate::observe::Observer;
 use crate::tls::{self, TlsListener};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +48,9 @@ pub fn init_logging(config: &Config) -> Result<(), ServeError> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("warn,kubernetes_mcp_server={level}"))
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match &config.log_file {
         Some(path) => {
             let file = std::fs::OpenOptions::new()
@@ -71,11 +74,14 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         config.cluster_provider,
         config.kubeconfig.as_ref(),
     ));
-    let server = McpServer::new(&config, cluster);
-    match config.port {
+    let observer = Arc::new(Observer::start(&config.telemetry).await);
+    let server = McpServer::new(&config, cluster, observer.clone());
+    let result = match config.port {
         None => run_stdio(server).await,
         Some(port) => run_http(server, &config, port).await,
-    }
+    };
+    observer.shutdown().await;
+    result
 }
 
 async fn run_stdio(server: McpServer) -> Result<(), ServeError> {
@@ -97,7 +103,23 @@ async fn run_http(server: McpServer, config: &Config, port: u16) -> Result<(), S
     let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
     let signalled = shutdown_signal();
     let shutdown = CancellationToken::new();
-    let app = http::router(server, config, &shutdown);
+    let app = http::router(&server, config, &shutdown);
+    if let Some(metrics_port) = config.metrics_port {
+        let address = format!("{}:{metrics_port}", config.bind_address);
+        let listener = tokio::net::TcpListener::bind(&address)
+            .await
+            .map_err(|source| ServeError::Bind { address, source })?;
+        let observability = http::observability_router(server.observer().clone());
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let outcome = axum::serve(listener, observability)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(e) = outcome {
+                tracing::warn!(error = %e, "metrics listener stopped");
+            }
+        });
+    }
     let address = format!("{}:{port}", config.bind_address);
     let listener = tokio::net::TcpListener::bind(&address)
         .await

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
+use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -16,10 +17,12 @@ use futures::{SinkExt as _, Stream, StreamExt as _};
 use rmcp::ServiceExt as _;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use serde::Deserialize;
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::http::jsonrpc_error;
 use crate::mcp::McpServer;
+use crate::observe::HttpContext;
 
 /// Messages waiting for a slow peer, per direction and session, before senders wait.
 const QUEUE: usize = 32;
@@ -132,12 +135,21 @@ pub struct MessageQuery {
 pub async fn message(
     State(sessions): State<SseSessions>,
     Query(query): Query<MessageQuery>,
+    http_context: Option<Extension<HttpContext>>,
     body: axum::body::Bytes,
 ) -> Response {
     let Some(id) = query.session_id else {
         return (StatusCode::BAD_REQUEST, "missing sessionId query parameter").into_response();
     };
-    let message: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
+    let parsed = serde_json::from_slice::<Value>(&body).and_then(|mut value| {
+        if let Some(Extension(HttpContext(cx))) = &http_context
+            && sessions.server.observer().tracing_enabled()
+        {
+            carry_trace_context(&mut value, &sessions.server.observer().inject(cx));
+        }
+        serde_json::from_value::<ClientJsonRpcMessage>(value)
+    });
+    let message = match parsed {
         Ok(m) => m,
         Err(e) => {
             return jsonrpc_error(
@@ -155,6 +167,25 @@ pub async fn message(
     match sender.send(message).await {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err(_) => (StatusCode::GONE, "session closed").into_response(),
+    }
+}
+
+/// The answer arrives in the session's own task, not this request's: the message carries the
+/// HTTP span's context in `params._meta` (unless the client put one there), so the tool span
+/// becomes its child, as on streamable HTTP.
+fn carry_trace_context(message: &mut Value, carrier: &std::collections::HashMap<String, String>) {
+    let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let meta = params
+        .entry("_meta")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    if let Some(meta) = meta.as_object_mut()
+        && !meta.contains_key("traceparent")
+    {
+        for (key, value) in carrier {
+            meta.insert(key.clone(), Value::String(value.clone()));
+        }
     }
 }
 

@@ -99,7 +99,7 @@ pub enum ToolError {
     InvalidArguments(String),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
-    #[error("failed to {action}: {}", chain(.source))]
+    #[error("failed to {action}: {}", kube_message(.source))]
     Api {
         action: String,
         #[source]
@@ -111,6 +111,15 @@ pub enum ToolError {
     Unsupported(String),
     #[error("failed to {action}: {message}")]
     Failed { action: String, message: String },
+}
+
+/// What the apiserver said (its Status message, e.g. `pods "x" is forbidden: …`), or the
+/// error and its causes when the request never got an answer.
+pub fn kube_message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
+        other => chain(other),
+    }
 }
 
 /// An error and its causes, `a: b: c`, so that "client error (Connect)" says what failed.

@@ -1,0 +1,287 @@
+"""shared/spec/telemetry.md against the real OpenTelemetry Collector and the real Prometheus:
+span names, attributes, parents and status over streamable HTTP, SSE and stdio, over OTLP gRPC
+and HTTP; samplers; the enabled switch; /stats, /metrics, promtool and a Prometheus scrape
+configured by prometheus-operator from a ServiceMonitor."""
+
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import httpx2 as httpx
+import pytest
+from mcp import ClientSession
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+
+from conftest import HttpServer, kubectl, session, text
+
+pytestmark = pytest.mark.anyio
+
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+CALLER_SPAN = "b7ad6b7169203331"
+
+
+def env_for(service, **extra):
+    env = dict(os.environ)
+    env.update({"OTEL_SERVICE_NAME": service, "OTEL_BSP_SCHEDULE_DELAY": "50",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": os.environ["OTLP_GRPC_ENDPOINT"], "OTEL_METRICS_EXPORTER": "none"})
+    env.update(extra)
+    return env
+
+
+def spans_of(service):
+    """Every span the collector wrote for `service.name` = service, flattened."""
+    found = []
+    with open(os.environ["COLLECTOR_OUTPUT"]) as f:
+        for line in f:
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            for rs in data.get("resourceSpans", []):
+                resource = {a["key"]: next(iter(a["value"].values())) for a in rs["resource"].get("attributes", [])}
+                if resource.get("service.name") != service:
+                    continue
+                for ss in rs.get("scopeSpans", []):
+                    for s in ss.get("spans", []):
+                        s["attrs"] = {a["key"]: next(iter(a["value"].values())) for a in s.get("attributes", [])}
+                        s["resource"] = resource
+                        found.append(s)
+    return found
+
+
+def wait_for_spans(service, predicate, count=1, seconds=15):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        matching = [s for s in spans_of(service) if predicate(s)]
+        if len(matching) >= count:
+            return matching
+        time.sleep(0.1)
+    raise AssertionError(f"{count} span(s) for {service} not found; have {[s['name'] for s in spans_of(service)]}")
+
+
+def tool_span(name):
+    return lambda s: s["name"] == f"tools/call {name}"
+
+
+async def test_http_tool_spans_are_children_of_the_http_span_under_the_callers_trace():
+    service = f"http-{uuid.uuid4().hex[:8]}"
+    env = env_for(service, KUBERNETES_POD_NAME="pod-a", KUBERNETES_NAMESPACE="ns-a", KUBERNETES_NODE_NAME="node-a",
+                  OTEL_RESOURCE_ATTRIBUTES="deployment.environment=test")
+    with HttpServer(env=env) as server:
+        headers = {"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"}
+        async with httpx.AsyncClient(headers=headers, timeout=30) as http:
+            async with streamable_http_client(server.url + "/mcp", http_client=http) as streams:
+                async with ClientSession(streams[0], streams[1]) as s:
+                    await s.initialize()
+                    assert not (await s.call_tool("namespaces_list", {})).is_error
+                    assert (await s.call_tool("pods_get", {"name": "absent", "namespace": "default"})).is_error
+    ok = wait_for_spans(service, tool_span("namespaces_list"))[0]
+    failed = wait_for_spans(service, tool_span("pods_get"))[0]
+    assert ok["attrs"] == {"mcp.method.name": "tools/call", "gen_ai.tool.name": "namespaces_list",
+                           "gen_ai.operation.name": "execute_tool", "rpc.jsonrpc.version": "2.0", "network.transport": "tcp"}
+    assert ok["status"].get("code") == 1
+    assert failed["attrs"]["error.type"] == "tool_error" and failed["status"]["code"] == 2
+    http_spans = {s["spanId"]: s for s in spans_of(service) if s["name"] == "POST /mcp"}
+    for span in (ok, failed):
+        assert span["traceId"] == TRACE_ID
+        parent = http_spans[span["parentSpanId"]]
+        assert parent["parentSpanId"] == CALLER_SPAN
+        assert parent["attrs"]["http.request.method"] == "POST" and parent["attrs"]["url.path"] == "/mcp"
+        assert parent["attrs"]["http.response.status_code"] in (200, "200")
+        assert parent["attrs"]["url.scheme"] == "http" and parent["attrs"]["network.protocol.name"] == "http"
+    resource = ok["resource"]
+    assert resource["k8s.pod.name"] == "pod-a" and resource["k8s.namespace.name"] == "ns-a" and resource["k8s.node.name"] == "node-a"
+    assert resource["deployment.environment"] == "test" and resource["service.version"]
+    assert resource["host.name"] and resource["process.pid"] and resource["os.type"] == "linux"
+    assert not [s for s in spans_of(service) if s["name"].endswith("/healthz")]
+
+
+async def test_sse_tool_spans_are_children_of_the_post_message_span():
+    service = f"sse-{uuid.uuid4().hex[:8]}"
+    with HttpServer(env=env_for(service)) as server:
+        async with sse_client(server.url + "/sse") as streams:
+            async with ClientSession(streams[0], streams[1]) as s:
+                await s.initialize()
+                await s.call_tool("namespaces_list", {})
+    span = wait_for_spans(service, tool_span("namespaces_list"))[0]
+    posts = {s["spanId"]: s for s in spans_of(service) if s["name"] == "POST /message"}
+    assert span["parentSpanId"] in posts and span["attrs"]["network.transport"] == "tcp"
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+async def test_stdio_spans_over_both_protocols_follow_meta_traceparent(protocol):
+    service = f"stdio-{uuid.uuid4().hex[:8]}"
+    endpoint = os.environ["OTLP_GRPC_ENDPOINT"] if protocol == "grpc" else os.environ["OTLP_HTTP_ENDPOINT"]
+    env = env_for(service, OTEL_EXPORTER_OTLP_PROTOCOL=protocol, OTEL_EXPORTER_OTLP_ENDPOINT=endpoint)
+    async with session("stdio", env=env) as s:
+        result = await s.call_tool("namespaces_list", {}, meta={"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"})
+        assert not result.is_error
+    span = wait_for_spans(service, tool_span("namespaces_list"))[0]
+    assert span["attrs"]["network.transport"] == "pipe"
+    assert span["traceId"] == TRACE_ID and span["parentSpanId"] == CALLER_SPAN
+
+
+async def test_unknown_tools_are_other_errors_under_one_label():
+    service = f"unknown-{uuid.uuid4().hex[:8]}"
+    with HttpServer(env=env_for(service)) as server:
+        async with streamable_http_client(server.url + "/mcp") as streams:
+            async with ClientSession(streams[0], streams[1]) as s:
+                await s.initialize()
+                with pytest.raises(Exception):
+                    await s.call_tool("no_such_tool", {})
+        stats = httpx.get(server.url + "/stats").json()
+        metrics = httpx.get(server.url + "/metrics").text
+    span = wait_for_spans(service, tool_span("_unknown"))[0]
+    assert span["attrs"]["error.type"] == "_OTHER" and span["status"]["code"] == 2
+    assert stats["tool_errors_by_name"] == {"_unknown": 1}
+    assert 'k8s_mcp_tool_errors_total{tool_name="_unknown"} 1' in metrics
+
+
+@pytest.mark.parametrize("sampler_env", [{"OTEL_TRACES_SAMPLER": "always_off"}, {}], ids=["always_off", "enabled_false"])
+async def test_nothing_is_exported_when_sampling_or_telemetry_is_off(sampler_env, tmp_path):
+    service = f"off-{uuid.uuid4().hex[:8]}"
+    args = []
+    if not sampler_env:
+        config = tmp_path / "c.toml"
+        config.write_text(f'[telemetry]\nenabled = false\nendpoint = "{os.environ["OTLP_GRPC_ENDPOINT"]}"\n')
+        args = ["--config", str(config)]
+    async with session("stdio", *args, env=env_for(service, **sampler_env)) as s:
+        for _ in range(5):
+            await s.call_tool("namespaces_list", {})
+    # A marker service proves the collector pipeline was live during the same window.
+    marker = f"marker-{uuid.uuid4().hex[:8]}"
+    async with session("stdio", env=env_for(marker)) as s:
+        await s.call_tool("namespaces_list", {})
+    wait_for_spans(marker, tool_span("namespaces_list"))
+    assert spans_of(service) == []
+
+
+async def test_traceidratio_samples_about_the_ratio():
+    service = f"ratio-{uuid.uuid4().hex[:8]}"
+    env = env_for(service, OTEL_TRACES_SAMPLER="traceidratio", OTEL_TRACES_SAMPLER_ARG="0.1")
+    calls = 1000
+    async with session("stdio", "--cluster-provider", "disabled", env=env) as s:
+        for _ in range(calls):
+            await s.call_tool("namespaces_list", {})
+    time.sleep(1)
+    sampled = len([s for s in spans_of(service) if s["name"] == "tools/call namespaces_list"])
+    assert 50 <= sampled <= 150, sampled
+
+
+@pytest.mark.parametrize("flag,expected", [("01", 1), ("00", 0)], ids=["sampled-parent", "unsampled-parent"])
+async def test_parentbased_sampler_follows_the_incoming_decision(flag, expected):
+    service = f"parent-{uuid.uuid4().hex[:8]}"
+    env = env_for(service, OTEL_TRACES_SAMPLER="parentbased_always_on")
+    trace = uuid.uuid4().hex
+    async with session("stdio", env=env) as s:
+        await s.call_tool("namespaces_list", {}, meta={"traceparent": f"00-{trace}-{CALLER_SPAN}-{flag}"})
+    marker = f"marker-{uuid.uuid4().hex[:8]}"
+    async with session("stdio", env=env_for(marker)) as s:
+        await s.call_tool("namespaces_list", {})
+    wait_for_spans(marker, tool_span("namespaces_list"))
+    assert len([s for s in spans_of(service) if s["traceId"] == trace]) == expected
+
+
+async def test_a_collector_that_is_down_never_fails_a_call():
+    service = f"down-{uuid.uuid4().hex[:8]}"
+    env = env_for(service, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:1")
+    async with session("stdio", env=env) as s:
+        for _ in range(20):
+            assert not (await s.call_tool("namespaces_list", {})).is_error
+
+
+async def test_stats_and_metrics_count_tools_only_and_promtool_accepts_them():
+    with HttpServer() as server:
+        async with streamable_http_client(server.url + "/mcp") as streams:
+            async with ClientSession(streams[0], streams[1]) as s:
+                await s.initialize()
+                await s.list_tools()
+                await s.call_tool("namespaces_list", {})
+                await s.call_tool("namespaces_list", {})
+                await s.call_tool("pods_get", {"name": "absent", "namespace": "default"})
+        stats = httpx.get(server.url + "/stats").json()
+        classic = httpx.get(server.url + "/metrics")
+        openmetrics = httpx.get(server.url + "/metrics", headers={"accept": "application/openmetrics-text;version=1.0.0"})
+    assert stats["tool_calls_by_name"] == {"namespaces_list": 2, "pods_get": 1}
+    assert stats["total_tool_calls"] == 3 and stats["tool_call_errors"] == 1
+    assert stats["tool_errors_by_name"] == {"pods_get": 1}
+    assert stats["http_requests_by_path"]["/mcp"] >= 5 and "/healthz" not in stats["http_requests_by_path"]
+    assert set(stats) >= {"uptime_seconds", "start_time_unix", "http_requests_by_method", "http_requests_by_status"}
+    assert classic.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert 'k8s_mcp_tool_calls_total{tool_name="namespaces_list"} 2' in classic.text
+    assert "otel_scope" not in classic.text
+    check = subprocess.run(["promtool", "check", "metrics"], input=classic.text, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+    families = {f.name: f for f in text_string_to_metric_families(openmetrics.text)}
+    assert families["k8s_mcp_tool_calls"].samples[0].value in (1, 2)
+
+
+async def test_prometheus_scrapes_the_server_through_a_servicemonitor(namespace):
+    """The real path: ServiceMonitor -> prometheus-operator -> Prometheus (Kubernetes SD) ->
+    Endpoints -> the server on its pod IP."""
+    kubectl("run", "mcp", "-n", namespace, "--image=registry.invalid/kubernetes-mcp-server:dev",
+            "--labels=app=mcp", "--port=8080")
+    kubectl("expose", "pod", "mcp", "-n", namespace, "--name=mcp", "--port=8080")
+    kubectl("patch", "service", "mcp", "-n", namespace, "--type=merge", "-p", '{"spec":{"ports":[{"name":"http","port":8080,"targetPort":8080}]}}')
+    kubectl("label", "service", "mcp", "-n", namespace, "app=mcp")
+    ip = claim_pod_ip()
+    mark_running(namespace, "mcp", ip)
+    monitor = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "mcp", "namespace": namespace},
+               "spec": {"selector": {"matchLabels": {"app": "mcp"}}, "endpoints": [{"port": "http", "path": "/metrics", "interval": "1s"}]}}
+    kubectl("apply", "-f", "-", stdin=json.dumps(monitor))
+    with HttpServer(bind=ip, port=8080) as server:
+        async with streamable_http_client(server.url + "/mcp") as streams:
+            async with ClientSession(streams[0], streams[1]) as s:
+                await s.initialize()
+                for _ in range(3):
+                    await s.call_tool("namespaces_list", {})
+        prom = os.environ["PROMETHEUS_URL"]
+        query = f'k8s_mcp_tool_calls_total{{namespace="{namespace}",job="mcp",tool_name="namespaces_list"}}'
+        deadline = time.time() + 40
+        value = None
+        while time.time() < deadline:
+            result = httpx.get(prom + "/api/v1/query", params={"query": query}).json()["data"]["result"]
+            if result:
+                value = float(result[0]["value"][1])
+                if value == 3:
+                    break
+            time.sleep(0.5)
+        up = httpx.get(prom + "/api/v1/query", params={"query": f'up{{namespace="{namespace}",job="mcp"}}'}).json()["data"]["result"]
+        stats = httpx.get(server.url + "/stats").json()
+    assert up and up[0]["value"][1] == "1", up
+    assert value == stats["tool_calls_by_name"]["namespaces_list"] == 3
+
+
+def claim_pod_ip():
+    """The next free 10.244.0.N on the namespace's loopback (same scheme as the Rust harness)."""
+    claims = os.path.join(os.environ["KMCP_STACK_DIR"], "pod-ips")
+    os.makedirs(claims, exist_ok=True)
+    for n in range(2, 255):
+        ip = f"10.244.0.{n}"
+        try:
+            os.close(os.open(os.path.join(claims, ip), os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            continue
+        subprocess.run(["ip", "addr", "add", f"{ip}/32", "dev", "lo"], check=True)
+        return ip
+    raise AssertionError("no free pod IP")
+
+
+def mark_running(namespace, name, ip):
+    """What a kubelet reports: bound to the node, Running and Ready on its pod IP."""
+    node = kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}")
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": namespace},
+               "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+    kubectl("create", "-f", "-", stdin=json.dumps(binding))
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    conditions = [{"type": t, "status": "True", "lastTransitionTime": now} for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")]
+    status = {"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "10.244.0.1", "startTime": now,
+                         "conditions": conditions,
+                         "containerStatuses": [{"name": name, "image": "registry.invalid/kubernetes-mcp-server:dev", "imageID": "", "ready": True,
+                                                "restartCount": 0, "started": True, "state": {"running": {"startedAt": now}}}]}}
+    kubectl("patch", "pod", name, "-n", namespace, "--subresource=status", "--type=merge", "-p", json.dumps(status))

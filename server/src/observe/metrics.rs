@@ -1,0 +1,158 @@
+//! The Prometheus metrics of shared/spec/telemetry.md (`k8s_mcp_*`), in a prometheus-client
+//! registry, rendered as OpenMetrics when the scraper asks for it and as the classic text format
+//! otherwise. Pure apart from atomic counters.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ToolLabels {
+    pub tool_name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub http_request_method: String,
+    pub url_path: String,
+    pub http_response_status_class: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InfoLabels {
+    version: String,
+    rust_version: String,
+}
+
+/// Seconds, from half a millisecond (a cached read) to ten seconds (a slow list).
+const DURATION_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    pub tool_calls: Family<ToolLabels, Counter>,
+    pub tool_errors: Family<ToolLabels, Counter>,
+    pub tool_duration: Family<ToolLabels, Histogram>,
+    pub http_requests: Family<HttpLabels, Counter>,
+}
+
+/// The OpenMetrics content type, served when the scraper's Accept header asks for it.
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The classic Prometheus text format, served otherwise.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let tool_calls = Family::<ToolLabels, Counter>::default();
+        let tool_errors = Family::<ToolLabels, Counter>::default();
+        let tool_duration = Family::<ToolLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(DURATION_BUCKETS)
+        });
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let info = Family::<InfoLabels, Gauge>::default();
+        // prometheus-client appends `_total` to counters itself.
+        registry.register(
+            "k8s_mcp_tool_calls",
+            "Tool calls, by tool",
+            tool_calls.clone(),
+        );
+        registry.register(
+            "k8s_mcp_tool_errors",
+            "Tool calls that failed, by tool",
+            tool_errors.clone(),
+        );
+        registry.register(
+            "k8s_mcp_tool_duration_seconds",
+            "Duration of tool calls in seconds, by tool",
+            tool_duration.clone(),
+        );
+        registry.register(
+            "k8s_mcp_http_requests",
+            "HTTP requests, by method, path and status class",
+            http_requests.clone(),
+        );
+        registry.register(
+            "k8s_mcp_server_info",
+            "Server version and build",
+            info.clone(),
+        );
+        info.get_or_create(&InfoLabels {
+            version: crate::mcp::VERSION.to_owned(),
+            rust_version: env!("CARGO_PKG_RUST_VERSION").to_owned(),
+        })
+        .set(1);
+        Self {
+            registry,
+            tool_calls,
+            tool_errors,
+            tool_duration,
+            http_requests,
+        }
+    }
+
+    /// The exposition for a scraper's `Accept` header: (content type, body).
+    pub fn render(&self, accept: &str) -> (&'static str, String) {
+        let mut body = String::new();
+        if accept.contains("application/openmetrics-text") {
+            // Writing to a String cannot fail.
+            let _ = prometheus_client::encoding::text::encode(&mut body, &self.registry);
+            (OPENMETRICS, body)
+        } else {
+            let _ = prometheus_client::encoding::prometheus_text::encode(&mut body, &self.registry);
+            (PROMETHEUS_TEXT, body)
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `2xx`, `4xx` … for a status code.
+pub fn status_class(status: u16) -> String {
+    format!("{}xx", status / 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiates_openmetrics_and_names_every_family() {
+        let m = Metrics::new();
+        let labels = ToolLabels {
+            tool_name: "pods_list".into(),
+        };
+        m.tool_calls.get_or_create(&labels).inc();
+        m.tool_duration.get_or_create(&labels).observe(0.003);
+        let (kind, text) = m.render("text/plain");
+        assert_eq!(kind, PROMETHEUS_TEXT);
+        assert!(
+            text.contains("k8s_mcp_tool_calls_total{tool_name=\"pods_list\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "k8s_mcp_tool_duration_seconds_bucket{tool_name=\"pods_list\",le=\"0.005\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("k8s_mcp_server_info{"), "{text}");
+        let (kind, text) = m.render("application/openmetrics-text;version=1.0.0");
+        assert_eq!(kind, OPENMETRICS);
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn status_classes() {
+        assert_eq!(status_class(204), "2xx");
+        assert_eq!(status_class(404), "4xx");
+    }
+}

@@ -1,0 +1,247 @@
+//! Observability as middleware: one span per tool call and per HTTP request (names and
+//! attributes of shared/spec/telemetry.md), the `k8s_mcp_*` metrics and the `/stats` counters.
+//! No tool contains telemetry code. With telemetry off no span is built at all.
+
+pub mod metrics;
+pub mod settings;
+pub mod stats;
+pub mod telemetry;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use opentelemetry::propagation::TextMapPropagator as _;
+use opentelemetry::trace::{
+    Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{SdkTracer, Span};
+
+use crate::config::TelemetryConfig;
+use metrics::{HttpLabels, Metrics, ToolLabels, status_class};
+use stats::Stats;
+use telemetry::Providers;
+
+/// The trace context of the HTTP request a message arrived in, handed from the HTTP middleware
+/// to the tool call (request extensions) so the tool span becomes its child.
+#[derive(Clone, Debug)]
+pub struct HttpContext(pub Context);
+
+/// How a tool call ended, for the span status and the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// The tool ran and reported failure (`isError`).
+    ToolError,
+    /// The call never reached a tool (unknown tool, bad request).
+    ProtocolError,
+}
+
+pub struct Observer {
+    tracer: Option<SdkTracer>,
+    providers: Option<Providers>,
+    propagator: TraceContextPropagator,
+    pub metrics: Metrics,
+    pub stats: Stats,
+}
+
+/// The label for a tool name the router does not have: one value, so that garbage names cannot
+/// grow the metrics without bound.
+pub const UNKNOWN_TOOL: &str = "_unknown";
+
+impl Observer {
+    /// Counters only, no spans.
+    pub fn without_tracing() -> Self {
+        Self {
+            tracer: None,
+            providers: None,
+            propagator: TraceContextPropagator::new(),
+            metrics: Metrics::new(),
+            stats: Stats::new(),
+        }
+    }
+
+    /// Resolves the telemetry settings from `[telemetry]` and the environment and starts the
+    /// exporters. Never fails: a bad value or an exporter that cannot be built is a warning, and
+    /// the server runs without tracing.
+    pub async fn start(config: &TelemetryConfig) -> Self {
+        let (settings, warnings) = settings::resolve(config, &|name| std::env::var(name).ok());
+        for warning in warnings {
+            tracing::warn!("telemetry: {warning}");
+        }
+        let mut observer = Self::without_tracing();
+        if !settings.enabled {
+            return observer;
+        }
+        match telemetry::start(&settings).await {
+            Ok(providers) => {
+                observer.tracer = Some(providers.tracer.tracer(crate::mcp::SERVER_NAME));
+                observer.providers = Some(providers);
+                tracing::debug!(endpoint = %settings.endpoint, "OpenTelemetry tracing initialized successfully");
+            }
+            Err(e) => tracing::warn!("Failed to create OTLP exporter, tracing disabled: {e}"),
+        }
+        observer
+    }
+
+    /// Flushes queued spans and metrics (blocking work, done off the async workers).
+    pub async fn shutdown(&self) {
+        if let Some(providers) = self.providers.clone() {
+            let _ = tokio::task::spawn_blocking(move || providers.shutdown()).await;
+        }
+    }
+
+    pub fn tracing_enabled(&self) -> bool {
+        self.tracer.is_some()
+    }
+
+    /// The W3C trace context carried by `traceparent` / `tracestate` headers or `_meta` keys.
+    pub fn extract(&self, carrier: &dyn opentelemetry::propagation::Extractor) -> Context {
+        self.propagator.extract(carrier)
+    }
+
+    /// `traceparent` (and `tracestate`) for `cx`, to put in a message's `_meta`.
+    pub fn inject(&self, cx: &Context) -> HashMap<String, String> {
+        let mut carrier = HashMap::new();
+        self.propagator.inject_context(cx, &mut carrier);
+        carrier
+    }
+
+    /// Starts the span of a tool call, or nothing when tracing is off.
+    pub fn start_tool_span(
+        &self,
+        tool: &str,
+        network_transport: &'static str,
+        parent: &Context,
+    ) -> Option<Span> {
+        let tracer = self.tracer.as_ref()?;
+        Some(
+            tracer
+                .span_builder(format!("tools/call {tool}"))
+                .with_kind(SpanKind::Server)
+                .with_attributes([
+                    KeyValue::new("mcp.method.name", "tools/call"),
+                    KeyValue::new("gen_ai.tool.name", tool.to_owned()),
+                    KeyValue::new("gen_ai.operation.name", "execute_tool"),
+                    KeyValue::new("rpc.jsonrpc.version", "2.0"),
+                    KeyValue::new("network.transport", network_transport),
+                ])
+                .start_with_context(tracer, parent),
+        )
+    }
+
+    /// Ends the span and counts the call under `label` (a registered tool name or
+    /// [`UNKNOWN_TOOL`]).
+    pub fn finish_tool_call(
+        &self,
+        span: Option<Span>,
+        label: &str,
+        elapsed: Duration,
+        outcome: Outcome,
+    ) {
+        if let Some(mut span) = span {
+            match outcome {
+                Outcome::Ok => span.set_status(Status::Ok),
+                Outcome::ToolError => {
+                    span.set_attribute(KeyValue::new("error.type", "tool_error"));
+                    span.set_status(Status::error("tool reported an error"));
+                }
+                Outcome::ProtocolError => {
+                    span.set_attribute(KeyValue::new("error.type", "_OTHER"));
+                    span.set_status(Status::error("the call did not reach a tool"));
+                }
+            }
+            span.end();
+        }
+        let labels = ToolLabels {
+            tool_name: label.to_owned(),
+        };
+        self.metrics.tool_calls.get_or_create(&labels).inc();
+        self.metrics
+            .tool_duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+        let failed = outcome != Outcome::Ok;
+        if failed {
+            self.metrics.tool_errors.get_or_create(&labels).inc();
+        }
+        self.stats.tool_call(label, failed);
+    }
+
+    /// Starts the span of an HTTP request: `"{METHOD} {path}"`, a server span whose parent is
+    /// the caller's `traceparent`, if any. The returned context holds it (or only the parent
+    /// when tracing is off); tool calls of the request become its children.
+    pub fn start_http_span(&self, request: &HttpRequestFacts, parent: Context) -> Context {
+        let Some(tracer) = self.tracer.as_ref() else {
+            return parent;
+        };
+        let mut attributes = vec![
+            KeyValue::new("http.request.method", request.method.clone()),
+            KeyValue::new("url.path", request.path.clone()),
+            KeyValue::new("url.scheme", request.scheme),
+            KeyValue::new("network.protocol.name", "http"),
+            KeyValue::new("network.protocol.version", request.protocol_version),
+        ];
+        let optional = [
+            ("server.address", &request.server_address),
+            ("client.address", &request.client_address),
+            ("user_agent.original", &request.user_agent),
+        ];
+        attributes.extend(
+            optional
+                .into_iter()
+                .filter_map(|(k, v)| v.clone().map(|v| KeyValue::new(k, v))),
+        );
+        if let Some(size) = request.body_size {
+            attributes.push(KeyValue::new("http.request.body.size", size));
+        }
+        let span = tracer
+            .span_builder(format!("{} {}", request.method, request.path))
+            .with_kind(SpanKind::Server)
+            .with_attributes(attributes)
+            .start_with_context(tracer, &parent);
+        parent.with_span(span)
+    }
+
+    /// Ends the HTTP span held by `cx` (if this server started one) and counts the request.
+    pub fn finish_http_request(&self, cx: &Context, method: &str, path: &str, status: u16) {
+        if self.tracer.is_some() {
+            let span = cx.span();
+            span.set_attribute(KeyValue::new(
+                "http.response.status_code",
+                i64::from(status),
+            ));
+            if status >= 400 {
+                span.set_attribute(KeyValue::new("error.type", status.to_string()));
+            }
+            if status >= 500 {
+                span.set_status(Status::error(format!("HTTP {status}")));
+            }
+            span.end();
+        }
+        let class = status_class(status);
+        self.metrics
+            .http_requests
+            .get_or_create(&HttpLabels {
+                http_request_method: method.to_owned(),
+                url_path: path.to_owned(),
+                http_response_status_class: class.clone(),
+            })
+            .inc();
+        self.stats.http_request(method, path, &class);
+    }
+}
+
+/// What the HTTP span records about a request, gathered by the HTTP middleware.
+#[derive(Debug, Clone)]
+pub struct HttpRequestFacts {
+    pub method: String,
+    pub path: String,
+    pub scheme: &'static str,
+    pub protocol_version: &'static str,
+    pub server_address: Option<String>,
+    pub client_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub body_size: Option<i64>,
+}

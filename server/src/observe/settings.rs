@@ -1,0 +1,353 @@
+//! Telemetry settings from the `[telemetry]` TOML section and the `OTEL_*` / `KUBERNETES_*`
+//! environment, environment winning (shared/spec/telemetry.md). Pure: the environment is passed
+//! in, and every invalid value becomes a warning naming the variable and the fallback used.
+
+use std::collections::BTreeMap;
+
+use crate::config::TelemetryConfig;
+
+/// OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Grpc,
+    HttpProtobuf,
+}
+
+/// The six samplers of the OpenTelemetry SDK environment specification.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SamplerChoice {
+    AlwaysOn,
+    AlwaysOff,
+    TraceIdRatio(f64),
+    ParentBasedAlwaysOn,
+    ParentBasedAlwaysOff,
+    ParentBasedTraceIdRatio(f64),
+}
+
+/// Everything telemetry start-up needs, every default applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// False: no exporter is built and no span is recorded.
+    pub enabled: bool,
+    pub endpoint: String,
+    pub protocol: Protocol,
+    pub sampler: SamplerChoice,
+    pub service_name: String,
+    pub service_version: String,
+    /// `OTEL_RESOURCE_ATTRIBUTES` plus `k8s.*` from the downward API, in that order of strength.
+    pub resource_attributes: BTreeMap<String, String>,
+    /// PEM CA bundle for an `https` endpoint.
+    pub certificate: Option<String>,
+    /// Skip certificate verification (gRPC over TLS only; testing only).
+    pub insecure: bool,
+    pub export_metrics: bool,
+}
+
+/// Resolves the settings. `env` looks a variable up (`std::env::var` in production).
+pub fn resolve(
+    toml: &TelemetryConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> (Settings, Vec<String>) {
+    let mut warnings = Vec::new();
+    let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+
+    let endpoint = var("OTEL_EXPORTER_OTLP_ENDPOINT").or_else(|| toml.endpoint.clone());
+    let enabled = toml.enabled.unwrap_or(endpoint.is_some());
+
+    let protocol_text = var("OTEL_EXPORTER_OTLP_PROTOCOL")
+        .map(|v| ("OTEL_EXPORTER_OTLP_PROTOCOL", v))
+        .or_else(|| toml.protocol.clone().map(|v| ("[telemetry] protocol", v)));
+    let protocol = match protocol_text {
+        None => Protocol::Grpc,
+        Some((_, v)) if v == "grpc" => Protocol::Grpc,
+        Some((_, v)) if v == "http/protobuf" => Protocol::HttpProtobuf,
+        Some((source, v)) => {
+            warnings.push(format!(
+                "{source}={v:?} is not grpc or http/protobuf; using grpc"
+            ));
+            Protocol::Grpc
+        }
+    };
+    let endpoint = endpoint.unwrap_or_else(|| match protocol {
+        Protocol::Grpc => "http://localhost:4317".to_owned(),
+        Protocol::HttpProtobuf => "http://localhost:4318".to_owned(),
+    });
+
+    let sampler_name = var("OTEL_TRACES_SAMPLER")
+        .map(|v| ("OTEL_TRACES_SAMPLER", v))
+        .or_else(|| {
+            toml.traces_sampler
+                .clone()
+                .map(|v| ("[telemetry] traces_sampler", v))
+        });
+    let ratio = sampler_ratio(toml, &var, &mut warnings);
+    let sampler = match sampler_name.as_ref().map(|(s, v)| (*s, v.as_str())) {
+        None | Some((_, "parentbased_always_on")) => SamplerChoice::ParentBasedAlwaysOn,
+        Some((_, "always_on")) => SamplerChoice::AlwaysOn,
+        Some((_, "always_off")) => SamplerChoice::AlwaysOff,
+        Some((_, "traceidratio")) => SamplerChoice::TraceIdRatio(ratio),
+        Some((_, "parentbased_always_off")) => SamplerChoice::ParentBasedAlwaysOff,
+        Some((_, "parentbased_traceidratio")) => SamplerChoice::ParentBasedTraceIdRatio(ratio),
+        Some((source, other)) => {
+            warnings.push(format!(
+                "{source}={other:?} is not a known sampler; using parentbased_always_on"
+            ));
+            SamplerChoice::ParentBasedAlwaysOn
+        }
+    };
+
+    let resource_attributes = resource_attributes(&var, &mut warnings);
+
+    let insecure = match var("OTEL_EXPORTER_OTLP_INSECURE").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            warnings.push(format!(
+                "OTEL_EXPORTER_OTLP_INSECURE={other:?} is not true or false; using false"
+            ));
+            false
+        }
+    };
+    let export_metrics = match var("OTEL_METRICS_EXPORTER").as_deref() {
+        None | Some("otlp") => true,
+        Some("none") => false,
+        Some(other) => {
+            warnings.push(format!(
+                "OTEL_METRICS_EXPORTER={other:?} is not otlp or none; using otlp"
+            ));
+            true
+        }
+    };
+
+    let settings = Settings {
+        enabled,
+        endpoint,
+        protocol,
+        sampler,
+        service_name: var("OTEL_SERVICE_NAME")
+            .unwrap_or_else(|| crate::mcp::SERVER_NAME.to_owned()),
+        service_version: var("OTEL_SERVICE_VERSION")
+            .unwrap_or_else(|| crate::mcp::VERSION.to_owned()),
+        resource_attributes,
+        certificate: var("OTEL_EXPORTER_OTLP_CERTIFICATE"),
+        insecure,
+        export_metrics,
+    };
+    (settings, warnings)
+}
+
+/// `k8s.*` from the downward-API variables, then `OTEL_RESOURCE_ATTRIBUTES` (which wins).
+fn resource_attributes(
+    var: &dyn Fn(&str) -> Option<String>,
+    warnings: &mut Vec<String>,
+) -> BTreeMap<String, String> {
+    let mut attributes = BTreeMap::new();
+    for (key, name) in [
+        ("k8s.pod.name", "KUBERNETES_POD_NAME"),
+        ("k8s.namespace.name", "KUBERNETES_NAMESPACE"),
+        ("k8s.node.name", "KUBERNETES_NODE_NAME"),
+    ] {
+        if let Some(v) = var(name) {
+            attributes.insert(key.to_owned(), v);
+        }
+    }
+    if let Some(list) = var("OTEL_RESOURCE_ATTRIBUTES") {
+        for pair in list.split(',').filter(|p| !p.trim().is_empty()) {
+            match pair.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => {
+                    attributes.insert(k.trim().to_owned(), v.trim().to_owned());
+                }
+                _ => warnings.push(format!(
+                    "OTEL_RESOURCE_ATTRIBUTES: {pair:?} is not key=value; ignored"
+                )),
+            }
+        }
+    }
+    attributes
+}
+
+fn sampler_ratio(
+    toml: &TelemetryConfig,
+    var: &dyn Fn(&str) -> Option<String>,
+    warnings: &mut Vec<String>,
+) -> f64 {
+    let (source, value) = if let Some(text) = var("OTEL_TRACES_SAMPLER_ARG") {
+        let Ok(v) = text.trim().parse::<f64>() else {
+            warnings.push(format!(
+                "OTEL_TRACES_SAMPLER_ARG={text:?} is not a number; using 1.0"
+            ));
+            return 1.0;
+        };
+        ("OTEL_TRACES_SAMPLER_ARG", v)
+    } else if let Some(v) = toml.traces_sampler_arg {
+        ("[telemetry] traces_sampler_arg", v)
+    } else {
+        return 1.0;
+    };
+    if (0.0..=1.0).contains(&value) {
+        value
+    } else {
+        warnings.push(format!("{source}={value} is outside 0.0..=1.0; using 1.0"));
+        1.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(env: &[(&str, &str)], toml: &TelemetryConfig) -> (Settings, Vec<String>) {
+        let env: BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        resolve(toml, &|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn off_by_default_and_on_with_an_endpoint() {
+        let (s, w) = with(&[], &TelemetryConfig::default());
+        assert!(!s.enabled && w.is_empty());
+        assert_eq!(s.sampler, SamplerChoice::ParentBasedAlwaysOn);
+        assert_eq!(s.service_name, "kubernetes-mcp-server");
+        let (s, _) = with(
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317")],
+            &TelemetryConfig::default(),
+        );
+        assert!(s.enabled);
+        let toml = TelemetryConfig {
+            endpoint: Some("http://c:4317".into()),
+            ..TelemetryConfig::default()
+        };
+        assert!(with(&[], &toml).0.enabled);
+    }
+
+    #[test]
+    fn enabled_false_wins_over_an_endpoint_and_true_forces_on() {
+        let toml = TelemetryConfig {
+            enabled: Some(false),
+            endpoint: Some("http://c:4317".into()),
+            ..TelemetryConfig::default()
+        };
+        assert!(
+            !with(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4317")], &toml)
+                .0
+                .enabled
+        );
+        let toml = TelemetryConfig {
+            enabled: Some(true),
+            ..TelemetryConfig::default()
+        };
+        let (s, _) = with(&[], &toml);
+        assert!(s.enabled);
+        assert_eq!(s.endpoint, "http://localhost:4317");
+    }
+
+    #[test]
+    fn environment_wins_over_toml() {
+        let toml = TelemetryConfig {
+            endpoint: Some("http://toml:4317".into()),
+            protocol: Some("grpc".into()),
+            traces_sampler: Some("always_on".into()),
+            traces_sampler_arg: Some(0.5),
+            ..TelemetryConfig::default()
+        };
+        let (s, w) = with(
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://env:4318"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+                ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+            ],
+            &toml,
+        );
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(s.endpoint, "http://env:4318");
+        assert_eq!(s.protocol, Protocol::HttpProtobuf);
+        assert_eq!(s.sampler, SamplerChoice::TraceIdRatio(0.25));
+        let (s, _) = with(&[], &toml);
+        assert_eq!(
+            (s.endpoint.as_str(), s.sampler),
+            ("http://toml:4317", SamplerChoice::AlwaysOn)
+        );
+    }
+
+    #[test]
+    fn every_sampler_name_is_known() {
+        for (name, expected) in [
+            ("always_on", SamplerChoice::AlwaysOn),
+            ("always_off", SamplerChoice::AlwaysOff),
+            ("traceidratio", SamplerChoice::TraceIdRatio(0.1)),
+            ("parentbased_always_on", SamplerChoice::ParentBasedAlwaysOn),
+            (
+                "parentbased_always_off",
+                SamplerChoice::ParentBasedAlwaysOff,
+            ),
+            (
+                "parentbased_traceidratio",
+                SamplerChoice::ParentBasedTraceIdRatio(0.1),
+            ),
+        ] {
+            let (s, w) = with(
+                &[
+                    ("OTEL_TRACES_SAMPLER", name),
+                    ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
+                ],
+                &TelemetryConfig::default(),
+            );
+            assert_eq!(s.sampler, expected, "{name}");
+            assert!(w.is_empty());
+        }
+    }
+
+    #[test]
+    fn bad_values_warn_with_the_variable_and_the_fallback() {
+        let (s, w) = with(
+            &[
+                ("OTEL_TRACES_SAMPLER", "sometimes"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"),
+                ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+                ("OTEL_RESOURCE_ATTRIBUTES", "team=sre,broken"),
+                ("OTEL_METRICS_EXPORTER", "prometheus"),
+            ],
+            &TelemetryConfig::default(),
+        );
+        assert_eq!(s.sampler, SamplerChoice::ParentBasedAlwaysOn);
+        assert_eq!(s.protocol, Protocol::Grpc);
+        assert_eq!(
+            s.resource_attributes.get("team").map(String::as_str),
+            Some("sre")
+        );
+        let all = w.join("\n");
+        for expected in [
+            "OTEL_TRACES_SAMPLER=\"sometimes\"",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "OTEL_TRACES_SAMPLER_ARG=1.5",
+            "\"broken\"",
+            "OTEL_METRICS_EXPORTER",
+        ] {
+            assert!(all.contains(expected), "missing {expected} in {all}");
+        }
+        assert!(all.contains("using parentbased_always_on") && all.contains("using grpc"));
+    }
+
+    #[test]
+    fn downward_api_variables_become_k8s_attributes_and_explicit_attributes_win() {
+        let (s, _) = with(
+            &[
+                ("KUBERNETES_POD_NAME", "web-0"),
+                ("KUBERNETES_NAMESPACE", "apps"),
+                ("KUBERNETES_NODE_NAME", "node-1"),
+                (
+                    "OTEL_RESOURCE_ATTRIBUTES",
+                    "deployment.environment=prod,k8s.node.name=override",
+                ),
+            ],
+            &TelemetryConfig::default(),
+        );
+        assert_eq!(s.resource_attributes["k8s.pod.name"], "web-0");
+        assert_eq!(s.resource_attributes["k8s.namespace.name"], "apps");
+        assert_eq!(s.resource_attributes["k8s.node.name"], "override");
+        assert_eq!(s.resource_attributes["deployment.environment"], "prod");
+    }
+}

@@ -1,0 +1,284 @@
+//! OpenTelemetry start-up: the tracer provider (batch export every 5 s from a bounded queue,
+//! OTLP over gRPC or HTTP, TLS with a CA file) and the meter provider (OTLP every 30 s), with the
+//! resource of shared/spec/telemetry.md. Does I/O (files, network) only through the exporters.
+
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _, WithTonicConfig as _};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
+};
+
+use super::settings::{Protocol, SamplerChoice, Settings};
+
+/// The contract's OTLP metric interval; `OTEL_METRIC_EXPORT_INTERVAL` (ms) overrides it.
+const METRIC_EXPORT_INTERVAL: Duration = Duration::from_secs(30);
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("reading OTEL_EXPORTER_OTLP_CERTIFICATE {path}: {source}")]
+    Certificate {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("building the OTLP exporter: {0}")]
+    Exporter(String),
+}
+
+/// The running providers; `shutdown` flushes what is queued.
+#[derive(Clone)]
+pub struct Providers {
+    pub tracer: SdkTracerProvider,
+    pub meter: Option<SdkMeterProvider>,
+}
+
+impl Providers {
+    /// Flushes and stops both providers. Blocking: call from `spawn_blocking`.
+    pub fn shutdown(&self) {
+        if let Err(e) = self.tracer.shutdown() {
+            tracing::warn!(error = %e, "flushing spans at shutdown");
+        }
+        if let Some(meter) = &self.meter
+            && let Err(e) = meter.shutdown()
+        {
+            tracing::warn!(error = %e, "flushing metrics at shutdown");
+        }
+    }
+}
+
+/// Builds the exporters and providers. Must run inside the tokio runtime (the gRPC channel
+/// lives on it).
+pub async fn start(settings: &Settings) -> Result<Providers, TelemetryError> {
+    let resource = resource(settings);
+    let ca = match &settings.certificate {
+        Some(path) => {
+            Some(
+                tokio::fs::read(path)
+                    .await
+                    .map_err(|source| TelemetryError::Certificate {
+                        path: path.clone(),
+                        source,
+                    })?,
+            )
+        }
+        None => None,
+    };
+    let span_exporter = match settings.protocol {
+        Protocol::Grpc => {
+            let mut builder = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(&settings.endpoint)
+                .with_timeout(EXPORT_TIMEOUT);
+            if let Some(tls) = grpc_tls(settings, ca.as_deref()) {
+                builder = builder.with_tls_config(tls);
+            }
+            builder.build()
+        }
+        Protocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(format!(
+                "{}/v1/traces",
+                settings.endpoint.trim_end_matches('/')
+            ))
+            .with_timeout(EXPORT_TIMEOUT)
+            .with_http_client(http_client(ca.clone()).await?)
+            .build(),
+    }
+    .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+    // The SDK's defaults are the contract's (export every 5 s, 2048 queued spans at most) and it
+    // honours OTEL_BSP_SCHEDULE_DELAY / OTEL_BSP_MAX_QUEUE_SIZE when they are set.
+    let processor = BatchSpanProcessor::builder(span_exporter)
+        .with_batch_config(BatchConfigBuilder::default().build())
+        .build();
+    let tracer = SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .with_sampler(sampler(settings.sampler))
+        .with_resource(resource.clone())
+        .build();
+
+    let meter = if settings.export_metrics {
+        let exporter = match settings.protocol {
+            Protocol::Grpc => {
+                let mut builder = opentelemetry_otlp::MetricExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(&settings.endpoint)
+                    .with_timeout(EXPORT_TIMEOUT);
+                if let Some(tls) = grpc_tls(settings, ca.as_deref()) {
+                    builder = builder.with_tls_config(tls);
+                }
+                builder.build()
+            }
+            Protocol::HttpProtobuf => opentelemetry_otlp::MetricExporter::builder()
+                .with_http()
+                .with_endpoint(format!(
+                    "{}/v1/metrics",
+                    settings.endpoint.trim_end_matches('/')
+                ))
+                .with_timeout(EXPORT_TIMEOUT)
+                .with_http_client(http_client(ca).await?)
+                .build(),
+        }
+        .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+        let interval = std::env::var("OTEL_METRIC_EXPORT_INTERVAL")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .map_or(METRIC_EXPORT_INTERVAL, Duration::from_millis);
+        let reader = PeriodicReader::builder(exporter)
+            .with_interval(interval)
+            .build();
+        Some(
+            SdkMeterProvider::builder()
+                .with_reader(reader)
+                .with_resource(resource)
+                .build(),
+        )
+    } else {
+        None
+    };
+    Ok(Providers { tracer, meter })
+}
+
+fn grpc_tls(settings: &Settings, ca: Option<&[u8]>) -> Option<tonic::transport::ClientTlsConfig> {
+    if !settings.endpoint.starts_with("https://") {
+        return None;
+    }
+    let mut tls = tonic::transport::ClientTlsConfig::new().with_enabled_roots();
+    if let Some(pem) = ca {
+        tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+    }
+    Some(tls)
+}
+
+/// The blocking reqwest client the batch processor's own thread uses; built off the tokio
+/// workers because reqwest's blocking client owns a runtime of its own.
+async fn http_client(ca: Option<Vec<u8>>) -> Result<reqwest::blocking::Client, TelemetryError> {
+    tokio::task::spawn_blocking(move || {
+        let mut builder = reqwest::blocking::Client::builder().timeout(EXPORT_TIMEOUT);
+        if let Some(pem) = ca {
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                TelemetryError::Exporter(format!("OTEL_EXPORTER_OTLP_CERTIFICATE: {e}"))
+            })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        builder
+            .build()
+            .map_err(|e| TelemetryError::Exporter(e.to_string()))
+    })
+    .await
+    .map_err(|e| TelemetryError::Exporter(e.to_string()))?
+}
+
+fn sampler(choice: SamplerChoice) -> Sampler {
+    match choice {
+        SamplerChoice::AlwaysOn => Sampler::AlwaysOn,
+        SamplerChoice::AlwaysOff => Sampler::AlwaysOff,
+        SamplerChoice::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
+        SamplerChoice::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        SamplerChoice::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        SamplerChoice::ParentBasedTraceIdRatio(r) => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
+        }
+    }
+}
+
+/// Service, host, OS, process and container attributes, then the configured ones (which win).
+pub fn resource(settings: &Settings) -> Resource {
+    let mut attributes = vec![
+        KeyValue::new("service.version", settings.service_version.clone()),
+        KeyValue::new("host.arch", host_arch()),
+        KeyValue::new("os.type", std::env::consts::OS),
+        KeyValue::new("process.pid", i64::from(std::process::id())),
+        KeyValue::new("process.runtime.name", "rust"),
+    ];
+    if let Some(host) = host_name() {
+        attributes.push(KeyValue::new("host.name", host));
+    }
+    if let Some(exe) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+    {
+        attributes.push(KeyValue::new("process.executable.name", exe));
+    }
+    if let Some(id) = container_id() {
+        attributes.push(KeyValue::new("container.id", id));
+    }
+    attributes.extend(
+        settings
+            .resource_attributes
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+    );
+    Resource::builder_empty()
+        .with_service_name(settings.service_name.clone())
+        .with_attributes(attributes)
+        .build()
+}
+
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+}
+
+/// The 64-hex container id from the cgroup path, when the process runs in a container.
+fn container_id() -> Option<String> {
+    container_id_in(&std::fs::read_to_string("/proc/self/cgroup").ok()?)
+}
+
+fn container_id_in(cgroup: &str) -> Option<String> {
+    cgroup.lines().find_map(|line| {
+        line.split(['/', '-', '.'])
+            .find(|part| part.len() == 64 && part.chars().all(|c| c.is_ascii_hexdigit()))
+            .map(str::to_owned)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TelemetryConfig;
+
+    #[test]
+    fn resource_has_service_host_process_and_configured_attributes() {
+        let (settings, _) = super::super::settings::resolve(&TelemetryConfig::default(), &|name| {
+            (name == "KUBERNETES_POD_NAME").then(|| "web-0".to_owned())
+        });
+        let resource = resource(&settings);
+        let get = |k: &str| {
+            resource
+                .get(&opentelemetry::Key::from(k.to_owned()))
+                .map(|v| v.to_string())
+        };
+        assert_eq!(
+            get("service.name").as_deref(),
+            Some("kubernetes-mcp-server")
+        );
+        assert_eq!(get("k8s.pod.name").as_deref(), Some("web-0"));
+        assert_eq!(get("os.type").as_deref(), Some("linux"));
+        assert!(get("process.pid").is_some() && get("host.arch").is_some());
+    }
+
+    #[test]
+    fn container_ids_are_found_in_cgroup_paths() {
+        let id = "a".repeat(64);
+        let cgroup = format!("0::/kubepods/burstable/pod1/cri-containerd-{id}.scope\n");
+        assert_eq!(container_id_in(&cgroup), Some(id));
+        assert_eq!(container_id_in("0::/user.slice/session-3.scope\n"), None);
+    }
+}
