@@ -16,6 +16,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from conftest import HttpServer, kubectl, session, text
+from kubelet import claim_pod_ip, mark_running
 
 pytestmark = pytest.mark.anyio
 
@@ -255,33 +256,3 @@ async def test_prometheus_scrapes_the_server_through_a_servicemonitor(namespace)
         stats = httpx.get(server.url + "/stats").json()
     assert up and up[0]["value"][1] == "1", up
     assert value == stats["tool_calls_by_name"]["namespaces_list"] == 3
-
-
-def claim_pod_ip():
-    """The next free 10.244.0.N on the namespace's loopback (same scheme as the Rust harness)."""
-    claims = os.path.join(os.environ["KMCP_STACK_DIR"], "pod-ips")
-    os.makedirs(claims, exist_ok=True)
-    for n in range(2, 255):
-        ip = f"10.244.0.{n}"
-        try:
-            os.close(os.open(os.path.join(claims, ip), os.O_CREAT | os.O_EXCL))
-        except FileExistsError:
-            continue
-        subprocess.run(["ip", "addr", "add", f"{ip}/32", "dev", "lo"], check=True)
-        return ip
-    raise AssertionError("no free pod IP")
-
-
-def mark_running(namespace, name, ip):
-    """What a kubelet reports: bound to the node, Running and Ready on its pod IP."""
-    node = kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}")
-    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": namespace},
-               "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
-    kubectl("create", "-f", "-", stdin=json.dumps(binding))
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    conditions = [{"type": t, "status": "True", "lastTransitionTime": now} for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")]
-    status = {"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "10.244.0.1", "startTime": now,
-                         "conditions": conditions,
-                         "containerStatuses": [{"name": name, "image": "registry.invalid/kubernetes-mcp-server:dev", "imageID": "", "ready": True,
-                                                "restartCount": 0, "started": True, "state": {"running": {"startedAt": now}}}]}}
-    kubectl("patch", "pod", name, "-n", namespace, "--subresource=status", "--type=merge", "-p", json.dumps(status))
