@@ -65,7 +65,8 @@ async fn run(label: &str, observer: Observer) -> (Duration, Duration) {
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let endpoint = std::env::var("OTLP_GRPC_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9".into());
+    let endpoint =
+        std::env::var("OTLP_GRPC_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9".into());
     println!("{CALLS} calls each; spans exported to {endpoint}");
     let (off_median, off_p99) = run("telemetry off", Observer::without_tracing()).await;
     let on = TelemetryConfig {

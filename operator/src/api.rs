@@ -1,0 +1,261 @@
+//! The `McpServer` API (`kubernetes-mcp.io/v1alpha1`): what a platform team asks for, and the
+//! status the operator reports. Field docs are `kubectl explain` text. Validation that the
+//! apiserver can do (enums, ranges, CEL) lives in the schema, so bad specs are rejected at
+//! `kubectl apply`.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Affinity, EnvVar, ResourceRequirements, Toleration};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A managed kubernetes-mcp-server: its Deployment, Service, RBAC, configuration and telemetry.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "kubernetes-mcp.io",
+    version = "v1alpha1",
+    kind = "McpServer",
+    plural = "mcpservers",
+    shortname = "mcps",
+    category = "mcp",
+    namespaced,
+    status = "McpServerStatus",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"URL","type":"string","jsonPath":".status.url"}"#,
+    printcolumn = r#"{"name":"Replicas","type":"integer","jsonPath":".status.readyReplicas"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct McpServerSpec {
+    /// Container image of kubernetes-mcp-server. Default: the operator's --default-image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Number of pods. Omitted: the operator leaves replicas alone, so an HPA or `kubectl scale`
+    /// decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub replicas: Option<i32>,
+    /// What the server exposes; rendered into its config.toml.
+    #[serde(default)]
+    pub server: ServerSettings,
+    /// What the server's ServiceAccount may do in the cluster.
+    #[serde(default)]
+    pub access: Access,
+    /// OpenTelemetry export of the server's traces and metrics.
+    #[serde(default)]
+    pub telemetry: Telemetry,
+    /// Prometheus scraping of the server's /metrics.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+    /// Compute resources of the server container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Node labels the pods must match.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Taints the pods tolerate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// Pod scheduling affinity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// Annotations added to the pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_annotations: BTreeMap<String, String>,
+    /// Extra environment variables of the server container; they come after the operator's own,
+    /// so they win (e.g. to override an OTEL_* variable).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+}
+
+/// Toolsets and safety switches of the server.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerSettings {
+    /// Toolsets to expose. Default: core and config.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub toolsets: Vec<Toolset>,
+    /// Expose only read-only tools.
+    #[serde(default)]
+    pub read_only: bool,
+    /// Do not expose destructive tools (delete, update, exec).
+    #[serde(default)]
+    pub disable_destructive: bool,
+    /// Kinds no tool may touch, e.g. {group: "", version: v1, kind: Secret}.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub denied_resources: Vec<DeniedResource>,
+    /// Serve streamable HTTP without sessions. Default true: any replica can answer any request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stateless: Option<bool>,
+}
+
+#[derive(
+    Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Toolset {
+    Core,
+    Config,
+    Helm,
+}
+
+/// A kind (or with no kind, a whole group/version) the server's tools must refuse.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct DeniedResource {
+    /// API group; "" is the core group.
+    #[serde(default)]
+    pub group: String,
+    /// API version, e.g. v1.
+    pub version: String,
+    /// Kind; empty denies the whole group/version.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+}
+
+/// The server's RBAC: where, and how much.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.scope != 'Cluster' || size(self.namespaces) == 0", "message": "namespaces applies only to scope Namespace"}
+]))]
+pub struct Access {
+    /// Namespace: a Role in each of `namespaces` (default: the McpServer's own).
+    /// Cluster: one ClusterRole for the whole cluster.
+    #[serde(default)]
+    pub scope: AccessScope,
+    /// Namespaces the server may act in, with scope Namespace. Default: its own namespace.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// read: get, list and watch; readWrite: also create, update, patch and delete.
+    #[serde(default)]
+    pub verbs: AccessVerbs,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum AccessScope {
+    #[default]
+    Namespace,
+    Cluster,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AccessVerbs {
+    #[default]
+    Read,
+    ReadWrite,
+}
+
+/// OpenTelemetry settings, injected as OTEL_* environment variables (shared/spec/telemetry.md).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "!has(self.tracesSamplerArg) || (has(self.tracesSampler) && self.tracesSampler in ['traceidratio', 'parentbased_traceidratio'])",
+     "message": "tracesSamplerArg needs tracesSampler traceidratio or parentbased_traceidratio"},
+    {"rule": "!has(self.tracesSamplerArg) || (double(self.tracesSamplerArg) >= 0.0 && double(self.tracesSamplerArg) <= 1.0)",
+     "message": "tracesSamplerArg must be a number from 0 to 1"}
+]))]
+pub struct Telemetry {
+    /// Explicit on/off. Default: on when an endpoint is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// OTLP endpoint, e.g. http://otel-collector.observability:4317.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://[^\s/]+(:[0-9]+)?(/.*)?$"))]
+    pub endpoint: Option<String>,
+    /// OTLP protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<OtlpProtocol>,
+    /// Trace sampler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traces_sampler: Option<TracesSampler>,
+    /// Ratio from 0 to 1, for the ratio samplers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(0(\.[0-9]+)?|1(\.0+)?)$"))]
+    pub traces_sampler_arg: Option<String>,
+    /// service.name of the spans. Default: kubernetes-mcp-server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// Extra resource attributes, e.g. deployment.environment: production.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resource_attributes: BTreeMap<String, String>,
+    /// otlp exports metrics over OTLP too; none only traces (e.g. for Jaeger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_exporter: Option<MetricsExporter>,
+    /// Add the pod, namespace and node names to every span (downward API). Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes_metadata: Option<bool>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum OtlpProtocol {
+    #[serde(rename = "grpc")]
+    Grpc,
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TracesSampler {
+    AlwaysOn,
+    AlwaysOff,
+    Traceidratio,
+    ParentbasedAlwaysOn,
+    ParentbasedAlwaysOff,
+    ParentbasedTraceidratio,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsExporter {
+    Otlp,
+    None,
+}
+
+/// Prometheus settings.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsSettings {
+    /// A prometheus-operator ServiceMonitor for the server's Service.
+    #[serde(default)]
+    pub service_monitor: ServiceMonitorSettings,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceMonitorSettings {
+    /// Create the ServiceMonitor (only when its CRD is served; a condition says when not).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Scrape interval, e.g. 30s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)$"))]
+    pub interval: Option<String>,
+    /// Labels of the ServiceMonitor, e.g. what a Prometheus selects on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// What the operator observed.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct McpServerStatus {
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Available, Degraded and ServiceMonitor conditions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The streamable HTTP endpoint inside the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Pods of the Deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Pods that are ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i32>,
+}
