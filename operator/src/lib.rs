@@ -3,5 +3,6 @@
 //! every child; the reconcile loop that applies them is next.
 
 pub mod api;
+pub mod controller;
 pub mod desired;
 pub mod validate;

@@ -7,6 +7,8 @@
 //!   cargo bench -p kubernetes-mcp-server --bench tool_call
 //!   e2e/stack.sh exec -- cargo bench -p kubernetes-mcp-server --bench tool_call   # live collector
 
+#![allow(clippy::expect_used, reason = "benchmark setup: a panic is the report")]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,411 @@
+//! The reconcile loop: lookup → validate → build → apply (server-side apply, one field manager)
+//! → status. Children are watched, so an edited or deleted child is repaired. Does I/O against
+//! the apiserver; everything it decides comes from `validate`, `desired` and `conditions`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt as _};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::api::{McpServer, McpServerStatus};
+use crate::desired::{Children, MANAGER, children};
+use crate::validate::{Facts, SERVER_PORT, ValidatedMcpServer, ValidationError, validate};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("invalid McpServer: {0}")]
+    Invalid(#[from] ValidationError),
+    #[error("applying {kind} {name}: {source}")]
+    Apply {
+        kind: &'static str,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("looking up {what}: {source}")]
+    Lookup {
+        what: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl ReconcileError {
+    /// The reason of the Degraded condition and the error metric label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Invalid(e) => e.reason(),
+            Self::Apply { .. } => "ApplyFailed",
+            Self::Lookup { .. } => "LookupFailed",
+        }
+    }
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub default_image: String,
+}
+
+fn service_monitor_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("monitoring.coreos.com", "v1", "ServiceMonitor"),
+        "servicemonitors",
+    )
+}
+
+/// Runs the controller until the stream ends (the process is stopped).
+pub async fn run(context: Arc<Context>, namespace: Option<String>) {
+    let client = context.client.clone();
+    let api = |c: &Client| -> Api<McpServer> {
+        match &namespace {
+            Some(ns) => Api::namespaced(c.clone(), ns),
+            None => Api::all(c.clone()),
+        }
+    };
+    let owned = |c: &Client| match &namespace {
+        Some(ns) => (
+            Api::<Deployment>::namespaced(c.clone(), ns),
+            Api::<ConfigMap>::namespaced(c.clone(), ns),
+            Api::<Service>::namespaced(c.clone(), ns),
+        ),
+        None => (
+            Api::all(c.clone()),
+            Api::all(c.clone()),
+            Api::all(c.clone()),
+        ),
+    };
+    let (deployments, config_maps, services) = owned(&client);
+    Controller::new(api(&client), watcher::Config::default())
+        .owns(deployments, watcher::Config::default())
+        .owns(config_maps, watcher::Config::default())
+        .owns(services, watcher::Config::default())
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "reconcile failed");
+            }
+        })
+        .await;
+}
+
+fn error_policy(_mcp: Arc<McpServer>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+    match error {
+        // A spec the apiserver let through but we cannot use waits for the next change.
+        ReconcileError::Invalid(_) => Action::await_change(),
+        _ => Action::requeue(Duration::from_secs(10)),
+    }
+}
+
+/// One reconcile of one McpServer.
+pub async fn reconcile(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let facts = Facts {
+        default_image: ctx.default_image.clone(),
+        service_monitor_served: service_monitor_served(&ctx.client).await?,
+    };
+    let validated = validate(&mcp, &facts)?;
+    let desired = children(&validated);
+    let deployment = apply_all(&ctx.client, &validated, desired).await?;
+    let status = status(
+        &validated,
+        &mcp,
+        &deployment,
+        &facts,
+        &Time(k8s_openapi::jiff::Timestamp::now()),
+    );
+    if mcp.status.as_ref() != Some(&status) {
+        let api: Api<McpServer> = Api::namespaced(ctx.client.clone(), &validated.namespace);
+        api.patch_status(
+            &validated.name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(serde_json::json!({
+                "apiVersion": "kubernetes-mcp.io/v1alpha1", "kind": "McpServer", "status": status,
+            })),
+        )
+        .await
+        .map_err(|source| ReconcileError::Apply {
+            kind: "McpServer status",
+            name: validated.name.clone(),
+            source,
+        })?;
+    }
+    Ok(Action::requeue(Duration::from_secs(300)))
+}
+
+async fn service_monitor_served(client: &Client) -> Result<bool, ReconcileError> {
+    match kube::discovery::pinned_kind(
+        client,
+        &GroupVersionKind::gvk("monitoring.coreos.com", "v1", "ServiceMonitor"),
+    )
+    .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(source) => Err(ReconcileError::Lookup {
+            what: "the ServiceMonitor CRD",
+            source,
+        }),
+    }
+}
+
+async fn apply<K>(api: Api<K>, kind: &'static str, object: &K) -> Result<K, ReconcileError>
+where
+    K: kube::Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let name = object.name_any();
+    api.patch(
+        &name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(object),
+    )
+    .await
+    .map_err(|source| ReconcileError::Apply { kind, name, source })
+}
+
+/// Applies every child in dependency order; returns the Deployment as the apiserver has it.
+async fn apply_all(
+    client: &Client,
+    v: &ValidatedMcpServer,
+    desired: Children,
+) -> Result<Deployment, ReconcileError> {
+    let Children {
+        service_account,
+        roles,
+        role_bindings,
+        cluster_role,
+        cluster_role_binding,
+        config_map,
+        deployment,
+        service,
+        service_monitor,
+    } = desired;
+    let ns = &v.namespace;
+    // The identity first, then what it may do, then its config, then what runs with them.
+    apply(
+        Api::<ServiceAccount>::namespaced(client.clone(), ns),
+        "ServiceAccount",
+        &service_account,
+    )
+    .await?;
+    for role in &roles {
+        let namespace = role.namespace().unwrap_or_default();
+        apply(
+            Api::<Role>::namespaced(client.clone(), &namespace),
+            "Role",
+            role,
+        )
+        .await?;
+    }
+    for binding in &role_bindings {
+        let namespace = binding.namespace().unwrap_or_default();
+        apply(
+            Api::<RoleBinding>::namespaced(client.clone(), &namespace),
+            "RoleBinding",
+            binding,
+        )
+        .await?;
+    }
+    if let Some(role) = &cluster_role {
+        apply(Api::all(client.clone()), "ClusterRole", role).await?;
+    }
+    if let Some(binding) = &cluster_role_binding {
+        apply(Api::all(client.clone()), "ClusterRoleBinding", binding).await?;
+    }
+    apply(
+        Api::<ConfigMap>::namespaced(client.clone(), ns),
+        "ConfigMap",
+        &config_map,
+    )
+    .await?;
+    apply(
+        Api::<Service>::namespaced(client.clone(), ns),
+        "Service",
+        &service,
+    )
+    .await?;
+    let deployment = apply(
+        Api::<Deployment>::namespaced(client.clone(), ns),
+        "Deployment",
+        &deployment,
+    )
+    .await?;
+    if let Some(monitor) = service_monitor {
+        let object: DynamicObject =
+            serde_json::from_value(monitor).map_err(|e| ReconcileError::Apply {
+                kind: "ServiceMonitor",
+                name: v.name.clone(),
+                source: kube::Error::SerdeError(e),
+            })?;
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), ns, &service_monitor_resource());
+        apply(api, "ServiceMonitor", &object).await?;
+    }
+    Ok(deployment)
+}
+
+/// The status for what was applied. `lastTransitionTime` keeps its old value unless the
+/// condition's status flips. Pure.
+pub fn status(
+    v: &ValidatedMcpServer,
+    mcp: &McpServer,
+    deployment: &Deployment,
+    facts: &Facts,
+    now: &Time,
+) -> McpServerStatus {
+    let ds = deployment.status.clone().unwrap_or_default();
+    let ready = ds.ready_replicas.unwrap_or(0);
+    let wanted = deployment.spec.replicas.unwrap_or(1);
+    let available = ready >= 1 || wanted == 0;
+    let previous = mcp
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    let condition = |type_: &str, ok: bool, reason: &str, message: String| {
+        let status = if ok { "True" } else { "False" };
+        let last = previous
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+            .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
+        Condition {
+            type_: type_.to_owned(),
+            status: status.to_owned(),
+            reason: reason.to_owned(),
+            message,
+            observed_generation: v.generation,
+            last_transition_time: last,
+        }
+    };
+    let mut conditions = vec![
+        condition(
+            "Ready",
+            available,
+            if available {
+                "Available"
+            } else {
+                "Progressing"
+            },
+            format!("{ready}/{wanted} pods ready"),
+        ),
+        condition(
+            "Available",
+            available,
+            if available {
+                "MinimumReplicasAvailable"
+            } else {
+                "NoReplicasReady"
+            },
+            format!("{ready} ready replicas"),
+        ),
+    ];
+    if v.spec.metrics.service_monitor.enabled {
+        conditions.push(condition(
+            "ServiceMonitor",
+            facts.service_monitor_served,
+            if facts.service_monitor_served { "Applied" } else { "CRDNotServed" },
+            if facts.service_monitor_served {
+                "ServiceMonitor applied".to_owned()
+            } else {
+                "monitoring.coreos.com/v1 ServiceMonitor is not served: install prometheus-operator's CRDs".to_owned()
+            },
+        ));
+    }
+    McpServerStatus {
+        observed_generation: v.generation,
+        conditions,
+        url: Some(format!(
+            "http://{}.{}.svc:{SERVER_PORT}/mcp",
+            v.name, v.namespace
+        )),
+        replicas: ds.replicas,
+        ready_replicas: Some(ready),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::jiff::Timestamp;
+
+    fn inputs(ready: i32) -> (ValidatedMcpServer, McpServer, Deployment, Facts) {
+        let mut mcp: McpServer = serde_json::from_value(serde_json::json!({
+            "apiVersion": "kubernetes-mcp.io/v1alpha1", "kind": "McpServer",
+            "metadata": {"name": "m", "namespace": "apps", "uid": "u", "generation": 2},
+            "spec": {"metrics": {"serviceMonitor": {"enabled": true}}}
+        }))
+        .unwrap();
+        mcp.status = None;
+        let facts = Facts {
+            default_image: "i".into(),
+            service_monitor_served: false,
+        };
+        let v = validate(&mcp, &facts).unwrap();
+        let deployment: Deployment = serde_json::from_value(serde_json::json!({
+            "spec": {"selector": {}, "template": {}}, "status": {"replicas": 1, "readyReplicas": ready}
+        }))
+        .unwrap();
+        (v, mcp, deployment, facts)
+    }
+
+    fn at(seconds: i64) -> Time {
+        Time(Timestamp::from_second(seconds).unwrap())
+    }
+
+    #[test]
+    fn readiness_url_and_generation() {
+        let (v, mcp, d, facts) = inputs(1);
+        let s = status(&v, &mcp, &d, &facts, &at(100));
+        assert_eq!(s.url.as_deref(), Some("http://m.apps.svc:8080/mcp"));
+        assert_eq!(s.observed_generation, Some(2));
+        let ready = s.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("True", "Available")
+        );
+        let (v, mcp, d, facts) = inputs(0);
+        let s = status(&v, &mcp, &d, &facts, &at(100));
+        assert_eq!(s.conditions[0].status, "False");
+    }
+
+    #[test]
+    fn a_wanted_but_unserved_service_monitor_is_a_false_condition() {
+        let (v, mcp, d, facts) = inputs(1);
+        let s = status(&v, &mcp, &d, &facts, &at(100));
+        let sm = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "ServiceMonitor")
+            .unwrap();
+        assert_eq!(
+            (sm.status.as_str(), sm.reason.as_str()),
+            ("False", "CRDNotServed")
+        );
+    }
+
+    #[test]
+    fn transition_time_moves_only_when_the_status_flips() {
+        let (v, mut mcp, d, facts) = inputs(1);
+        let first = status(&v, &mcp, &d, &facts, &at(100));
+        mcp.status = Some(first.clone());
+        let again = status(&v, &mcp, &d, &facts, &at(200));
+        assert_eq!(
+            again, first,
+            "nothing changed: the status (and so no write) is the same"
+        );
+        let (_, _, not_ready, _) = inputs(0);
+        let flipped = status(&v, &mcp, &not_ready, &facts, &at(300));
+        assert_eq!(flipped.conditions[0].last_transition_time, at(300));
+    }
+}

@@ -1,0 +1,173 @@
+//! The controller against the real apiserver and kube-controller-manager: a sample becomes its
+//! children, a deleted child comes back, readiness reaches the status, and a ServiceMonitor is
+//! made when its CRD is served.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::{Client, CustomResourceExt as _};
+use kubernetes_mcp_e2e_harness::{Stack, TempNamespace, eventually, kubelet, next_pod_ip};
+use kubernetes_mcp_operator::api::McpServer;
+use kubernetes_mcp_operator::controller::{Context, run};
+
+async fn install_crd(client: &Client) {
+    Api::<CustomResourceDefinition>::all(client.clone())
+        .patch(
+            "mcpservers.kubernetes-mcp.io",
+            &PatchParams::apply("reconcile-test").force(),
+            &Patch::Apply(McpServer::crd()),
+        )
+        .await
+        .unwrap();
+}
+
+fn sample(name: &str) -> McpServer {
+    let path = format!("{}/../config/samples/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn create(client: &Client, ns: &str, mcp: &McpServer) {
+    let api: Api<McpServer> = Api::namespaced(client.clone(), ns);
+    eventually("the McpServer CRD is served", 20, || async {
+        api.create(&PostParams::default(), mcp).await.ok()
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_sample_becomes_a_running_observable_server() {
+    let stack = Stack::get().unwrap();
+    let client = stack.client().await.unwrap();
+    install_crd(&client).await;
+    let ns = TempNamespace::create(&client, "reconcile", &[])
+        .await
+        .unwrap();
+    let mut mcp = sample("minimal.yaml");
+    mcp.spec.metrics.service_monitor.enabled = true;
+    create(&client, &ns.name, &mcp).await;
+    let context = Arc::new(Context {
+        client: client.clone(),
+        default_image: "kubernetes-mcp-server:test".into(),
+    });
+    let controller = tokio::spawn(run(context, Some(ns.name.clone())));
+
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
+    let deployment = eventually("the Deployment", 30, || async {
+        deployments.get_opt("minimal").await.ok().flatten()
+    })
+    .await
+    .unwrap();
+    let container = &deployment.spec.template.spec.as_ref().unwrap().containers[0];
+    assert_eq!(
+        container.image.as_deref(),
+        Some("kubernetes-mcp-server:test")
+    );
+    assert!(
+        Api::<ServiceAccount>::namespaced(client.clone(), &ns.name)
+            .get_opt("minimal")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        Api::<Service>::namespaced(client.clone(), &ns.name)
+            .get_opt("minimal")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        Api::<Role>::namespaced(client.clone(), &ns.name)
+            .get_opt("kubernetes-mcp-minimal")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        Api::<RoleBinding>::namespaced(client.clone(), &ns.name)
+            .get_opt("kubernetes-mcp-minimal")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let monitors: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns.name,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("monitoring.coreos.com", "v1", "ServiceMonitor"),
+            "servicemonitors",
+        ),
+    );
+    eventually("the ServiceMonitor", 20, || async {
+        monitors.get_opt("minimal").await.ok().flatten()
+    })
+    .await
+    .unwrap();
+
+    // A deleted child comes back (the controller watches what it owns).
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.name);
+    config_maps
+        .delete("minimal-config", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the ConfigMap is recreated", 30, || async {
+        config_maps.get_opt("minimal-config").await.ok().flatten()
+    })
+    .await
+    .unwrap();
+
+    // Play kubelet for the pod the ReplicaSet made: readiness reaches the McpServer's status.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
+    let pod = eventually("the pod", 30, || async {
+        pods.list(&ListParams::default().labels("app.kubernetes.io/instance=minimal"))
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .next()
+    })
+    .await
+    .unwrap();
+    let ip = next_pod_ip(&stack.state_dir).unwrap();
+    kubelet::set_pod_running(
+        &client,
+        &ns.name,
+        &pod.metadata.name.clone().unwrap(),
+        &stack.node_name,
+        ip,
+    )
+    .await
+    .unwrap();
+    let servers: Api<McpServer> = Api::namespaced(client.clone(), &ns.name);
+    let status = eventually("Ready=True", 30, || async {
+        let status = servers.get("minimal").await.ok()?.status?;
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+            .then_some(status)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        status.url.as_deref(),
+        Some(format!("http://minimal.{}.svc:8080/mcp", ns.name).as_str())
+    );
+    assert_eq!(status.ready_replicas, Some(1));
+    assert_eq!(status.observed_generation, Some(1));
+
+    controller.abort();
+    ns.delete().await.unwrap();
+}
