@@ -5,7 +5,8 @@
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
-    reason = "test code: a panic is the failure report"
+    clippy::too_many_lines,
+    reason = "test code: a panic is the failure report; a scenario reads top to bottom"
 )]
 
 use std::sync::Arc;
