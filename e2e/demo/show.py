@@ -9,30 +9,13 @@ import time
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "stack"))
+from collector import spans_of  # noqa: E402
+
 
 def get(url):
     with urllib.request.urlopen(url, timeout=5) as r:
         return json.loads(r.read())
-
-
-def spans(service):
-    out = []
-    with open(os.environ["COLLECTOR_OUTPUT"]) as f:
-        for line in f:
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            for rs in data.get("resourceSpans", []):
-                res = {a["key"]: next(iter(a["value"].values())) for a in rs["resource"].get("attributes", [])}
-                if res.get("service.name") != service:
-                    continue
-                for ss in rs["scopeSpans"]:
-                    for s in ss["spans"]:
-                        s["attrs"] = {a["key"]: next(iter(a["value"].values())) for a in s.get("attributes", [])}
-                        s["res"] = res
-                        out.append(s)
-    return out
 
 
 def tree(all_spans):
@@ -60,11 +43,11 @@ def main(base, service, namespace, job):
     print("  " + json.dumps(get(base + "/stats")))
     print(f"== trace tree from the OpenTelemetry Collector (service.name={service})")
     deadline = time.time() + 10
-    while time.time() < deadline and not any(s["name"].startswith("tools/call") for s in spans(service)):
+    while time.time() < deadline and not any(s["name"].startswith("tools/call") for s in spans_of(service)):
         time.sleep(0.2)
-    found = spans(service)
+    found = spans_of(service)
     if found:
-        res = found[0]["res"]
+        res = found[0]["resource"]
         print(f"  resource: k8s.pod.name={res.get('k8s.pod.name')} k8s.namespace.name={res.get('k8s.namespace.name')} "
               f"k8s.node.name={res.get('k8s.node.name')} service.version={res.get('service.version')}")
         tree(found)

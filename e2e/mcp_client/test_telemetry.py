@@ -16,6 +16,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from conftest import HttpServer, kubectl, session, text
+from collector import spans_of
 from kubelet import claim_pod_ip, mark_running
 
 pytestmark = pytest.mark.anyio
@@ -30,27 +31,6 @@ def env_for(service, **extra):
                 "OTEL_EXPORTER_OTLP_ENDPOINT": os.environ["OTLP_GRPC_ENDPOINT"], "OTEL_METRICS_EXPORTER": "none"})
     env.update(extra)
     return env
-
-
-def spans_of(service):
-    """Every span the collector wrote for `service.name` = service, flattened."""
-    found = []
-    with open(os.environ["COLLECTOR_OUTPUT"]) as f:
-        for line in f:
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            for rs in data.get("resourceSpans", []):
-                resource = {a["key"]: next(iter(a["value"].values())) for a in rs["resource"].get("attributes", [])}
-                if resource.get("service.name") != service:
-                    continue
-                for ss in rs.get("scopeSpans", []):
-                    for s in ss.get("spans", []):
-                        s["attrs"] = {a["key"]: next(iter(a["value"].values())) for a in s.get("attributes", [])}
-                        s["resource"] = resource
-                        found.append(s)
-    return found
 
 
 def wait_for_spans(service, predicate, count=1, seconds=15):

@@ -95,49 +95,33 @@ impl Stack {
 
     /// An admin client (`system:masters`) for the stack's apiserver.
     pub async fn client(&self) -> Result<kube::Client> {
-        let kubeconfig =
-            kube::config::Kubeconfig::read_from(&self.kubeconfig).map_err(|source| {
-                HarnessError::Kubeconfig {
-                    path: self.kubeconfig.clone(),
-                    source,
-                }
-            })?;
-        let config = kube::Config::from_custom_kubeconfig(
-            kubeconfig,
-            &kube::config::KubeConfigOptions::default(),
-        )
-        .await
-        .map_err(|source| HarnessError::Kubeconfig {
-            path: self.kubeconfig.clone(),
-            source,
-        })?;
-        Ok(kube::Client::try_from(config)?)
+        Ok(kube::Client::try_from(self.config().await?)?)
     }
 
     /// A client that authenticates with `token` (e.g. from the `TokenRequest` API) instead of the
     /// admin certificate.
     pub async fn client_with_token(&self, token: &str) -> Result<kube::Client> {
-        let kubeconfig =
-            kube::config::Kubeconfig::read_from(&self.kubeconfig).map_err(|source| {
-                HarnessError::Kubeconfig {
-                    path: self.kubeconfig.clone(),
-                    source,
-                }
-            })?;
-        let mut config = kube::Config::from_custom_kubeconfig(
-            kubeconfig,
-            &kube::config::KubeConfigOptions::default(),
-        )
-        .await
-        .map_err(|source| HarnessError::Kubeconfig {
-            path: self.kubeconfig.clone(),
-            source,
-        })?;
+        let mut config = self.config().await?;
         config.auth_info = kube::config::AuthInfo {
             token: Some(token.to_owned().into()),
             ..Default::default()
         };
         Ok(kube::Client::try_from(config)?)
+    }
+
+    async fn config(&self) -> Result<kube::Config> {
+        let kubeconfig_error = |source| HarnessError::Kubeconfig {
+            path: self.kubeconfig.clone(),
+            source,
+        };
+        let kubeconfig =
+            kube::config::Kubeconfig::read_from(&self.kubeconfig).map_err(kubeconfig_error)?;
+        kube::Config::from_custom_kubeconfig(
+            kubeconfig,
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .map_err(kubeconfig_error)
     }
 
     pub fn collector(&self) -> Collector {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
-use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _, WithTonicConfig as _};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{
@@ -69,25 +69,20 @@ pub async fn start(settings: &Settings) -> Result<Providers, TelemetryError> {
         None => None,
     };
     let span_exporter = match settings.protocol {
-        Protocol::Grpc => {
-            let mut builder = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(&settings.endpoint)
-                .with_timeout(EXPORT_TIMEOUT);
-            if let Some(tls) = grpc_tls(settings, ca.as_deref()) {
-                builder = builder.with_tls_config(tls);
-            }
-            builder.build()
-        }
-        Protocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_endpoint(format!(
-                "{}/v1/traces",
-                settings.endpoint.trim_end_matches('/')
-            ))
-            .with_timeout(EXPORT_TIMEOUT)
-            .with_http_client(http_client(ca.clone()).await?)
-            .build(),
+        Protocol::Grpc => grpc(
+            opentelemetry_otlp::SpanExporter::builder().with_tonic(),
+            settings,
+            ca.as_deref(),
+        )
+        .build(),
+        Protocol::HttpProtobuf => http(
+            opentelemetry_otlp::SpanExporter::builder().with_http(),
+            settings,
+            "traces",
+            ca.clone(),
+        )
+        .await?
+        .build(),
     }
     .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
     // The SDK's defaults are the contract's (export every 5 s, 2048 queued spans at most) and it
@@ -103,25 +98,20 @@ pub async fn start(settings: &Settings) -> Result<Providers, TelemetryError> {
 
     let meter = if settings.export_metrics {
         let exporter = match settings.protocol {
-            Protocol::Grpc => {
-                let mut builder = opentelemetry_otlp::MetricExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(&settings.endpoint)
-                    .with_timeout(EXPORT_TIMEOUT);
-                if let Some(tls) = grpc_tls(settings, ca.as_deref()) {
-                    builder = builder.with_tls_config(tls);
-                }
-                builder.build()
-            }
-            Protocol::HttpProtobuf => opentelemetry_otlp::MetricExporter::builder()
-                .with_http()
-                .with_endpoint(format!(
-                    "{}/v1/metrics",
-                    settings.endpoint.trim_end_matches('/')
-                ))
-                .with_timeout(EXPORT_TIMEOUT)
-                .with_http_client(http_client(ca).await?)
-                .build(),
+            Protocol::Grpc => grpc(
+                opentelemetry_otlp::MetricExporter::builder().with_tonic(),
+                settings,
+                ca.as_deref(),
+            )
+            .build(),
+            Protocol::HttpProtobuf => http(
+                opentelemetry_otlp::MetricExporter::builder().with_http(),
+                settings,
+                "metrics",
+                ca,
+            )
+            .await?
+            .build(),
         }
         .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
         let interval = std::env::var("OTEL_METRIC_EXPORT_INTERVAL")
@@ -141,6 +131,37 @@ pub async fn start(settings: &Settings) -> Result<Providers, TelemetryError> {
         None
     };
     Ok(Providers { tracer, meter })
+}
+
+/// A gRPC exporter builder (spans or metrics) pointed at the endpoint, with TLS for https.
+fn grpc<B: WithExportConfig + WithTonicConfig>(
+    builder: B,
+    settings: &Settings,
+    ca: Option<&[u8]>,
+) -> B {
+    let builder = builder
+        .with_endpoint(&settings.endpoint)
+        .with_timeout(EXPORT_TIMEOUT);
+    match grpc_tls(settings, ca) {
+        Some(tls) => builder.with_tls_config(tls),
+        None => builder,
+    }
+}
+
+/// An HTTP exporter builder pointed at `{endpoint}/v1/{signal}` (used verbatim by the SDK).
+async fn http<B: WithExportConfig + WithHttpConfig>(
+    builder: B,
+    settings: &Settings,
+    signal: &str,
+    ca: Option<Vec<u8>>,
+) -> Result<B, TelemetryError> {
+    Ok(builder
+        .with_endpoint(format!(
+            "{}/v1/{signal}",
+            settings.endpoint.trim_end_matches('/')
+        ))
+        .with_timeout(EXPORT_TIMEOUT)
+        .with_http_client(http_client(ca).await?))
 }
 
 fn grpc_tls(settings: &Settings, ca: Option<&[u8]>) -> Option<tonic::transport::ClientTlsConfig> {
