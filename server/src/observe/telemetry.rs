@@ -54,6 +54,13 @@ impl Providers {
 /// Builds the exporters and providers. Must run inside the tokio runtime (the gRPC channel
 /// lives on it).
 pub async fn start(settings: &Settings) -> Result<Providers, TelemetryError> {
+    if settings.insecure {
+        // tonic offers no way to skip verification; say so rather than pretend.
+        tracing::warn!(
+            "OTEL_EXPORTER_OTLP_INSECURE=true is not supported yet: certificates are still verified \
+             (give the CA with OTEL_EXPORTER_OTLP_CERTIFICATE)"
+        );
+    }
     let resource = resource(settings);
     let ca = match &settings.certificate {
         Some(path) => {
