@@ -236,3 +236,57 @@ async def test_prometheus_scrapes_the_server_through_a_servicemonitor(namespace)
         stats = httpx.get(server.url + "/stats").json()
     assert up and up[0]["value"][1] == "1", up
     assert value == stats["tool_calls_by_name"]["namespaces_list"] == 3
+
+
+async def test_otlp_metrics_reach_the_collector():
+    service = f"metrics-{uuid.uuid4().hex[:8]}"
+    env = env_for(service, OTEL_METRICS_EXPORTER="otlp", OTEL_METRIC_EXPORT_INTERVAL="200")
+    async with session("stdio", env=env) as s:
+        await s.call_tool("namespaces_list", {})
+        deadline = time.time() + 15
+        found = None
+        while time.time() < deadline and found is None:
+            found = tool_calls_exported(service)
+            time.sleep(0.2)
+    assert found == {"namespaces_list": 1}, found
+
+
+def tool_calls_exported(service):
+    """The latest exported k8s_mcp_tool_calls data points of `service`, by tool, or None."""
+    latest = None
+    with open(os.environ["COLLECTOR_OUTPUT"]) as f:
+        for line in f:
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            for rm in data.get("resourceMetrics", []):
+                names = [a["value"].get("stringValue") for a in rm["resource"]["attributes"] if a["key"] == "service.name"]
+                if names != [service]:
+                    continue
+                for sm in rm.get("scopeMetrics", []):
+                    for metric in sm.get("metrics", []):
+                        if metric["name"] == "k8s_mcp_tool_calls":
+                            latest = {next(a["value"]["stringValue"] for a in p["attributes"] if a["key"] == "tool_name"): int(p["asInt"])
+                                      for p in metric["sum"]["dataPoints"]}
+    return latest
+
+
+async def test_verbose_logs_say_tracing_is_initialized(tmp_path):
+    log = tmp_path / "server.log"
+    async with session("stdio", "--log-level", "2", "--log-file", str(log), env=env_for(f"log-{uuid.uuid4().hex[:8]}")) as s:
+        await s.call_tool("namespaces_list", {})
+    assert "OpenTelemetry tracing initialized successfully" in log.read_text()
+
+
+def test_metrics_port_serves_metrics_and_stats_apart_from_mcp():
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
+    with HttpServer("--metrics-port", str(metrics_port)) as server:
+        side = f"http://127.0.0.1:{metrics_port}"
+        assert httpx.get(side + "/healthz").text == "ok"
+        assert "k8s_mcp_server_info" in httpx.get(side + "/metrics").text
+        assert "total_tool_calls" in httpx.get(side + "/stats").json()
+        assert httpx.get(server.url + "/metrics").status_code == 404

@@ -8,12 +8,14 @@ pub mod stats;
 pub mod telemetry;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::{
     Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
 };
+use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracer, Span};
@@ -43,7 +45,7 @@ pub struct Observer {
     providers: Option<Providers>,
     propagator: TraceContextPropagator,
     pub metrics: Metrics,
-    pub stats: Stats,
+    pub stats: Arc<Stats>,
 }
 
 /// The label for a tool name the router does not have: one value, so that garbage names cannot
@@ -58,7 +60,7 @@ impl Observer {
             providers: None,
             propagator: TraceContextPropagator::new(),
             metrics: Metrics::new(),
-            stats: Stats::new(),
+            stats: Arc::new(Stats::new()),
         }
     }
 
@@ -76,6 +78,9 @@ impl Observer {
         }
         match telemetry::start(&settings).await {
             Ok(providers) => {
+                if let Some(meter) = &providers.meter {
+                    export_counts(&meter.meter(crate::mcp::SERVER_NAME), &observer.stats);
+                }
                 observer.tracer = Some(providers.tracer.tracer(crate::mcp::SERVER_NAME));
                 observer.providers = Some(providers);
                 tracing::debug!(endpoint = %settings.endpoint, "OpenTelemetry tracing initialized successfully");
@@ -231,6 +236,35 @@ impl Observer {
             .inc();
         self.stats.http_request(method, path, &class);
     }
+}
+
+/// The `/stats` counts as OTLP metrics, read at each export (every 30 s by default), under the
+/// same names as the Prometheus ones.
+fn export_counts(meter: &opentelemetry::metrics::Meter, stats: &Arc<Stats>) {
+    let by_tool = |name: &'static str, errors: bool| {
+        let stats = stats.clone();
+        meter
+            .u64_observable_counter(name)
+            .with_callback(move |observer| {
+                let counts = stats.snapshot().counts;
+                let map = if errors { &counts.tool_errors_by_name } else { &counts.tool_calls_by_name };
+                for (tool, count) in map {
+                    observer.observe(*count, &[KeyValue::new("tool_name", tool.clone())]);
+                }
+            })
+            .build()
+    };
+    by_tool("k8s_mcp_tool_calls", false);
+    by_tool("k8s_mcp_tool_errors", true);
+    let stats = stats.clone();
+    meter
+        .u64_observable_counter("k8s_mcp_http_requests")
+        .with_callback(move |observer| {
+            for (path, count) in &stats.snapshot().counts.http_requests_by_path {
+                observer.observe(*count, &[KeyValue::new("url_path", path.clone())]);
+            }
+        })
+        .build();
 }
 
 /// What the HTTP span records about a request, gathered by the HTTP middleware.
