@@ -290,3 +290,86 @@ def test_metrics_port_serves_metrics_and_stats_apart_from_mcp():
         assert "k8s_mcp_server_info" in httpx.get(side + "/metrics").text
         assert "total_tool_calls" in httpx.get(side + "/stats").json()
         assert httpx.get(server.url + "/metrics").status_code == 404
+
+
+class ExtraCollector:
+    """A second real collector on its own port and file, for start-order and TLS tests."""
+
+    def __init__(self, tmp_path, port, tls=None):
+        self.output = tmp_path / f"otlp-{port}.jsonl"
+        tls_block = f"\n        tls: {{cert_file: {tls[0]}, key_file: {tls[1]}}}" if tls else ""
+        config = tmp_path / f"otelcol-{port}.yaml"
+        config.write_text(f"""receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{port}{tls_block}
+processors:
+  batch: {{timeout: 10ms}}
+exporters:
+  file: {{path: {self.output}, flush_interval: 10ms}}
+service:
+  telemetry: {{metrics: {{level: none}}}}
+  pipelines:
+    traces: {{receivers: [otlp], processors: [batch], exporters: [file]}}
+""")
+        self.process = subprocess.Popen(["otelcol", "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def spans(self, service):
+        return spans_of(service, self.output) if self.output.exists() else []
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def free_port():
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_spans_arrive_once_a_collector_that_was_down_comes_up(tmp_path):
+    service = f"late-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    env = env_for(service, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}")
+    async with session("stdio", env=env) as s:
+        for _ in range(3):
+            assert not (await s.call_tool("namespaces_list", {})).is_error
+        collector = ExtraCollector(tmp_path, port)
+        try:
+            deadline = time.time() + 30
+            while time.time() < deadline and not collector.spans(service):
+                assert not (await s.call_tool("namespaces_list", {})).is_error
+                time.sleep(0.2)
+            assert collector.spans(service), "no span arrived after the collector started"
+        finally:
+            collector.stop()
+
+
+async def test_spans_over_tls_with_a_ca_file(tmp_path):
+    ca_key, ca, key, cert = (tmp_path / n for n in ("ca.key", "ca.crt", "tls.key", "tls.crt"))
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", str(ca_key), "-out", str(ca), "-days", "1", "-subj", "/CN=test-ca",
+        "-addext", "basicConstraints=critical,CA:TRUE")
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", str(key), "-out", str(tmp_path / "tls.csr"), "-subj", "/CN=collector")
+    (tmp_path / "ext").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    run("openssl", "x509", "-req", "-in", str(tmp_path / "tls.csr"), "-CA", str(ca), "-CAkey", str(ca_key),
+        "-CAcreateserial", "-days", "1", "-extfile", str(tmp_path / "ext"), "-out", str(cert))
+    port = free_port()
+    collector = ExtraCollector(tmp_path, port, tls=(cert, key))
+    service = f"tls-{uuid.uuid4().hex[:8]}"
+    env = env_for(service, OTEL_EXPORTER_OTLP_ENDPOINT=f"https://127.0.0.1:{port}", OTEL_EXPORTER_OTLP_CERTIFICATE=str(ca))
+    try:
+        time.sleep(0.3)
+        async with session("stdio", env=env) as s:
+            await s.call_tool("namespaces_list", {})
+        deadline = time.time() + 15
+        while time.time() < deadline and not collector.spans(service):
+            time.sleep(0.2)
+        assert [s["name"] for s in collector.spans(service)] == ["tools/call namespaces_list"]
+    finally:
+        collector.stop()

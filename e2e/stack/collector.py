@@ -10,10 +10,11 @@ def _plain(attributes):
     return {a["key"]: next(iter(a["value"].values())) for a in attributes or []}
 
 
-def spans_of(service):
-    """Every span the collector wrote for resource `service.name` = `service`."""
+def spans_of(service, output=None):
+    """Every span the collector wrote (to `output`, default the stack's collector file) for
+    resource `service.name` = `service`."""
     found = []
-    with open(os.environ["COLLECTOR_OUTPUT"]) as f:
+    with open(output or os.environ["COLLECTOR_OUTPUT"]) as f:
         for line in f:
             try:
                 data = json.loads(line)
