@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::{
     Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
 };
-use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracer, Span};
@@ -247,7 +247,11 @@ fn export_counts(meter: &opentelemetry::metrics::Meter, stats: &Arc<Stats>) {
             .u64_observable_counter(name)
             .with_callback(move |observer| {
                 let counts = stats.snapshot().counts;
-                let map = if errors { &counts.tool_errors_by_name } else { &counts.tool_calls_by_name };
+                let map = if errors {
+                    &counts.tool_errors_by_name
+                } else {
+                    &counts.tool_calls_by_name
+                };
                 for (tool, count) in map {
                     observer.observe(*count, &[KeyValue::new("tool_name", tool.clone())]);
                 }
