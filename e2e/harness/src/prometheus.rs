@@ -25,26 +25,28 @@ impl Prometheus {
         }
     }
 
-    /// Runs an instant query.
-    pub async fn query(&self, expr: &str) -> Result<Vec<Sample>> {
-        let url = format!("{}/api/v1/query", self.url);
-        let body: Value = self
-            .http
+    /// GET of an API path, as JSON.
+    async fn get_json(&self, path: &str, query: &[(&str, &str)]) -> Result<Value> {
+        let url = format!("{}{path}", self.url);
+        let http_error = |source| HarnessError::Http {
+            url: url.clone(),
+            source,
+        };
+        self.http
             .get(&url)
-            .query(&[("query", expr)])
+            .query(query)
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
-            .map_err(|source| HarnessError::Http {
-                url: url.clone(),
-                source,
-            })?
+            .map_err(http_error)?
             .json()
             .await
-            .map_err(|source| HarnessError::Http {
-                url: url.clone(),
-                source,
-            })?;
+            .map_err(http_error)
+    }
+
+    /// Runs an instant query.
+    pub async fn query(&self, expr: &str) -> Result<Vec<Sample>> {
+        let body = self.get_json("/api/v1/query", &[("query", expr)]).await?;
         let results = body
             .pointer("/data/result")
             .and_then(Value::as_array)
@@ -71,17 +73,6 @@ impl Prometheus {
 
     /// Raw JSON of `/api/v1/targets`, for a failing test to print.
     pub async fn targets(&self) -> Result<Value> {
-        let url = format!("{}/api/v1/targets", self.url);
-        self.http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|source| HarnessError::Http {
-                url: url.clone(),
-                source,
-            })?
-            .json()
-            .await
-            .map_err(|source| HarnessError::Http { url, source })
+        self.get_json("/api/v1/targets", &[]).await
     }
 }
