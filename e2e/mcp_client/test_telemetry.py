@@ -14,6 +14,7 @@ import pytest
 from mcp import ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from conftest import HttpServer, kubectl, session, text
 from collector import spans_of
@@ -111,7 +112,7 @@ async def test_unknown_tools_are_other_errors_under_one_label():
         async with streamable_http_client(server.url + "/mcp") as streams:
             async with ClientSession(streams[0], streams[1]) as s:
                 await s.initialize()
-                with pytest.raises(Exception):
+                with pytest.raises(MCPError, match="unknown tool"):
                     await s.call_tool("no_such_tool", {})
         stats = httpx.get(server.url + "/stats").json()
         metrics = httpx.get(server.url + "/metrics").text
