@@ -71,6 +71,9 @@ async def test_http_tool_spans_are_children_of_the_http_span_under_the_callers_t
         assert span["traceId"] == TRACE_ID
         parent = http_spans[span["parentSpanId"]]
         assert parent["parentSpanId"] == CALLER_SPAN
+        # The HTTP span lasts until its streamed answer is sent: the tool call lies inside it.
+        assert int(parent["startTimeUnixNano"]) <= int(span["startTimeUnixNano"])
+        assert int(span["endTimeUnixNano"]) <= int(parent["endTimeUnixNano"])
         assert parent["attrs"]["http.request.method"] == "POST" and parent["attrs"]["url.path"] == "/mcp"
         assert parent["attrs"]["http.response.status_code"] in (200, "200")
         assert parent["attrs"]["url.scheme"] == "http" and parent["attrs"]["network.protocol.name"] == "http"

@@ -12,6 +12,7 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures::StreamExt as _;
 use rmcp::model::ClientJsonRpcMessage;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -20,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::mcp::McpServer;
-use crate::observe::{HttpContext, HttpRequestFacts, Observer};
+use crate::observe::{EndSpanOnDrop, HttpContext, HttpRequestFacts, Observer};
 use crate::sse::{self, SseSessions};
 
 /// The client's address, for every listener (plain TCP or TLS).
@@ -158,8 +159,19 @@ async fn observe_http(
         .extensions_mut()
         .insert(HttpContext(context.clone()));
     let response = next.run(request).await;
-    observer.finish_http_request(&context, &method, &path, response.status().as_u16());
-    response
+    observer.record_http_response(&context, &method, &path, response.status().as_u16());
+    if !observer.tracing_enabled() {
+        return response;
+    }
+    // On streamable HTTP and SSE the answer comes on the body after the headers: end the span
+    // when the body is done (or the client goes away), so it covers the tool calls it carries.
+    let guard = EndSpanOnDrop(context);
+    let (parts, body) = response.into_parts();
+    let body = Body::from_stream(body.into_data_stream().map(move |chunk| {
+        let _span_open_until_the_body_ends = &guard;
+        chunk
+    }));
+    Response::from_parts(parts, body)
 }
 
 /// Answers what is not a JSON-RPC message with a JSON-RPC error instead of rmcp's plain-text
@@ -222,7 +234,6 @@ async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next)
 /// dropped) up to four times the limit, so that the client, which sends before it reads, gets
 /// the 413 instead of a reset connection.
 async fn read_bounded(body: Body, limit: usize) -> Option<bytes::Bytes> {
-    use futures::StreamExt as _;
     let mut stream = body.into_data_stream();
     let mut kept = bytes::BytesMut::new();
     let mut seen = 0usize;

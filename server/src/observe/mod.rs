@@ -209,8 +209,9 @@ impl Observer {
         parent.with_span(span)
     }
 
-    /// Ends the HTTP span held by `cx` (if this server started one) and counts the request.
-    pub fn finish_http_request(&self, cx: &Context, method: &str, path: &str, status: u16) {
+    /// Records the response on the HTTP span held by `cx` (if this server started one) and
+    /// counts the request. The span itself ends with [`end_span`], when the body is done.
+    pub fn record_http_response(&self, cx: &Context, method: &str, path: &str, status: u16) {
         if self.tracer.is_some() {
             let span = cx.span();
             span.set_attribute(KeyValue::new(
@@ -223,7 +224,6 @@ impl Observer {
             if status >= 500 {
                 span.set_status(Status::error(format!("HTTP {status}")));
             }
-            span.end();
         }
         let class = status_class(status);
         self.metrics
@@ -235,6 +235,16 @@ impl Observer {
             })
             .inc();
         self.stats.http_request(method, path, &class);
+    }
+}
+
+/// Ends the span held by the context when dropped: the HTTP middleware keeps one with the
+/// response body, so the span covers the answer streamed after the headers.
+pub struct EndSpanOnDrop(pub Context);
+
+impl Drop for EndSpanOnDrop {
+    fn drop(&mut self) {
+        self.0.span().end();
     }
 }
 
