@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -174,6 +173,24 @@ where
     .map_err(|source| ReconcileError::Apply { kind, name, source })
 }
 
+/// Applies a namespaced child in the namespace its own metadata names (Roles may live in
+/// other namespaces than their McpServer).
+async fn apply_namespaced<K>(
+    client: &Client,
+    kind: &'static str,
+    object: &K,
+) -> Result<K, ReconcileError>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+{
+    let namespace = object.namespace().unwrap_or_default();
+    apply(Api::namespaced(client.clone(), &namespace), kind, object).await
+}
+
 /// Applies every child in dependency order; returns the Deployment as the apiserver has it.
 async fn apply_all(
     client: &Client,
@@ -191,31 +208,13 @@ async fn apply_all(
         service,
         service_monitor,
     } = desired;
-    let ns = &v.namespace;
     // The identity first, then what it may do, then its config, then what runs with them.
-    apply(
-        Api::<ServiceAccount>::namespaced(client.clone(), ns),
-        "ServiceAccount",
-        &service_account,
-    )
-    .await?;
+    apply_namespaced(client, "ServiceAccount", &service_account).await?;
     for role in &roles {
-        let namespace = role.namespace().unwrap_or_default();
-        apply(
-            Api::<Role>::namespaced(client.clone(), &namespace),
-            "Role",
-            role,
-        )
-        .await?;
+        apply_namespaced(client, "Role", role).await?;
     }
     for binding in &role_bindings {
-        let namespace = binding.namespace().unwrap_or_default();
-        apply(
-            Api::<RoleBinding>::namespaced(client.clone(), &namespace),
-            "RoleBinding",
-            binding,
-        )
-        .await?;
+        apply_namespaced(client, "RoleBinding", binding).await?;
     }
     if let Some(role) = &cluster_role {
         apply(Api::all(client.clone()), "ClusterRole", role).await?;
@@ -223,24 +222,10 @@ async fn apply_all(
     if let Some(binding) = &cluster_role_binding {
         apply(Api::all(client.clone()), "ClusterRoleBinding", binding).await?;
     }
-    apply(
-        Api::<ConfigMap>::namespaced(client.clone(), ns),
-        "ConfigMap",
-        &config_map,
-    )
-    .await?;
-    apply(
-        Api::<Service>::namespaced(client.clone(), ns),
-        "Service",
-        &service,
-    )
-    .await?;
-    let deployment = apply(
-        Api::<Deployment>::namespaced(client.clone(), ns),
-        "Deployment",
-        &deployment,
-    )
-    .await?;
+    apply_namespaced(client, "ConfigMap", &config_map).await?;
+    apply_namespaced(client, "Service", &service).await?;
+    let deployment = apply_namespaced(client, "Deployment", &deployment).await?;
+    let ns = &v.namespace;
     if let Some(monitor) = service_monitor {
         let object: DynamicObject =
             serde_json::from_value(monitor).map_err(|e| ReconcileError::Apply {
