@@ -297,16 +297,17 @@ def test_metrics_port_serves_metrics_and_stats_apart_from_mcp():
 
 
 class ExtraCollector:
-    """A second real collector on its own port and file, for start-order and TLS tests."""
+    """A second real collector on its own port and file (OTLP over gRPC or HTTP), for
+    start-order and TLS tests."""
 
-    def __init__(self, tmp_path, port, tls=None):
+    def __init__(self, tmp_path, port, tls=None, protocol="grpc"):
         self.output = tmp_path / f"otlp-{port}.jsonl"
         tls_block = f"\n        tls: {{cert_file: {tls[0]}, key_file: {tls[1]}}}" if tls else ""
         config = tmp_path / f"otelcol-{port}.yaml"
         config.write_text(f"""receivers:
   otlp:
     protocols:
-      grpc:
+      {protocol}:
         endpoint: 127.0.0.1:{port}{tls_block}
 processors:
   batch: {{timeout: 10ms}}
@@ -321,6 +322,12 @@ service:
 
     def spans(self, service):
         return spans_of(service, self.output) if self.output.exists() else []
+
+    def wait_for_spans(self, service, seconds=15):
+        deadline = time.time() + seconds
+        while time.time() < deadline and not self.spans(service):
+            time.sleep(0.2)
+        return self.spans(service)
 
     def stop(self):
         self.process.terminate()
@@ -352,7 +359,9 @@ async def test_spans_arrive_once_a_collector_that_was_down_comes_up(tmp_path):
             collector.stop()
 
 
-async def test_spans_over_tls_with_a_ca_file(tmp_path):
+@pytest.fixture
+def collector_certificate(tmp_path):
+    """A CA and a serving certificate for 127.0.0.1 signed by it: (ca, cert, key)."""
     ca_key, ca, key, cert = (tmp_path / n for n in ("ca.key", "ca.crt", "tls.key", "tls.crt"))
     run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
     run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
@@ -363,17 +372,62 @@ async def test_spans_over_tls_with_a_ca_file(tmp_path):
     (tmp_path / "ext").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
     run("openssl", "x509", "-req", "-in", str(tmp_path / "tls.csr"), "-CA", str(ca), "-CAkey", str(ca_key),
         "-CAcreateserial", "-days", "1", "-extfile", str(tmp_path / "ext"), "-out", str(cert))
+    return ca, cert, key
+
+
+async def tls_spans(tmp_path, certificate, protocol, **tls_env):
+    """Spans a stdio server sent to a TLS collector speaking `protocol`, with `tls_env` set."""
+    ca, cert, key = certificate
     port = free_port()
-    collector = ExtraCollector(tmp_path, port, tls=(cert, key))
+    collector = ExtraCollector(tmp_path, port, tls=(cert, key), protocol=protocol)
     service = f"tls-{uuid.uuid4().hex[:8]}"
-    env = env_for(service, OTEL_EXPORTER_OTLP_ENDPOINT=f"https://127.0.0.1:{port}", OTEL_EXPORTER_OTLP_CERTIFICATE=str(ca))
+    env = env_for(service, OTEL_EXPORTER_OTLP_ENDPOINT=f"https://127.0.0.1:{port}",
+                  OTEL_EXPORTER_OTLP_PROTOCOL="grpc" if protocol == "grpc" else "http/protobuf",
+                  **{k: str(v).replace("{ca}", str(ca)) for k, v in tls_env.items()})
     try:
         time.sleep(0.3)
         async with session("stdio", env=env) as s:
-            await s.call_tool("namespaces_list", {})
-        deadline = time.time() + 15
-        while time.time() < deadline and not collector.spans(service):
-            time.sleep(0.2)
-        assert [s["name"] for s in collector.spans(service)] == ["tools/call namespaces_list"]
+            assert not (await s.call_tool("namespaces_list", {})).is_error
+        return [s["name"] for s in collector.wait_for_spans(service, seconds=8)]
     finally:
         collector.stop()
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+async def test_spans_over_tls_with_a_ca_file(tmp_path, collector_certificate, protocol):
+    assert await tls_spans(tmp_path, collector_certificate, protocol,
+                           OTEL_EXPORTER_OTLP_CERTIFICATE="{ca}") == ["tools/call namespaces_list"]
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+async def test_an_untrusted_collector_gets_nothing_unless_verification_is_off(tmp_path, collector_certificate, protocol):
+    assert await tls_spans(tmp_path, collector_certificate, protocol) == []
+    assert await tls_spans(tmp_path, collector_certificate, protocol,
+                           OTEL_EXPORTER_OTLP_INSECURE="true") == ["tools/call namespaces_list"]
+
+
+async def test_spans_beyond_the_queue_bound_are_dropped_and_counted_and_calls_still_succeed():
+    """A collector that accepts connections and never answers: exports hang until their
+    timeout, the 4-span queue fills, and the rest are dropped and counted in /metrics."""
+    import socket
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(64)
+    service = f"drop-{uuid.uuid4().hex[:8]}"
+    env = env_for(service, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{hole.getsockname()[1]}",
+                  OTEL_BSP_MAX_QUEUE_SIZE="4")
+    try:
+        with HttpServer(env=env) as server:
+            async with streamable_http_client(server.url + "/mcp") as streams:
+                async with ClientSession(streams[0], streams[1]) as s:
+                    await s.initialize()
+                    for _ in range(30):
+                        assert not (await s.call_tool("namespaces_list", {})).is_error
+            http_spans = sum(httpx.get(server.url + "/stats").json()["http_requests_by_path"].values()) + 1
+            metrics = httpx.get(server.url + "/metrics").text
+    finally:
+        hole.close()
+    dropped = next(float(line.split()[-1]) for line in metrics.splitlines()
+                   if line.startswith("k8s_mcp_spans_dropped_total "))
+    # 30 tool spans and the HTTP spans ended; at most 4 queued plus one batch of 4 in flight.
+    assert 30 + http_spans - 8 <= dropped <= 30 + http_spans, metrics

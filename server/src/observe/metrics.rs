@@ -38,6 +38,8 @@ pub struct Metrics {
     pub tool_errors: Family<ToolLabels, Counter>,
     pub tool_duration: Family<ToolLabels, Histogram>,
     pub http_requests: Family<HttpLabels, Counter>,
+    /// Spans dropped because the export queue was full (a slow or absent collector).
+    pub spans_dropped: Counter,
 }
 
 /// The OpenMetrics content type, served when the scraper's Accept header asks for it.
@@ -55,6 +57,7 @@ impl Metrics {
         });
         let http_requests = Family::<HttpLabels, Counter>::default();
         let info = Family::<InfoLabels, Gauge>::default();
+        let spans_dropped = Counter::default();
         // prometheus-client appends `_total` to counters itself.
         registry.register(
             "k8s_mcp_tool_calls",
@@ -77,6 +80,11 @@ impl Metrics {
             http_requests.clone(),
         );
         registry.register(
+            "k8s_mcp_spans_dropped",
+            "Spans dropped because the export queue was full",
+            spans_dropped.clone(),
+        );
+        registry.register(
             "k8s_mcp_server_info",
             "Server version and build",
             info.clone(),
@@ -92,6 +100,7 @@ impl Metrics {
             tool_errors,
             tool_duration,
             http_requests,
+            spans_dropped,
         }
     }
 
@@ -145,6 +154,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("k8s_mcp_server_info{"), "{text}");
+        assert!(text.contains("k8s_mcp_spans_dropped_total 0"), "{text}");
         let (kind, text) = m.render("application/openmetrics-text;version=1.0.0");
         assert_eq!(kind, OPENMETRICS);
         assert!(text.ends_with("# EOF\n"), "{text}");

@@ -3,7 +3,9 @@
 //! No tool contains telemetry code. With telemetry off no span is built at all.
 
 pub mod metrics;
+mod otlp_tls;
 pub mod settings;
+mod span_queue;
 pub mod stats;
 pub mod telemetry;
 
@@ -76,7 +78,7 @@ impl Observer {
         if !settings.enabled {
             return observer;
         }
-        match telemetry::start(&settings).await {
+        match telemetry::start(&settings, observer.metrics.spans_dropped.clone()).await {
             Ok(providers) => {
                 if let Some(meter) = &providers.meter {
                     export_counts(&meter.meter(crate::mcp::SERVER_NAME), &observer.stats);

@@ -38,10 +38,16 @@ pub struct Settings {
     pub resource_attributes: BTreeMap<String, String>,
     /// PEM CA bundle for an `https` endpoint.
     pub certificate: Option<String>,
-    /// Skip certificate verification (gRPC over TLS only; testing only).
+    /// Skip certificate verification of an `https` endpoint (testing only).
     pub insecure: bool,
     pub export_metrics: bool,
+    /// Spans that may wait for export at once (`OTEL_BSP_MAX_QUEUE_SIZE`); more are dropped
+    /// and counted.
+    pub span_queue_size: usize,
 }
+
+/// The SDK environment specification's default for `OTEL_BSP_MAX_QUEUE_SIZE`.
+pub const DEFAULT_SPAN_QUEUE_SIZE: usize = 2048;
 
 /// Resolves the settings. `env` looks a variable up (`std::env::var` in production).
 pub fn resolve(
@@ -119,6 +125,19 @@ pub fn resolve(
         }
     };
 
+    let span_queue_size = match var("OTEL_BSP_MAX_QUEUE_SIZE") {
+        None => DEFAULT_SPAN_QUEUE_SIZE,
+        Some(text) => match text.trim().parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                warnings.push(format!(
+                    "OTEL_BSP_MAX_QUEUE_SIZE={text:?} is not a positive integer; using {DEFAULT_SPAN_QUEUE_SIZE}"
+                ));
+                DEFAULT_SPAN_QUEUE_SIZE
+            }
+        },
+    };
+
     let settings = Settings {
         enabled,
         endpoint,
@@ -132,6 +151,7 @@ pub fn resolve(
         certificate: var("OTEL_EXPORTER_OTLP_CERTIFICATE"),
         insecure,
         export_metrics,
+        span_queue_size,
     };
     (settings, warnings)
 }
@@ -309,11 +329,15 @@ mod tests {
                 ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
                 ("OTEL_RESOURCE_ATTRIBUTES", "team=sre,broken"),
                 ("OTEL_METRICS_EXPORTER", "prometheus"),
+                ("OTEL_BSP_MAX_QUEUE_SIZE", "-3"),
+                ("OTEL_EXPORTER_OTLP_INSECURE", "yes"),
             ],
             &TelemetryConfig::default(),
         );
         assert_eq!(s.sampler, SamplerChoice::ParentBasedAlwaysOn);
         assert_eq!(s.protocol, Protocol::Grpc);
+        assert_eq!(s.span_queue_size, DEFAULT_SPAN_QUEUE_SIZE);
+        assert!(!s.insecure);
         assert_eq!(
             s.resource_attributes.get("team").map(String::as_str),
             Some("sre")
@@ -325,6 +349,8 @@ mod tests {
             "OTEL_TRACES_SAMPLER_ARG=1.5",
             "\"broken\"",
             "OTEL_METRICS_EXPORTER",
+            "OTEL_BSP_MAX_QUEUE_SIZE=\"-3\" is not a positive integer; using 2048",
+            "OTEL_EXPORTER_OTLP_INSECURE=\"yes\" is not true or false; using false",
         ] {
             assert!(all.contains(expected), "missing {expected} in {all}");
         }

@@ -12,7 +12,11 @@ use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
 };
 
+use prometheus_client::metrics::counter::Counter;
+
+use super::otlp_tls::{GrpcTls, grpc_tls};
 use super::settings::{Protocol, SamplerChoice, Settings};
+use super::span_queue::{BoundedProcessor, Pending, ReleasingExporter};
 
 /// The contract's OTLP metric interval; `OTEL_METRIC_EXPORT_INTERVAL` (ms) overrides it.
 const METRIC_EXPORT_INTERVAL: Duration = Duration::from_secs(30);
@@ -52,15 +56,11 @@ impl Providers {
 }
 
 /// Builds the exporters and providers. Must run inside the tokio runtime (the gRPC channel
-/// lives on it).
-pub async fn start(settings: &Settings) -> Result<Providers, TelemetryError> {
-    if settings.insecure {
-        // tonic offers no way to skip verification; say so rather than pretend.
-        tracing::warn!(
-            "OTEL_EXPORTER_OTLP_INSECURE=true is not supported yet: certificates are still verified \
-             (give the CA with OTEL_EXPORTER_OTLP_CERTIFICATE)"
-        );
-    }
+/// lives on it). Spans dropped at the export queue's bound are counted in `dropped_spans`.
+pub async fn start(
+    settings: &Settings,
+    dropped_spans: Counter,
+) -> Result<Providers, TelemetryError> {
     let resource = resource(settings);
     let ca = match &settings.certificate {
         Some(path) => {
@@ -80,7 +80,7 @@ pub async fn start(settings: &Settings) -> Result<Providers, TelemetryError> {
             opentelemetry_otlp::SpanExporter::builder().with_tonic(),
             settings,
             ca.as_deref(),
-        )
+        )?
         .build(),
         Protocol::HttpProtobuf => http(
             opentelemetry_otlp::SpanExporter::builder().with_http(),
@@ -92,13 +92,24 @@ pub async fn start(settings: &Settings) -> Result<Providers, TelemetryError> {
         .build(),
     }
     .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
-    // The SDK's defaults are the contract's (export every 5 s, 2048 queued spans at most) and it
-    // honours OTEL_BSP_SCHEDULE_DELAY / OTEL_BSP_MAX_QUEUE_SIZE when they are set.
-    let processor = BatchSpanProcessor::builder(span_exporter)
-        .with_batch_config(BatchConfigBuilder::default().build())
-        .build();
+    // The SDK's default delay is the contract's (5 s, OTEL_BSP_SCHEDULE_DELAY honoured); the
+    // queue bound is held by BoundedProcessor, which can count what it drops.
+    let pending = Pending::default();
+    let processor =
+        BatchSpanProcessor::builder(ReleasingExporter::new(span_exporter, pending.clone()))
+            .with_batch_config(
+                BatchConfigBuilder::default()
+                    .with_max_queue_size(settings.span_queue_size)
+                    .build(),
+            )
+            .build();
     let tracer = SdkTracerProvider::builder()
-        .with_span_processor(processor)
+        .with_span_processor(BoundedProcessor::new(
+            processor,
+            pending,
+            settings.span_queue_size,
+            dropped_spans,
+        ))
         .with_sampler(sampler(settings.sampler))
         .with_resource(resource.clone())
         .build();
@@ -109,7 +120,7 @@ pub async fn start(settings: &Settings) -> Result<Providers, TelemetryError> {
                 opentelemetry_otlp::MetricExporter::builder().with_tonic(),
                 settings,
                 ca.as_deref(),
-            )
+            )?
             .build(),
             Protocol::HttpProtobuf => http(
                 opentelemetry_otlp::MetricExporter::builder().with_http(),
@@ -145,14 +156,17 @@ fn grpc<B: WithExportConfig + WithTonicConfig>(
     builder: B,
     settings: &Settings,
     ca: Option<&[u8]>,
-) -> B {
+) -> Result<B, TelemetryError> {
     let builder = builder
         .with_endpoint(&settings.endpoint)
         .with_timeout(EXPORT_TIMEOUT);
-    match grpc_tls(settings, ca) {
-        Some(tls) => builder.with_tls_config(tls),
-        None => builder,
-    }
+    Ok(
+        match grpc_tls(settings, ca).map_err(TelemetryError::Exporter)? {
+            Some(GrpcTls::Verified(tls)) => builder.with_tls_config(tls),
+            Some(GrpcTls::Unverified(channel)) => builder.with_channel(channel),
+            None => builder,
+        },
+    )
 }
 
 /// An HTTP exporter builder pointed at `{endpoint}/v1/{signal}` (used verbatim by the SDK).
@@ -168,25 +182,19 @@ async fn http<B: WithExportConfig + WithHttpConfig>(
             settings.endpoint.trim_end_matches('/')
         ))
         .with_timeout(EXPORT_TIMEOUT)
-        .with_http_client(http_client(ca).await?))
-}
-
-fn grpc_tls(settings: &Settings, ca: Option<&[u8]>) -> Option<tonic::transport::ClientTlsConfig> {
-    if !settings.endpoint.starts_with("https://") {
-        return None;
-    }
-    let mut tls = tonic::transport::ClientTlsConfig::new().with_enabled_roots();
-    if let Some(pem) = ca {
-        tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
-    }
-    Some(tls)
+        .with_http_client(http_client(ca, settings.insecure).await?))
 }
 
 /// The blocking reqwest client the batch processor's own thread uses; built off the tokio
 /// workers because reqwest's blocking client owns a runtime of its own.
-async fn http_client(ca: Option<Vec<u8>>) -> Result<reqwest::blocking::Client, TelemetryError> {
+async fn http_client(
+    ca: Option<Vec<u8>>,
+    insecure: bool,
+) -> Result<reqwest::blocking::Client, TelemetryError> {
     tokio::task::spawn_blocking(move || {
-        let mut builder = reqwest::blocking::Client::builder().timeout(EXPORT_TIMEOUT);
+        let mut builder = reqwest::blocking::Client::builder()
+            .timeout(EXPORT_TIMEOUT)
+            .tls_danger_accept_invalid_certs(insecure);
         if let Some(pem) = ca {
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 TelemetryError::Exporter(format!("OTEL_EXPORTER_OTLP_CERTIFICATE: {e}"))
