@@ -11,8 +11,10 @@
 # object, the OpenTelemetry Collector (OTLP gRPC + HTTP -> JSON lines), prometheus-operator with
 # its CRDs and a Prometheus CR, and Prometheus 3 running the config prometheus-operator generated.
 # Everything runs in one network namespace (`unshare --user --map-root-user --net --pid`): the
-# control plane listens on 127.0.0.1, pods get 10.244.0.N on the namespace's loopback, and every
-# process dies with the namespace. Binaries come from e2e/stack/install.sh (run it first).
+# node's address is 10.244.0.1 (on the namespace's loopback), the apiserver and the collector
+# listen on every address of the namespace so that pods reach them there, test processes get
+# 10.244.0.N on the loopback and the pod runner's pods get their own network namespace with
+# 10.244.0.N (e2e/stack/pod_runner.py); every process dies with the namespace. Binaries come from e2e/stack/install.sh (run it first).
 #
 # State, logs and the env file live in $KMCP_STACK_DIR (default e2e/.stack).
 set -euo pipefail
@@ -42,6 +44,8 @@ node_name=e2e-node
 # garbage collection) and nothing that takes seconds to start or expects a kubelet.
 kcm_controllers=deployment-controller,replicaset-controller,statefulset-controller,garbage-collector-controller,serviceaccount-token-controller,serviceaccount-controller,namespace-controller,endpoints-controller,endpointslice-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller
 pod_cidr=10.244.0.0/24
+# The Node's InternalIP: pods reach the apiserver and the collector here.
+node_ip=10.244.0.1
 
 log() { printf '[stack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -142,7 +146,7 @@ start_etcd() {
 start_apiserver() {
   local p="$stack_dir/pki"
   start kube-apiserver "$k8s_bin/kube-apiserver" --etcd-servers="http://127.0.0.1:$etcd_port" \
-    --bind-address=127.0.0.1 --secure-port="$apiserver_port" --advertise-address=127.0.0.1 \
+    --bind-address=0.0.0.0 --secure-port="$apiserver_port" --advertise-address=127.0.0.1 \
     --endpoint-reconciler-type=none \
     --tls-cert-file="$p/apiserver.crt" --tls-private-key-file="$p/apiserver.key" --client-ca-file="$p/ca.crt" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
@@ -184,7 +188,7 @@ EOF
   kubectl patch node "$node_name" --subresource=status --type=merge -p "{\"status\":{
     \"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"KubeletReady\",
       \"message\":\"e2e pod runner\",\"lastHeartbeatTime\":\"$now\",\"lastTransitionTime\":\"$now\"}],
-    \"addresses\":[{\"type\":\"InternalIP\",\"address\":\"10.244.0.1\"},{\"type\":\"Hostname\",\"address\":\"$node_name\"}],
+    \"addresses\":[{\"type\":\"InternalIP\",\"address\":\"$node_ip\"},{\"type\":\"Hostname\",\"address\":\"$node_name\"}],
     \"capacity\":{\"cpu\":\"2\",\"memory\":\"8Gi\",\"pods\":\"110\"},
     \"allocatable\":{\"cpu\":\"2\",\"memory\":\"8Gi\",\"pods\":\"110\"}}}" >/dev/null
 }
@@ -193,7 +197,7 @@ start_collector() {
   local out="$stack_dir/collector"
   mkdir -p "$out"
   : >"$out/otlp.jsonl"
-  OTLP_GRPC="127.0.0.1:$otlp_grpc_port" OTLP_HTTP="127.0.0.1:$otlp_http_port" \
+  OTLP_GRPC="0.0.0.0:$otlp_grpc_port" OTLP_HTTP="0.0.0.0:$otlp_http_port" \
     HEALTH="127.0.0.1:$collector_health_port" OUTPUT="$out/otlp.jsonl" \
     start otelcol "$otelcol_bin/otelcol" --config "$e2e_dir/stack/otelcol.yaml"
   wait_for otelcol "$stack_dir/logs/otelcol.log" 30 curl -sf "http://127.0.0.1:$collector_health_port/"
@@ -258,6 +262,7 @@ write_env() {
   cat >"$stack_dir/env.new" <<EOF
 KUBECONFIG=$stack_dir/pki/admin.kubeconfig
 KMCP_STACK_DIR=$stack_dir
+KMCP_NODE_IP=$node_ip
 KMCP_NODE_NAME=$node_name
 OTLP_GRPC_ENDPOINT=http://127.0.0.1:$otlp_grpc_port
 OTLP_HTTP_ENDPOINT=http://127.0.0.1:$otlp_http_port
@@ -275,6 +280,7 @@ EOF
 init_inside() {
   trap 'kill $(jobs -p) 2>/dev/null; wait; exit 0' TERM INT
   ip link set lo up
+  ip addr add "$node_ip/32" dev lo
   mkdir -p "$stack_dir/logs" "$stack_dir/pids" "$stack_dir/pod-ips"
   local t0=$SECONDS part
   for part in gen_pki start_etcd start_apiserver start_controller_manager create_node start_collector \

@@ -2,6 +2,7 @@
 stack's namespace loopback, and the Pod bound to the node and reported Running and Ready. Used by
 the MCP client tests and the demo (the Rust harness has the same in `kubelet.rs`)."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -14,8 +15,9 @@ def _kubectl(*args, stdin=None):
     return subprocess.run([kubectl, *args], input=stdin, capture_output=True, text=True, check=True).stdout
 
 
-def claim_pod_ip():
-    """The next free 10.244.0.N on the namespace's loopback (same scheme as the Rust harness)."""
+def claim_address():
+    """Claims the next free 10.244.0.N (N = 2..254) in the stack's cluster network: a file created
+    exclusively in $KMCP_STACK_DIR/pod-ips, the scheme the Rust harness uses too."""
     claims = os.path.join(os.environ["KMCP_STACK_DIR"], "pod-ips")
     os.makedirs(claims, exist_ok=True)
     for n in range(2, 255):
@@ -24,9 +26,20 @@ def claim_pod_ip():
             os.close(os.open(os.path.join(claims, ip), os.O_CREAT | os.O_EXCL))
         except FileExistsError:
             continue
-        subprocess.run(["ip", "addr", "add", f"{ip}/32", "dev", "lo"], check=True)
         return ip
-    raise AssertionError("no free pod IP")
+    raise RuntimeError("no free pod IP left in 10.244.0.0/24")
+
+
+def release_address(ip):
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(os.environ["KMCP_STACK_DIR"], "pod-ips", ip))
+
+
+def claim_pod_ip():
+    """The next free 10.244.0.N, on the namespace's loopback for a process of the test itself."""
+    ip = claim_address()
+    subprocess.run(["ip", "addr", "add", f"{ip}/32", "dev", "lo"], check=True)
+    return ip
 
 
 def mark_running(namespace, name, ip):

@@ -9,16 +9,22 @@ use futures::StreamExt as _;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
 use kube::runtime::watcher;
-use kube::{Client, ResourceExt as _};
+use kube::{Client, Resource as _, ResourceExt as _};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::{McpServer, McpServerStatus};
-use crate::desired::{Children, MANAGER, children};
+use crate::desired::{Children, MANAGER, OWNER_UID, children};
 use crate::validate::{Facts, SERVER_PORT, ValidatedMcpServer, ValidationError, validate};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,23 +44,51 @@ pub enum ReconcileError {
         #[source]
         source: kube::Error,
     },
+    #[error("deleting {kind} {name}: {source}")]
+    Delete {
+        kind: &'static str,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("the cleanup finalizer: {0}")]
+    Finalizer(String),
 }
 
 impl ReconcileError {
-    /// The reason of the Degraded condition and the error metric label.
+    /// The reason of the Degraded condition, the Event and the error metric label.
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Invalid(e) => e.reason(),
             Self::Apply { .. } => "ApplyFailed",
             Self::Lookup { .. } => "LookupFailed",
+            Self::Delete { .. } => "DeleteFailed",
+            Self::Finalizer(_) => "FinalizerFailed",
         }
     }
 }
+
+/// Cleans up what owner references cannot: Roles in other namespaces and cluster-scoped RBAC.
+pub const FINALIZER: &str = "kubernetes-mcp.io/cleanup";
 
 /// What every reconcile shares.
 pub struct Context {
     pub client: Client,
     pub default_image: String,
+    pub reporter: Reporter,
+}
+
+impl Context {
+    pub fn new(client: Client, default_image: String) -> Self {
+        Self {
+            client,
+            default_image,
+            reporter: Reporter {
+                controller: MANAGER.into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        }
+    }
 }
 
 fn service_monitor_resource() -> ApiResource {
@@ -108,39 +142,257 @@ fn error_policy(_mcp: Arc<McpServer>, error: &ReconcileError, _ctx: Arc<Context>
     }
 }
 
-/// One reconcile of one McpServer.
+/// One reconcile of one McpServer: apply while it lives, clean up when it is deleted. Every
+/// failure becomes a Warning Event and a Degraded condition.
 pub async fn reconcile(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let namespace = mcp.namespace().unwrap_or_default();
+    let api: Api<McpServer> = Api::namespaced(ctx.client.clone(), &namespace);
+    let events = Events {
+        recorder: Recorder::new(ctx.client.clone(), ctx.reporter.clone()),
+        reference: mcp.object_ref(&()),
+    };
+    let result = finalizer(&api, FINALIZER, mcp.clone(), |event| async {
+        match event {
+            FinalizerEvent::Apply(mcp) => Box::pin(apply_live(&mcp, &ctx, &events)).await,
+            FinalizerEvent::Cleanup(mcp) => cleanup(&mcp, &ctx, &events).await,
+        }
+    })
+    .await
+    .or_else(|e| match e {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => Err(e),
+        // A second cleanup of an object that is already gone: nothing left to do.
+        finalizer::Error::RemoveFinalizer(kube::Error::Api(s)) if s.code == 404 => {
+            Ok(Action::await_change())
+        }
+        other => Err(ReconcileError::Finalizer(other.to_string())),
+    });
+    if let Err(error) = &result {
+        events
+            .publish(EventType::Warning, error.reason(), error.to_string())
+            .await;
+        let status = degraded(&mcp, error, &now());
+        if mcp.status.as_ref() != Some(&status) {
+            // The error is what matters; a status that cannot be written is logged only.
+            if let Err(e) = write_status(&ctx.client, &mcp, &status).await {
+                tracing::warn!(error = %e, "writing the Degraded condition");
+            }
+        }
+    }
+    result
+}
+
+/// Events about one McpServer.
+struct Events {
+    recorder: Recorder,
+    reference: ObjectReference,
+}
+
+impl Events {
+    async fn publish(&self, type_: EventType, reason: &str, note: String) {
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &self.reference).await {
+            tracing::warn!(error = %e, reason, "publishing an Event");
+        }
+    }
+}
+
+fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+async fn write_status(
+    client: &Client,
+    mcp: &McpServer,
+    status: &McpServerStatus,
+) -> Result<(), ReconcileError> {
+    let name = mcp.name_any();
+    let api: Api<McpServer> = Api::namespaced(client.clone(), &mcp.namespace().unwrap_or_default());
+    api.patch_status(
+        &name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(serde_json::json!({
+            "apiVersion": "kubernetes-mcp.io/v1alpha1", "kind": "McpServer", "status": status,
+        })),
+    )
+    .await
+    .map_err(|source| ReconcileError::Apply {
+        kind: "McpServer status",
+        name,
+        source,
+    })?;
+    Ok(())
+}
+
+/// Applies the children of a live McpServer, sweeps what it no longer wants, writes status.
+async fn apply_live(
+    mcp: &McpServer,
+    ctx: &Context,
+    events: &Events,
+) -> Result<Action, ReconcileError> {
     let facts = Facts {
         default_image: ctx.default_image.clone(),
         service_monitor_served: service_monitor_served(&ctx.client).await?,
     };
-    let validated = validate(&mcp, &facts)?;
+    let validated = validate(mcp, &facts)?;
     let desired = children(&validated);
+    let kept = rbac_names(&desired);
     let deployment = apply_all(&ctx.client, &validated, desired).await?;
-    let status = status(
-        &validated,
-        &mcp,
-        &deployment,
-        &facts,
-        &Time(k8s_openapi::jiff::Timestamp::now()),
-    );
+    sweep_rbac(&ctx.client, &validated.uid, &kept).await?;
+    if facts.service_monitor_served && !validated.service_monitor {
+        delete_service_monitor(&ctx.client, &validated).await?;
+    }
+    let status = status(&validated, mcp, &deployment, &facts, &now());
     if mcp.status.as_ref() != Some(&status) {
-        let api: Api<McpServer> = Api::namespaced(ctx.client.clone(), &validated.namespace);
-        api.patch_status(
-            &validated.name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(serde_json::json!({
-                "apiVersion": "kubernetes-mcp.io/v1alpha1", "kind": "McpServer", "status": status,
-            })),
-        )
-        .await
-        .map_err(|source| ReconcileError::Apply {
-            kind: "McpServer status",
-            name: validated.name.clone(),
-            source,
-        })?;
+        write_status(&ctx.client, mcp, &status).await?;
+        for (reason, note) in changes(mcp.status.as_ref(), &status) {
+            events.publish(EventType::Normal, reason, note).await;
+        }
     }
     Ok(Action::requeue(Duration::from_secs(300)))
+}
+
+/// The Events a status change deserves: a newly applied generation, readiness won or lost.
+fn changes(
+    before: Option<&McpServerStatus>,
+    after: &McpServerStatus,
+) -> Vec<(&'static str, String)> {
+    let ready = |s: Option<&McpServerStatus>| {
+        s.and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            .map(|c| c.status == "True")
+    };
+    let mut changes = Vec::new();
+    if before.and_then(|s| s.observed_generation) != after.observed_generation {
+        changes.push((
+            "Applied",
+            format!(
+                "applied generation {} to every child",
+                after.observed_generation.unwrap_or_default()
+            ),
+        ));
+    }
+    match (ready(before), ready(Some(after))) {
+        (Some(true), Some(true)) | (None | Some(false), Some(false)) | (_, None) => {}
+        (_, Some(true)) => changes.push((
+            "Ready",
+            format!("serving at {}", after.url.clone().unwrap_or_default()),
+        )),
+        (Some(true), Some(false)) => changes.push(("NotReady", "no replica is ready".into())),
+    }
+    changes
+}
+
+/// Deletes what the finalizer guards: every RBAC object labelled with this McpServer's uid.
+async fn cleanup(
+    mcp: &McpServer,
+    ctx: &Context,
+    events: &Events,
+) -> Result<Action, ReconcileError> {
+    let uid = mcp.uid().unwrap_or_default();
+    sweep_rbac(&ctx.client, &uid, &BTreeSet::new()).await?;
+    events
+        .publish(
+            EventType::Normal,
+            "CleanedUp",
+            "deleted its RBAC outside the namespace".into(),
+        )
+        .await;
+    Ok(Action::await_change())
+}
+
+/// (kind, namespace, name) of every RBAC child that should exist.
+fn rbac_names(c: &Children) -> BTreeSet<(&'static str, String, String)> {
+    let key = |kind, meta: &kube::api::ObjectMeta| {
+        (
+            kind,
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
+        )
+    };
+    c.roles
+        .iter()
+        .map(|r| key("Role", &r.metadata))
+        .chain(
+            c.role_bindings
+                .iter()
+                .map(|r| key("RoleBinding", &r.metadata)),
+        )
+        .chain(
+            c.cluster_role
+                .iter()
+                .map(|r| key("ClusterRole", &r.metadata)),
+        )
+        .chain(
+            c.cluster_role_binding
+                .iter()
+                .map(|r| key("ClusterRoleBinding", &r.metadata)),
+        )
+        .collect()
+}
+
+/// Deletes the RBAC objects labelled with `uid` that are not in `keep` (a scope or namespace
+/// list that changed leaves them behind; owner references cannot reach them).
+async fn sweep_rbac(
+    client: &Client,
+    uid: &str,
+    keep: &BTreeSet<(&'static str, String, String)>,
+) -> Result<(), ReconcileError> {
+    let selector = ListParams::default().labels(&format!("{OWNER_UID}={uid}"));
+    for (kind, resource) in [
+        ("Role", ApiResource::erase::<Role>(&())),
+        ("RoleBinding", ApiResource::erase::<RoleBinding>(&())),
+        ("ClusterRole", ApiResource::erase::<ClusterRole>(&())),
+        (
+            "ClusterRoleBinding",
+            ApiResource::erase::<ClusterRoleBinding>(&()),
+        ),
+    ] {
+        let found = Api::<DynamicObject>::all_with(client.clone(), &resource)
+            .list_metadata(&selector)
+            .await
+            .map_err(|source| ReconcileError::Lookup { what: kind, source })?;
+        for object in found {
+            let namespace = object.namespace().unwrap_or_default();
+            let name = object.name_any();
+            if keep.contains(&(kind, namespace.clone(), name.clone())) {
+                continue;
+            }
+            let api: Api<DynamicObject> = if namespace.is_empty() {
+                Api::all_with(client.clone(), &resource)
+            } else {
+                Api::namespaced_with(client.clone(), &namespace, &resource)
+            };
+            match api.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(source) => return Err(ReconcileError::Delete { kind, name, source }),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes the ServiceMonitor of an McpServer that no longer asks for one.
+async fn delete_service_monitor(
+    client: &Client,
+    v: &ValidatedMcpServer,
+) -> Result<(), ReconcileError> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &v.namespace, &service_monitor_resource());
+    match api.delete(&v.name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(source) => Err(ReconcileError::Delete {
+            kind: "ServiceMonitor",
+            name: v.name.clone(),
+            source,
+        }),
+    }
 }
 
 async fn service_monitor_served(client: &Client) -> Result<bool, ReconcileError> {
@@ -240,8 +492,36 @@ async fn apply_all(
     Ok(deployment)
 }
 
-/// The status for what was applied. `lastTransitionTime` keeps its old value unless the
-/// condition's status flips. Pure.
+/// A condition of `type_`; `lastTransitionTime` keeps its old value unless the status flips.
+fn condition(
+    previous: &[Condition],
+    generation: Option<i64>,
+    now: &Time,
+    (type_, ok, reason, message): (&str, bool, &str, String),
+) -> Condition {
+    let status = if ok { "True" } else { "False" };
+    let last = previous
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
+    Condition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message,
+        observed_generation: generation,
+        last_transition_time: last,
+    }
+}
+
+fn previous_conditions(mcp: &McpServer) -> &[Condition] {
+    mcp.status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default()
+}
+
+/// The status for what was applied. Pure.
 pub fn status(
     v: &ValidatedMcpServer,
     mcp: &McpServer,
@@ -253,28 +533,10 @@ pub fn status(
     let ready = ds.ready_replicas.unwrap_or(0);
     let wanted = deployment.spec.replicas.unwrap_or(1);
     let available = ready >= 1 || wanted == 0;
-    let previous = mcp
-        .status
-        .as_ref()
-        .map(|s| s.conditions.as_slice())
-        .unwrap_or_default();
-    let condition = |type_: &str, ok: bool, reason: &str, message: String| {
-        let status = if ok { "True" } else { "False" };
-        let last = previous
-            .iter()
-            .find(|c| c.type_ == type_ && c.status == status)
-            .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
-        Condition {
-            type_: type_.to_owned(),
-            status: status.to_owned(),
-            reason: reason.to_owned(),
-            message,
-            observed_generation: v.generation,
-            last_transition_time: last,
-        }
-    };
+    let previous = previous_conditions(mcp);
+    let condition = |c| condition(previous, v.generation, now, c);
     let mut conditions = vec![
-        condition(
+        condition((
             "Ready",
             available,
             if available {
@@ -283,8 +545,8 @@ pub fn status(
                 "Progressing"
             },
             format!("{ready}/{wanted} pods ready"),
-        ),
-        condition(
+        )),
+        condition((
             "Available",
             available,
             if available {
@@ -293,19 +555,26 @@ pub fn status(
                 "NoReplicasReady"
             },
             format!("{ready} ready replicas"),
-        ),
+        )),
+        condition((
+            "Degraded",
+            false,
+            "AsExpected",
+            "every child applied".to_owned(),
+        )),
     ];
     if v.spec.metrics.service_monitor.enabled {
-        conditions.push(condition(
+        let served = facts.service_monitor_served;
+        conditions.push(condition((
             "ServiceMonitor",
-            facts.service_monitor_served,
-            if facts.service_monitor_served { "Applied" } else { "CRDNotServed" },
-            if facts.service_monitor_served {
+            served,
+            if served { "Applied" } else { "CRDNotServed" },
+            if served {
                 "ServiceMonitor applied".to_owned()
             } else {
                 "monitoring.coreos.com/v1 ServiceMonitor is not served: install prometheus-operator's CRDs".to_owned()
             },
-        ));
+        )));
     }
     McpServerStatus {
         observed_generation: v.generation,
@@ -317,6 +586,34 @@ pub fn status(
         replicas: ds.replicas,
         ready_replicas: Some(ready),
     }
+}
+
+/// The status after a failed reconcile: Degraded with the error; an invalid spec is also not
+/// Ready. Other fields keep what the last good reconcile found. Pure.
+pub fn degraded(mcp: &McpServer, error: &ReconcileError, now: &Time) -> McpServerStatus {
+    let previous = previous_conditions(mcp);
+    let generation = mcp.metadata.generation;
+    let mut status = mcp.status.clone().unwrap_or_default();
+    let mut set = |c: Condition| {
+        status.conditions.retain(|old| old.type_ != c.type_);
+        status.conditions.push(c);
+    };
+    set(condition(
+        previous,
+        generation,
+        now,
+        ("Degraded", true, error.reason(), error.to_string()),
+    ));
+    if matches!(error, ReconcileError::Invalid(_)) {
+        set(condition(
+            previous,
+            generation,
+            now,
+            ("Ready", false, error.reason(), error.to_string()),
+        ));
+        status.observed_generation = generation;
+    }
+    status
 }
 
 #[cfg(test)]

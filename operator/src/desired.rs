@@ -32,6 +32,9 @@ pub struct Children {
 
 pub const MANAGER: &str = "kubernetes-mcp-operator";
 const CONFIG_HASH: &str = "kubernetes-mcp.io/config-hash";
+/// On RBAC children: the uid of their McpServer. Owner references cannot reach Roles in other
+/// namespaces nor cluster-scoped objects, so the sweep and the finalizer find them by this label.
+pub const OWNER_UID: &str = "kubernetes-mcp.io/owner-uid";
 const CONFIG_DIR: &str = "/etc/kubernetes-mcp";
 
 pub fn children(v: &ValidatedMcpServer) -> Children {
@@ -105,9 +108,17 @@ fn subject(v: &ValidatedMcpServer) -> Value {
     json!([{"kind": "ServiceAccount", "name": v.name, "namespace": v.namespace}])
 }
 
+/// RBAC metadata: the common labels plus the owner's uid.
+fn rbac_labels(v: &ValidatedMcpServer) -> BTreeMap<String, String> {
+    let mut labels = labels(v);
+    labels.insert(OWNER_UID.into(), v.uid.clone());
+    labels
+}
+
 fn role(v: &ValidatedMcpServer, namespace: &str) -> Role {
     let mut meta = metadata(v, &format!("kubernetes-mcp-{}", v.name));
     meta["namespace"] = json!(namespace);
+    meta["labels"] = json!(rbac_labels(v));
     if namespace != v.namespace {
         // Owner references cannot cross namespaces; the labels find these for cleanup.
         meta.as_object_mut().map(|m| m.remove("ownerReferences"));
@@ -119,6 +130,7 @@ fn role_binding(v: &ValidatedMcpServer, namespace: &str) -> RoleBinding {
     let name = format!("kubernetes-mcp-{}", v.name);
     let mut meta = metadata(v, &name);
     meta["namespace"] = json!(namespace);
+    meta["labels"] = json!(rbac_labels(v));
     if namespace != v.namespace {
         meta.as_object_mut().map(|m| m.remove("ownerReferences"));
     }
@@ -134,7 +146,7 @@ fn cluster_rbac(v: &ValidatedMcpServer) -> (Option<ClusterRole>, Option<ClusterR
         return (None, None);
     }
     let name = cluster_name(v);
-    let meta = json!({"name": name, "labels": labels(v)});
+    let meta = json!({"name": name, "labels": rbac_labels(v)});
     (
         Some(typed(json!({"metadata": meta, "rules": rules(v)}))),
         Some(typed(json!({

@@ -35,13 +35,6 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let client = kube::Client::try_default().await?;
-    controller::run(
-        Arc::new(Context {
-            client,
-            default_image,
-        }),
-        namespace,
-    )
-    .await;
+    controller::run(Arc::new(Context::new(client, default_image)), namespace).await;
     Ok(())
 }

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -58,10 +59,10 @@ async fn a_sample_becomes_a_running_observable_server() {
     let mut mcp = sample("minimal.yaml");
     mcp.spec.metrics.service_monitor.enabled = true;
     create(&client, &ns.name, &mcp).await;
-    let context = Arc::new(Context {
-        client: client.clone(),
-        default_image: "kubernetes-mcp-server:test".into(),
-    });
+    let context = Arc::new(Context::new(
+        client.clone(),
+        "kubernetes-mcp-server:test".into(),
+    ));
     let controller = tokio::spawn(run(context, Some(ns.name.clone())));
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
@@ -169,6 +170,166 @@ async fn a_sample_becomes_a_running_observable_server() {
     assert_eq!(status.ready_replicas, Some(1));
     assert_eq!(status.observed_generation, Some(1));
 
+    delete_and_wait(&client, &ns.name, "minimal").await;
     controller.abort();
     ns.delete().await.unwrap();
+}
+
+/// Deletes the McpServer and waits until the finalizer let it go.
+async fn delete_and_wait(client: &Client, ns: &str, name: &str) {
+    let servers: Api<McpServer> = Api::namespaced(client.clone(), ns);
+    servers
+        .delete(name, &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the McpServer gone", 30, || async {
+        matches!(servers.get_opt(name).await, Ok(None)).then_some(())
+    })
+    .await
+    .unwrap();
+}
+
+/// May the server's ServiceAccount do `verb` on pods in `namespace`? Asked of the real
+/// authorizer with a SubjectAccessReview.
+async fn may(client: &Client, ns: &str, sa: &str, verb: &str, namespace: &str) -> bool {
+    let review: SubjectAccessReview = serde_json::from_value(serde_json::json!({
+        "spec": {
+            "user": format!("system:serviceaccount:{ns}:{sa}"),
+            "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{ns}")],
+            "resourceAttributes": {"verb": verb, "resource": "pods", "namespace": namespace},
+        }
+    }))
+    .unwrap();
+    Api::<SubjectAccessReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .allowed
+}
+
+#[tokio::test]
+async fn access_is_exact_pods_are_admitted_as_restricted_scale_is_left_alone_and_rbac_is_swept() {
+    let stack = Stack::get().unwrap();
+    let client = stack.client().await.unwrap();
+    install_crd(&client).await;
+    let ns = TempNamespace::create(
+        &client,
+        "restricted",
+        &[("pod-security.kubernetes.io/enforce", "restricted")],
+    )
+    .await
+    .unwrap();
+    let granted = TempNamespace::create(&client, "granted", &[])
+        .await
+        .unwrap();
+    let other = TempNamespace::create(&client, "other", &[]).await.unwrap();
+    let mut mcp = sample("minimal.yaml");
+    mcp.spec.access.namespaces = vec![ns.name.clone(), granted.name.clone()];
+    create(&client, &ns.name, &mcp).await;
+    let controller = tokio::spawn(run(
+        Arc::new(Context::new(
+            client.clone(),
+            "kubernetes-mcp-server:test".into(),
+        )),
+        Some(ns.name.clone()),
+    ));
+
+    // The ServiceAccount may read where spec.access says, and nothing more.
+    eventually("the RBAC in the granted namespace", 30, || async {
+        may(&client, &ns.name, "minimal", "list", &granted.name)
+            .await
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(may(&client, &ns.name, "minimal", "get", &ns.name).await);
+    assert!(!may(&client, &ns.name, "minimal", "delete", &ns.name).await);
+    assert!(!may(&client, &ns.name, "minimal", "list", &other.name).await);
+
+    // The pod template passes the `restricted` Pod Security Standard: the ReplicaSet's pod is
+    // admitted in a namespace that enforces it.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
+    eventually("a pod admitted under enforce=restricted", 30, || async {
+        pods.list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .next()
+    })
+    .await
+    .unwrap();
+
+    // replicas is unset: `kubectl scale` owns it, and a reconcile leaves it.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
+    deployments
+        .patch_scale(
+            "minimal",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .unwrap();
+    let servers: Api<McpServer> = Api::namespaced(client.clone(), &ns.name);
+    mcp = servers.get("minimal").await.unwrap();
+    mcp.spec.access.namespaces = vec![ns.name.clone()];
+    servers
+        .replace("minimal", &PostParams::default(), &mcp)
+        .await
+        .unwrap();
+    // The narrowed access is applied (the Role in the granted namespace is swept)...
+    eventually("access narrowed", 30, || async {
+        (!may(&client, &ns.name, "minimal", "list", &granted.name).await).then_some(())
+    })
+    .await
+    .unwrap();
+    // ...and the scale survived that reconcile.
+    assert_eq!(
+        deployments.get("minimal").await.unwrap().spec.replicas,
+        Some(3)
+    );
+
+    // Deleting the McpServer runs the finalizer; nothing labelled with its uid is left.
+    let uid = mcp.metadata.uid.clone().unwrap();
+    servers
+        .patch(
+            "minimal",
+            &PatchParams::default(),
+            &Patch::Merge(
+                serde_json::json!({"spec": {"access": {"namespaces": [ns.name, granted.name]}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let roles: Api<Role> = Api::namespaced(client.clone(), &granted.name);
+    eventually("the Role in the granted namespace again", 30, || async {
+        roles.get_opt("kubernetes-mcp-minimal").await.ok().flatten()
+    })
+    .await
+    .unwrap();
+    delete_and_wait(&client, &ns.name, "minimal").await;
+    let selector = ListParams::default().labels(&format!("kubernetes-mcp.io/owner-uid={uid}"));
+    assert!(
+        Api::<Role>::all(client.clone())
+            .list(&selector)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        Api::<RoleBinding>::all(client.clone())
+            .list(&selector)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    controller.abort();
+    for namespace in [ns, granted, other] {
+        namespace.delete().await.unwrap();
+    }
 }
