@@ -1,66 +1,70 @@
 #!/usr/bin/env bash
 # The local demo: builds what is missing, starts the test stack (etcd, kube-apiserver,
 # kube-controller-manager, OTel Collector, prometheus-operator, Prometheus) in a private network
-# namespace, runs kubernetes-mcp-server on a pod IP inside it, forwards 127.0.0.1:${DEMO_PORT:-18080}
-# on the host to it, makes a few MCP calls with the official Python SDK, and stays up until
-# Ctrl-C. Nothing is left running afterwards.
+# namespace, installs the CRD, runs the operator, applies e2e/demo/mcpserver.yaml, runs the pod
+# the operator's Deployment asks for (e2e/stack/pod_runner.py plays kubelet), forwards
+# 127.0.0.1:${DEMO_PORT:-18080} on the host to the McpServer's Service, makes a few MCP calls with
+# the official Python SDK, shows /stats, the trace tree and Prometheus, and stays up until Ctrl-C.
+# Nothing is left running afterwards.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 port=${DEMO_PORT:-18080}
+image=registry.invalid/kubernetes-mcp-server:demo
+step() { printf '== [%s] %s\n' "$(date +%T)" "$*"; }
 
-echo "== building components (cached in ~/.cache/kubernetes-mcp) and the server"
+step "building the test components (cached in ~/.cache/kubernetes-mcp) and the two programs"
 e2e/stack/install.sh etcd kubernetes otelcol prometheus prometheus-operator python
-cargo build --locked -p kubernetes-mcp-server
+cargo build --locked -p kubernetes-mcp-server -p kubernetes-mcp-operator
 
-echo "== starting the stack"
+step "starting the stack"
 e2e/stack.sh up
 stack_dir=${KMCP_STACK_DIR:-e2e/.stack}
+logs=$stack_dir/logs
 cleanup() {
-  echo "== stopping"
+  step "stopping"
   kill "${forward_pid:-}" 2>/dev/null || true
   e2e/stack.sh down
 }
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
-echo "== running kubernetes-mcp-server as pod demo/kubernetes-mcp-server on a pod IP, port 8080"
+step "installing the CRD, starting the operator and the pod runner, applying the McpServer"
 sock="$PWD/$stack_dir/demo-forward.sock"
 e2e/stack.sh exec -- bash -c "
   set -e
+  kubectl apply --server-side -f crds/ >/dev/null
+  kubectl wait --for=condition=Established crd/mcpservers.kubernetes-mcp.io >/dev/null
   kubectl create namespace demo >/dev/null
-  kubectl run kubernetes-mcp-server -n demo --image=kubernetes-mcp-server:dev --labels=app=kubernetes-mcp-server --port=8080 >/dev/null
-  kubectl create service clusterip kubernetes-mcp-server -n demo --tcp=8080:8080 >/dev/null
-  kubectl label service kubernetes-mcp-server -n demo app=kubernetes-mcp-server >/dev/null
-  kubectl apply -f e2e/demo/servicemonitor.yaml >/dev/null
-  # Play kubelet: the pod IP, then the server process, then the Pod's Running/Ready status.
-  \"\$KMCP_PYTHON\" -c 'import sys; sys.path.insert(0, \"e2e/stack\"); import kubelet; print(kubelet.claim_pod_ip())' >$stack_dir/demo-ip
-  pod_ip=\$(cat $stack_dir/demo-ip)
-  OTEL_EXPORTER_OTLP_ENDPOINT=\$OTLP_GRPC_ENDPOINT OTEL_BSP_SCHEDULE_DELAY=200 OTEL_METRIC_EXPORT_INTERVAL=5000 \\
-  KUBERNETES_POD_NAME=kubernetes-mcp-server KUBERNETES_NAMESPACE=demo KUBERNETES_NODE_NAME=\$KMCP_NODE_NAME \\
-  OTEL_RESOURCE_ATTRIBUTES=deployment.environment=demo \\
-    nohup target/debug/kubernetes-mcp-server --port 8080 --bind-address \$pod_ip --log-level 1 \\
-    >$stack_dir/logs/demo-server.log 2>&1 &
-  nohup \"\$KMCP_PYTHON\" e2e/stack/forward.py inside $sock \$pod_ip:8080 >$stack_dir/logs/demo-forward.log 2>&1 &
-  until curl -sf http://\$pod_ip:8080/healthz >/dev/null; do sleep 0.1; done
-  \"\$KMCP_PYTHON\" -c 'import sys; sys.path.insert(0, \"e2e/stack\"); import kubelet; kubelet.mark_running(\"demo\", \"kubernetes-mcp-server\", sys.argv[1])' \$pod_ip
+  nohup target/debug/kubernetes-mcp-operator --default-image $image >$logs/operator.log 2>&1 &
+  (cd e2e/stack && nohup \"\$KMCP_PYTHON\" pod_runner.py --namespace demo \
+    --image $image=$PWD/target/debug/kubernetes-mcp-server >$PWD/$logs/pod-runner.log 2>&1 &)
+  kubectl apply -f e2e/demo/mcpserver.yaml >/dev/null
+  kubectl wait -n demo mcpserver/kubernetes-mcp --for=condition=Ready --timeout=90s >/dev/null
+  kubectl get -n demo mcpservers,pods -o wide
+  (cd e2e/stack && nohup \"\$KMCP_PYTHON\" service_proxy.py demo kubernetes-mcp 8080 >$PWD/$logs/service-proxy.log 2>&1 &)
+  until grep -q ^ready $logs/service-proxy.log; do sleep 0.1; done
+  nohup \"\$KMCP_PYTHON\" e2e/stack/forward.py inside $sock \$(cut -d' ' -f2 $logs/service-proxy.log) \
+    >$logs/demo-forward.log 2>&1 &
 "
 python3 e2e/stack/forward.py outside "$port" "$sock" &
 forward_pid=$!
 until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; do sleep 0.1; done
 
-echo "== a real MCP client (Python SDK) on the host calls the server through the forward"
+step "a real MCP client (Python SDK) on the host calls the server through the forward"
 python=$(grep ^KMCP_PYTHON= "$stack_dir/env" | cut -d= -f2)
 "$python" e2e/demo/demo_client.py "http://127.0.0.1:$port/mcp"
-e2e/stack.sh exec -- bash -c "\"\$KMCP_PYTHON\" e2e/demo/show.py http://$(cat "$stack_dir/demo-ip"):8080 kubernetes-mcp-server demo kubernetes-mcp-server" ||
+e2e/stack.sh exec -- bash -c "
+  kubectl get -n demo mcpserver kubernetes-mcp
+  \"\$KMCP_PYTHON\" e2e/demo/show.py http://\$(cut -d' ' -f2 $logs/service-proxy.log) kubernetes-mcp-server demo kubernetes-mcp" ||
   true
 
 cat <<TXT
 == the demo is up
 MCP endpoint (streamable HTTP): http://127.0.0.1:$port/mcp    legacy SSE: http://127.0.0.1:$port/sse
+  (a forward from host loopback to the Service kubernetes-mcp in namespace demo, like kubectl port-forward)
 Try: npx @modelcontextprotocol/inspector --cli http://127.0.0.1:$port/mcp --transport http --method tools/list
-kubectl:  e2e/stack.sh exec -- kubectl get all -n demo      (KUBECONFIG=$stack_dir/pki/admin.kubeconfig)
-Server log: $stack_dir/logs/demo-server.log
-Not yet in the demo: the operator (it does not exist yet); the pod above is run by the demo itself.
+kubectl:  e2e/stack.sh exec -- kubectl get mcps,all -n demo      (KUBECONFIG=$stack_dir/pki/admin.kubeconfig)
+Logs: $logs/operator.log  $logs/pod-runner.log  $stack_dir/pods/*/container.log
 Press Ctrl-C to stop everything.
 TXT
 while :; do sleep 3600 & wait $!; done

@@ -206,7 +206,7 @@ start_collector() {
 start_prometheus_operator() {
   kubectl apply --server-side -f "$promop_dir/crds/" >/dev/null
   kubectl wait --for=condition=Established --timeout=30s crd/servicemonitors.monitoring.coreos.com \
-    crd/prometheuses.monitoring.coreos.com >/dev/null
+    crd/prometheuses.monitoring.coreos.com >/dev/null 2>&1
   KUBECONFIG="$stack_dir/pki/admin.kubeconfig" start prometheus-operator \
     "$promop_dir/bin/prometheus-operator" --web.listen-address="127.0.0.1:$promop_port"
   kubectl apply -f "$e2e_dir/stack/prometheus-cr.yaml" >/dev/null

@@ -21,10 +21,11 @@ async def main(url):
             tools = (await session.list_tools()).tools
             print(f"{len(tools)} tools: {', '.join(t.name for t in tools)}\n")
             for name, args in [
-                ("namespaces_list", {}),
+                ("pods_list_in_namespace", {"namespace": "demo"}),
                 ("resources_create_or_update", {"resource": MANIFEST}),
                 ("resources_list", {"apiVersion": "v1", "kind": "ConfigMap", "namespace": "demo"}),
-                ("pods_list_in_namespace", {"namespace": "demo"}),
+                # Least privilege: the McpServer's RBAC covers its own namespace only.
+                ("pods_list_in_namespace", {"namespace": "kube-system"}),
             ]:
                 result = await session.call_tool(name, args)
                 body = "".join(c.text for c in result.content if c.type == "text")
