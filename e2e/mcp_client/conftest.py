@@ -38,6 +38,13 @@ def anyio_backend():
     return "asyncio"
 
 
+@pytest.fixture(scope="session")
+def crds():
+    """The McpServer CRD, installed from crds/ and established."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    kubectl("wait", "--for=condition=Established", "crd/mcpservers.kubernetes-mcp.io")
+
+
 @pytest.fixture
 def namespace():
     name = f"mcp-{uuid.uuid4().hex[:8]}"

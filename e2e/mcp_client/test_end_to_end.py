@@ -48,10 +48,8 @@ def eventually(what, check, seconds=60, interval=0.2):
 
 
 @pytest.fixture(scope="module")
-def operator(tmp_path_factory):
-    """The operator binary watching every namespace, with the CRDs installed."""
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl("wait", "--for=condition=Established", "crd/mcpservers.kubernetes-mcp.io")
+def operator(crds, tmp_path_factory):
+    """The operator binary watching every namespace."""
     log = tmp_path_factory.mktemp("operator") / "operator.log"
     with open(log, "w") as out:
         process = subprocess.Popen([str(OPERATOR), "--default-image", IMAGE], stdout=out, stderr=subprocess.STDOUT)

@@ -10,6 +10,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use std::collections::BTreeSet;
+use tracing::Instrument as _;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -25,6 +26,7 @@ use serde::de::DeserializeOwned;
 
 use crate::api::{McpServer, McpServerStatus};
 use crate::desired::{Children, MANAGER, OWNER_UID, children};
+use crate::metrics::Metrics;
 use crate::validate::{Facts, SERVER_PORT, ValidatedMcpServer, ValidationError, validate};
 
 #[derive(Debug, thiserror::Error)]
@@ -76,10 +78,11 @@ pub struct Context {
     pub client: Client,
     pub default_image: String,
     pub reporter: Reporter,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Context {
-    pub fn new(client: Client, default_image: String) -> Self {
+    pub fn new(client: Client, default_image: String, metrics: Arc<Metrics>) -> Self {
         Self {
             client,
             default_image,
@@ -87,6 +90,7 @@ impl Context {
                 controller: MANAGER.into(),
                 instance: std::env::var("POD_NAME").ok(),
             },
+            metrics,
         }
     }
 }
@@ -98,8 +102,13 @@ fn service_monitor_resource() -> ApiResource {
     )
 }
 
-/// Runs the controller until the stream ends (the process is stopped).
-pub async fn run(context: Arc<Context>, namespace: Option<String>) {
+/// Runs the controller for one namespace (or all) until the process is signalled or `shutdown`
+/// completes (leadership lost).
+pub async fn run(
+    context: Arc<Context>,
+    namespace: Option<String>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
     let client = context.client.clone();
     let api = |c: &Client| -> Api<McpServer> {
         match &namespace {
@@ -125,6 +134,7 @@ pub async fn run(context: Arc<Context>, namespace: Option<String>) {
         .owns(config_maps, watcher::Config::default())
         .owns(services, watcher::Config::default())
         .shutdown_on_signal()
+        .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {
             if let Err(e) = result {
@@ -142,9 +152,26 @@ fn error_policy(_mcp: Arc<McpServer>, error: &ReconcileError, _ctx: Arc<Context>
     }
 }
 
-/// One reconcile of one McpServer: apply while it lives, clean up when it is deleted. Every
-/// failure becomes a Warning Event and a Degraded condition.
+/// One reconcile of one McpServer, timed and counted, in a span of its own.
 pub async fn reconcile(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let span = tracing::info_span!(
+        "reconcile",
+        k8s.namespace.name = mcp.namespace().unwrap_or_default(),
+        mcpserver = mcp.name_any(),
+        generation = mcp.metadata.generation.unwrap_or_default(),
+    );
+    let started = std::time::Instant::now();
+    let result = reconcile_once(mcp, &ctx).instrument(span).await;
+    ctx.metrics.record(
+        started.elapsed().as_secs_f64(),
+        result.as_ref().err().map(ReconcileError::reason),
+    );
+    result
+}
+
+/// Apply while it lives, clean up when it is deleted. Every failure becomes a Warning Event and
+/// a Degraded condition.
+async fn reconcile_once(mcp: Arc<McpServer>, ctx: &Context) -> Result<Action, ReconcileError> {
     let namespace = mcp.namespace().unwrap_or_default();
     let api: Api<McpServer> = Api::namespaced(ctx.client.clone(), &namespace);
     let events = Events {
@@ -153,8 +180,8 @@ pub async fn reconcile(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Action,
     };
     let result = finalizer(&api, FINALIZER, mcp.clone(), |event| async {
         match event {
-            FinalizerEvent::Apply(mcp) => Box::pin(apply_live(&mcp, &ctx, &events)).await,
-            FinalizerEvent::Cleanup(mcp) => cleanup(&mcp, &ctx, &events).await,
+            FinalizerEvent::Apply(mcp) => Box::pin(apply_live(&mcp, ctx, &events)).await,
+            FinalizerEvent::Cleanup(mcp) => cleanup(&mcp, ctx, &events).await,
         }
     })
     .await

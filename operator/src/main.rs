@@ -1,9 +1,17 @@
-//! `kubernetes-mcp-operator`: parse flags, connect, run the controller.
+//! `kubernetes-mcp-operator`: parse flags, serve /metrics /healthz /readyz, win the leader Lease,
+//! run the controller for the watched namespaces.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use clap::Parser;
+use anyhow::Context as _;
+use clap::{Parser, ValueEnum};
+use kube_lease_manager::LeaseManagerBuilder;
 use kubernetes_mcp_operator::controller::{self, Context};
+use kubernetes_mcp_operator::http::{self, Health};
+use kubernetes_mcp_operator::metrics::Metrics;
+use tokio::sync::watch;
 
 /// Reconciles McpServer resources into kubernetes-mcp-server deployments.
 #[derive(Debug, Parser)]
@@ -16,25 +24,150 @@ struct Args {
         default_value = "ghcr.io/kubernetes-mcp/kubernetes-mcp-server:0.1.0"
     )]
     default_image: String,
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long, env = "KMCP_WATCH_NAMESPACE")]
-    namespace: Option<String>,
+    /// Namespaces to watch, repeated or comma-separated (default: all namespaces).
+    #[arg(long, env = "KMCP_WATCH_NAMESPACES", value_delimiter = ',')]
+    namespace: Vec<String>,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(
+        long,
+        env = "KMCP_METRICS_BIND_ADDRESS",
+        default_value = "0.0.0.0:8081"
+    )]
+    metrics_bind_address: SocketAddr,
+    /// Reconcile only while holding the Lease, so that several replicas are safe.
+    #[arg(long, env = "KMCP_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_elect: bool,
+    /// Namespace of the leader Lease (in a pod: its own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// Name of the leader Lease.
+    #[arg(long, default_value = "kubernetes-mcp-operator")]
+    lease_name: String,
+    /// Log line format.
+    #[arg(long, env = "KMCP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Seconds a Lease is held without renewal before another replica may take it.
+const LEASE_SECONDS: u64 = 15;
+/// Renew this long before the Lease would expire.
+const LEASE_GRACE_SECONDS: u64 = 5;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let Args {
-        default_image,
-        namespace,
-    } = Args::parse();
+    let args = Args::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match args.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+
+    let metrics = Arc::new(Metrics::new());
+    let ready = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind(args.metrics_bind_address)
+        .await
+        .with_context(|| format!("binding {}", args.metrics_bind_address))?;
+    tracing::info!(address = %args.metrics_bind_address, "serving /metrics /healthz /readyz");
+    let router = http::router(Health {
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+    });
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the apiserver")?;
+    client
+        .apiserver_version()
+        .await
+        .context("reaching the apiserver")?;
+    ready.store(true, Ordering::Release);
+    let context = Arc::new(Context::new(
+        client.clone(),
+        args.default_image,
+        metrics.clone(),
+    ));
+
+    if !args.leader_elect {
+        metrics.leader.set(1);
+        run_all(&context, &args.namespace, watch::channel(true).1).await;
+        return Ok(());
+    }
+    let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
+        format!(
+            "{}-{}",
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .unwrap_or_default()
+                .trim(),
+            std::process::id()
         )
-        .init();
-    let client = kube::Client::try_default().await?;
-    controller::run(Arc::new(Context::new(client, default_image)), namespace).await;
+    });
+    let lease = LeaseManagerBuilder::new(client, &args.lease_name)
+        .with_namespace(&args.lease_namespace)
+        .with_identity(&identity)
+        .with_duration(LEASE_SECONDS)
+        .with_grace(LEASE_GRACE_SECONDS)
+        .build()
+        .await
+        .context("preparing the leader Lease")?;
+    let (mut leading, lease_task) = lease.watch().await;
+    tracing::info!(%identity, lease = %args.lease_name, "waiting to lead");
+    tokio::select! {
+        won = leading.wait_for(|leads| *leads) => { won.context("the Lease watcher stopped")?; }
+        () = stopped() => return Ok(()),
+    }
+    tracing::info!(%identity, "leading: reconciling");
+    metrics.leader.set(1);
+    run_all(&context, &args.namespace, leading.clone()).await;
+    metrics.leader.set(0);
+    let lost = !*leading.borrow();
+    // Dropping the last receiver makes the watcher release the Lease for the next replica.
+    drop(leading);
+    let _ = lease_task.await;
+    if lost {
+        anyhow::bail!("lost the leader Lease; exiting so that a fresh start rejoins the election");
+    }
     Ok(())
+}
+
+/// One controller per watched namespace (or one for all), until a signal or lost leadership.
+async fn run_all(context: &Arc<Context>, namespaces: &[String], leading: watch::Receiver<bool>) {
+    let lost = move || {
+        let mut leading = leading.clone();
+        async move {
+            let _ = leading.wait_for(|leads| !*leads).await;
+        }
+    };
+    if namespaces.is_empty() {
+        controller::run(context.clone(), None, lost()).await;
+        return;
+    }
+    futures::future::join_all(
+        namespaces
+            .iter()
+            .map(|ns| controller::run(context.clone(), Some(ns.clone()), lost())),
+    )
+    .await;
+}
+
+/// SIGTERM or Ctrl-C.
+async fn stopped() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }

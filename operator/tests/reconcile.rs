@@ -62,8 +62,9 @@ async fn a_sample_becomes_a_running_observable_server() {
     let context = Arc::new(Context::new(
         client.clone(),
         "kubernetes-mcp-server:test".into(),
+        Arc::default(),
     ));
-    let controller = tokio::spawn(run(context, Some(ns.name.clone())));
+    let controller = tokio::spawn(run(context, Some(ns.name.clone()), std::future::pending()));
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
     let deployment = eventually("the Deployment", 30, || async {
@@ -232,8 +233,10 @@ async fn access_is_exact_pods_are_admitted_as_restricted_scale_is_left_alone_and
         Arc::new(Context::new(
             client.clone(),
             "kubernetes-mcp-server:test".into(),
+            Arc::default(),
         )),
         Some(ns.name.clone()),
+        std::future::pending(),
     ));
 
     // The ServiceAccount may read where spec.access says, and nothing more.
