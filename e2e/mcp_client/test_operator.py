@@ -110,3 +110,29 @@ def test_changes_and_failures_are_events_and_failures_are_degraded(tmp_path, nam
         assert replica.metric('kubernetes_mcp_operator_reconcile_errors_total{reason="ApplyFailed"}') > 0
     finally:
         replica.stop()
+
+
+def test_a_service_monitor_waits_for_its_crd_and_appears_once_it_is_installed(tmp_path, namespace, crds):
+    crd_name = "servicemonitors.monitoring.coreos.com"
+    live = json.loads(kubectl("get", "crd", crd_name, "-o", "json"))
+    crd = {"apiVersion": live["apiVersion"], "kind": live["kind"], "spec": live["spec"],
+           "metadata": {k: v for k, v in live["metadata"].items() if k in ("name", "labels", "annotations")}}
+    replica = Operator(tmp_path, namespace, "service-monitor-test")
+
+    def condition():
+        status = json.loads(kubectl("get", "mcpserver", "watched", "-n", namespace, "-o", "json")).get("status", {})
+        return next((c for c in status.get("conditions", []) if c["type"] == "ServiceMonitor"), None)
+    try:
+        kubectl("delete", "crd", crd_name, "--wait=true")
+        apply_mcp(namespace, "watched", {"metrics": {"serviceMonitor": {"enabled": True}}})
+        missing = eventually("ServiceMonitor=False", lambda: (c := condition()) and c["status"] == "False" and c)
+        assert missing["reason"] == "CRDNotServed"
+    finally:
+        kubectl("create", "-f", "-", stdin=json.dumps(crd))
+        kubectl("wait", "--for=condition=Established", f"crd/{crd_name}")
+    try:
+        eventually("the ServiceMonitor", lambda: kubectl(
+            "get", "servicemonitor", "watched", "-n", namespace, "--ignore-not-found", "-o", "name"), seconds=30)
+        eventually("ServiceMonitor=True", lambda: (c := condition()) and c["status"] == "True" and c["reason"] == "Applied")
+    finally:
+        replica.stop()

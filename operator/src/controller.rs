@@ -16,6 +16,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
+use kube::error::DiscoveryError;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
@@ -281,7 +282,17 @@ async fn apply_live(
             events.publish(EventType::Normal, reason, note).await;
         }
     }
-    Ok(Action::requeue(Duration::from_secs(300)))
+    Ok(next_check(&validated, &facts))
+}
+
+/// When to look again without a change: soon while a wanted ServiceMonitor's CRD is missing
+/// (it may be installed at any time, and nothing else would wake us), else every five minutes.
+fn next_check(v: &ValidatedMcpServer, facts: &Facts) -> Action {
+    if v.spec.metrics.service_monitor.enabled && !facts.service_monitor_served {
+        Action::requeue(Duration::from_secs(10))
+    } else {
+        Action::requeue(Duration::from_secs(300))
+    }
 }
 
 /// The Events a status change deserves: a newly applied generation, readiness won or lost.
@@ -430,7 +441,14 @@ async fn service_monitor_served(client: &Client) -> Result<bool, ReconcileError>
     .await
     {
         Ok(_) => Ok(true),
+        // The group gone (404) or the group served without this kind: not installed.
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(kube::Error::Discovery(
+            DiscoveryError::MissingKind(_)
+            | DiscoveryError::MissingApiGroup(_)
+            | DiscoveryError::MissingResource(_)
+            | DiscoveryError::EmptyApiGroup(_),
+        )) => Ok(false),
         Err(source) => Err(ReconcileError::Lookup {
             what: "the ServiceMonitor CRD",
             source,
@@ -700,6 +718,20 @@ mod tests {
         assert_eq!(
             (sm.status.as_str(), sm.reason.as_str()),
             ("False", "CRDNotServed")
+        );
+    }
+
+    #[test]
+    fn a_missing_service_monitor_crd_is_looked_for_again_soon() {
+        let (v, _, _, mut facts) = inputs(1);
+        assert_eq!(
+            next_check(&v, &facts),
+            Action::requeue(Duration::from_secs(10))
+        );
+        facts.service_monitor_served = true;
+        assert_eq!(
+            next_check(&v, &facts),
+            Action::requeue(Duration::from_secs(300))
         );
     }
 
