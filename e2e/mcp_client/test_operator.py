@@ -3,6 +3,7 @@ the standby takes over when the leader stops; /metrics, /healthz, /readyz; Event
 Degraded condition for a spec the cluster cannot satisfy."""
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -11,20 +12,21 @@ import uuid
 import httpx2 as httpx
 import pytest
 
+from collector import spans_of
 from conftest import kubectl
 from test_end_to_end import OPERATOR, eventually
 from test_telemetry import free_port
 
 
 class Operator:
-    def __init__(self, tmp_path, namespace, lease):
+    def __init__(self, tmp_path, namespace, lease, env=None):
         self.port = free_port()
         self.log = open(tmp_path / f"operator-{self.port}.log", "w")  # noqa: SIM115 - closed in stop
         self.process = subprocess.Popen(
             [str(OPERATOR), "--default-image", "registry.invalid/kubernetes-mcp-server:test",
              "--namespace", namespace, "--lease-name", lease, "--lease-namespace", namespace,
              "--metrics-bind-address", f"127.0.0.1:{self.port}"],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         self.url = f"http://127.0.0.1:{self.port}"
 
     def metric(self, name):
@@ -87,8 +89,12 @@ def test_two_replicas_elect_one_leader_and_the_standby_takes_over(tmp_path, name
         second.stop()
 
 
-def test_changes_and_failures_are_events_and_failures_are_degraded(tmp_path, namespace, crds):
-    replica = Operator(tmp_path, namespace, "events-test")
+def test_reconciles_are_traced_changes_and_failures_are_events_and_failures_are_degraded(
+        tmp_path, namespace, crds):
+    service = f"operator-{uuid.uuid4().hex[:8]}"
+    replica = Operator(tmp_path, namespace, "events-test", env={
+        "OTEL_EXPORTER_OTLP_ENDPOINT": os.environ["OTLP_GRPC_ENDPOINT"], "OTEL_SERVICE_NAME": service,
+        "OTEL_BSP_SCHEDULE_DELAY": "100", "OTEL_METRICS_EXPORTER": "none"})
     try:
         apply_mcp(namespace, "fine", {})
         # A namespace that does not exist: the CRD cannot know, the apply of its Role fails.
@@ -108,6 +114,18 @@ def test_changes_and_failures_are_events_and_failures_are_degraded(tmp_path, nam
         condition = eventually("Degraded=True", degraded)
         assert condition["reason"] == "ApplyFailed" and "Role" in condition["message"]
         assert replica.metric('kubernetes_mcp_operator_reconcile_errors_total{reason="ApplyFailed"}') > 0
+
+        # One span per reconcile, named for the object, failures marked.
+        def spans(name):
+            return [s for s in spans_of(service) if s["name"] == "reconcile McpServer"
+                    and s["attrs"].get("kubernetes_mcp.mcpserver.name") == name]
+        fine = eventually("a span of the good reconcile", lambda: spans("fine"))[0]
+        assert fine["attrs"]["k8s.namespace.name"] == namespace
+        assert fine["status"].get("code") == 1
+        # (The first reconcile of each only adds the finalizer.)
+        broken = eventually("a span of the failed reconcile",
+                            lambda: [s for s in spans("broken") if "error.type" in s["attrs"]])[0]
+        assert broken["attrs"]["error.type"] == "ApplyFailed" and broken["status"]["code"] == 2
     finally:
         replica.stop()
 

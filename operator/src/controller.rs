@@ -9,6 +9,9 @@ use futures::StreamExt as _;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
+use opentelemetry_sdk::trace::SdkTracer;
 use std::collections::BTreeSet;
 use tracing::Instrument as _;
 
@@ -80,6 +83,8 @@ pub struct Context {
     pub default_image: String,
     pub reporter: Reporter,
     pub metrics: Arc<Metrics>,
+    /// One span per reconcile when OpenTelemetry is configured.
+    pub tracer: Option<SdkTracer>,
 }
 
 impl Context {
@@ -92,7 +97,14 @@ impl Context {
                 instance: std::env::var("POD_NAME").ok(),
             },
             metrics,
+            tracer: None,
         }
+    }
+
+    #[must_use]
+    pub fn with_tracer(mut self, tracer: SdkTracer) -> Self {
+        self.tracer = Some(tracer);
+        self
     }
 }
 
@@ -153,20 +165,43 @@ fn error_policy(_mcp: Arc<McpServer>, error: &ReconcileError, _ctx: Arc<Context>
     }
 }
 
-/// One reconcile of one McpServer, timed and counted, in a span of its own.
+/// One reconcile of one McpServer, timed and counted, in a span of its own (a log span, and an
+/// OpenTelemetry span `reconcile McpServer` when tracing is configured).
 pub async fn reconcile(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    let span = tracing::info_span!(
+    let namespace = mcp.namespace().unwrap_or_default();
+    let name = mcp.name_any();
+    let generation = mcp.metadata.generation.unwrap_or_default();
+    let log_span = tracing::info_span!(
         "reconcile",
-        k8s.namespace.name = mcp.namespace().unwrap_or_default(),
-        mcpserver = mcp.name_any(),
-        generation = mcp.metadata.generation.unwrap_or_default(),
+        k8s.namespace.name = %namespace,
+        mcpserver = %name,
+        generation,
     );
+    let mut otel_span = ctx.tracer.as_ref().map(|tracer| {
+        tracer
+            .span_builder("reconcile McpServer")
+            .with_kind(SpanKind::Internal)
+            .with_attributes([
+                KeyValue::new("k8s.namespace.name", namespace),
+                KeyValue::new("kubernetes_mcp.mcpserver.name", name),
+                KeyValue::new("kubernetes_mcp.mcpserver.generation", generation),
+            ])
+            .start(tracer)
+    });
     let started = std::time::Instant::now();
-    let result = reconcile_once(mcp, &ctx).instrument(span).await;
-    ctx.metrics.record(
-        started.elapsed().as_secs_f64(),
-        result.as_ref().err().map(ReconcileError::reason),
-    );
+    let result = reconcile_once(mcp, &ctx).instrument(log_span).await;
+    let failure = result.as_ref().err().map(ReconcileError::reason);
+    ctx.metrics.record(started.elapsed().as_secs_f64(), failure);
+    if let Some(span) = otel_span.as_mut() {
+        match &result {
+            Ok(_) => span.set_status(Status::Ok),
+            Err(e) => {
+                span.set_attribute(KeyValue::new("error.type", e.reason()));
+                span.set_status(Status::error(e.to_string()));
+            }
+        }
+        span.end();
+    }
     result
 }
 

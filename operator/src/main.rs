@@ -11,7 +11,13 @@ use kube_lease_manager::LeaseManagerBuilder;
 use kubernetes_mcp_operator::controller::{self, Context};
 use kubernetes_mcp_operator::http::{self, Health};
 use kubernetes_mcp_operator::metrics::Metrics;
+use kubernetes_mcp_server::config::TelemetryConfig;
+use kubernetes_mcp_server::observe::settings;
+use kubernetes_mcp_server::observe::telemetry::{self, Providers};
+use opentelemetry::trace::TracerProvider as _;
 use tokio::sync::watch;
+
+const OPERATOR_NAME: &str = "kubernetes-mcp-operator";
 
 /// Reconciles McpServer resources into kubernetes-mcp-server deployments.
 #[derive(Debug, Parser)]
@@ -91,15 +97,29 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("reaching the apiserver")?;
     ready.store(true, Ordering::Release);
-    let context = Arc::new(Context::new(
-        client.clone(),
-        args.default_image,
-        metrics.clone(),
-    ));
+    let providers = start_telemetry(&metrics).await;
+    let mut context = Context::new(client.clone(), args.default_image.clone(), metrics.clone());
+    if let Some(providers) = &providers {
+        context = context.with_tracer(providers.tracer.tracer(OPERATOR_NAME));
+    }
+    let outcome = lead_and_run(&args, client, &Arc::new(context), &metrics).await;
+    if let Some(providers) = providers {
+        // Flushing blocks: off the async workers.
+        let _ = tokio::task::spawn_blocking(move || providers.shutdown()).await;
+    }
+    outcome
+}
 
+/// Runs the controllers: at once, or once this replica holds the leader Lease.
+async fn lead_and_run(
+    args: &Args,
+    client: kube::Client,
+    context: &Arc<Context>,
+    metrics: &Metrics,
+) -> anyhow::Result<()> {
     if !args.leader_elect {
         metrics.leader.set(1);
-        run_all(&context, &args.namespace, watch::channel(true).1).await;
+        run_all(context, &args.namespace, watch::channel(true).1).await;
         return Ok(());
     }
     let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
@@ -127,7 +147,7 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!(%identity, "leading: reconciling");
     metrics.leader.set(1);
-    run_all(&context, &args.namespace, leading.clone()).await;
+    run_all(context, &args.namespace, leading.clone()).await;
     metrics.leader.set(0);
     let lost = !*leading.borrow();
     // Dropping the last receiver makes the watcher release the Lease for the next replica.
@@ -137,6 +157,31 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("lost the leader Lease; exiting so that a fresh start rejoins the election");
     }
     Ok(())
+}
+
+/// OpenTelemetry from the standard `OTEL_*` environment, as the server reads it (service name
+/// `kubernetes-mcp-operator` unless `OTEL_SERVICE_NAME` says otherwise). None when not
+/// configured or when the exporter cannot be built (a warning says why).
+async fn start_telemetry(metrics: &Metrics) -> Option<Providers> {
+    let env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .or_else(|| (name == "OTEL_SERVICE_NAME").then(|| OPERATOR_NAME.to_owned()))
+    };
+    let (settings, warnings) = settings::resolve(&TelemetryConfig::default(), &env);
+    for warning in warnings {
+        tracing::warn!("telemetry: {warning}");
+    }
+    if !settings.enabled {
+        return None;
+    }
+    match telemetry::start(&settings, metrics.spans_dropped.clone()).await {
+        Ok(providers) => Some(providers),
+        Err(e) => {
+            tracing::warn!("telemetry: {e}; reconciles are not traced");
+            None
+        }
+    }
 }
 
 /// One controller per watched namespace (or one for all), until a signal or lost leadership.

@@ -27,6 +27,8 @@ pub struct Metrics {
     failures: Family<ReasonLabels, Counter>,
     duration: Histogram,
     pub leader: Gauge,
+    /// Reconcile spans dropped because the export queue was full.
+    pub spans_dropped: Counter,
 }
 
 impl Metrics {
@@ -36,6 +38,7 @@ impl Metrics {
         let failures = Family::<ReasonLabels, Counter>::default();
         let duration = Histogram::new(DURATION_BUCKETS);
         let leader = Gauge::default();
+        let spans_dropped = Counter::default();
         registry.register(
             "kubernetes_mcp_operator_reconciles",
             "Reconciles of McpServers, by outcome (success or error)",
@@ -56,12 +59,18 @@ impl Metrics {
             "1 while this replica holds the leader Lease and reconciles",
             leader.clone(),
         );
+        registry.register(
+            "kubernetes_mcp_operator_spans_dropped",
+            "Reconcile spans dropped because the export queue was full",
+            spans_dropped.clone(),
+        );
         Self {
             registry,
             reconciles,
             failures,
             duration,
             leader,
+            spans_dropped,
         }
     }
 
