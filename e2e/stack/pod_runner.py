@@ -22,6 +22,8 @@ No scheduler and no kubelet run in the stack. For every Pod of the watched names
 - restarts an exited or unhealthy process with the kubelet's back-off (10 s doubling, at most
   5 min), showing CrashLoopBackOff and the restart count meanwhile;
 - on deletion sends SIGTERM, waits the grace period, sends SIGKILL, then removes the Pod.
+The container's output is in `$KMCP_STACK_DIR/pods/<ns>_<name>_<uid>/container.log` while it
+runs and in `$KMCP_STACK_DIR/pod-logs/<ns>_<name>_<uid>.log` afterwards.
 Not done: one container per Pod (more is reported as an error), no init containers, no
 resource limits, and the process runs as the namespace's root (runAsNonRoot is not enforced,
 readOnlyRootFilesystem is not applied).
@@ -165,6 +167,11 @@ class Pod(threading.Thread):
                                      ok=(200, 202, 404, 409))
             if self.ip:
                 release_address(self.ip)
+            # The container's output outlives the pod (as a node keeps logs for a while).
+            logs = os.path.join(self.runner.stack_dir, "pod-logs")
+            os.makedirs(logs, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                shutil.move(os.path.join(self.dir, "container.log"), os.path.join(logs, os.path.basename(self.dir) + ".log"))
             shutil.rmtree(self.dir, ignore_errors=True)
             self.runner.forget(self.uid)
 
