@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -43,6 +44,21 @@ def crds():
     """The McpServer CRD, installed from crds/ and established."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
     kubectl("wait", "--for=condition=Established", "crd/mcpservers.kubernetes-mcp.io")
+
+
+@contextlib.contextmanager
+def pod_runner(namespace, log_path, images=()):
+    """e2e/stack/pod_runner.py running the pods of `namespace` (images: IMAGE=PATH mappings)."""
+    stack = ROOT / "e2e" / "stack"
+    args = [arg for image in images for arg in ("--image", image)]
+    with open(log_path, "w") as log:
+        runner = subprocess.Popen([sys.executable, str(stack / "pod_runner.py"), "--namespace", namespace, *args],
+                                  stderr=log, cwd=stack)
+        try:
+            yield runner
+        finally:
+            runner.terminate()
+            runner.wait(30)
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from collector import spans_of
-from conftest import ROOT, SERVER, kubectl, text
+from conftest import ROOT, SERVER, kubectl, pod_runner, text
+from test_telemetry import ExtraCollector, free_port, make_certificate
 
 pytestmark = pytest.mark.anyio
 
@@ -112,17 +113,12 @@ class Cluster:
 def cluster(operator, tmp_path):
     namespace = f"e2e-{uuid.uuid4().hex[:8]}"
     kubectl("create", "namespace", namespace)
-    log = open(tmp_path / "pod-runner.log", "w")  # noqa: SIM115 - closed below
-    runner = subprocess.Popen([sys.executable, str(STACK / "pod_runner.py"), "--namespace", namespace,
-                               "--image", f"{IMAGE}={SERVER}"], stderr=log, cwd=STACK)
-    try:
-        yield Cluster(namespace, tmp_path)
-    finally:
-        kubectl("delete", "mcpservers", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
-        runner.terminate()
-        runner.wait(30)
-        log.close()
-        kubectl("delete", "namespace", namespace, "--wait=false")
+    with pod_runner(namespace, tmp_path / "pod-runner.log", [f"{IMAGE}={SERVER}"]):
+        try:
+            yield Cluster(namespace, tmp_path)
+        finally:
+            kubectl("delete", "mcpservers", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
+    kubectl("delete", "namespace", namespace, "--wait=false")
 
 
 def sample(name):
@@ -300,3 +296,27 @@ async def test_a_cluster_reader_reads_everywhere_and_its_cluster_rbac_goes_with_
     kubectl("delete", "mcpserver", "cluster-reader", "-n", cluster.ns, "--wait=true", "--timeout=60s")
     for kind in ("clusterrole", "clusterrolebinding"):
         assert kubectl("get", kind, cluster_name, "--ignore-not-found", "-o", "name").strip() == ""
+
+
+async def test_telemetry_over_tls_verified_with_the_ca_secret(cluster, tmp_path):
+    """The tls-collector sample: the CA bundle travels Secret -> volume -> OTEL_EXPORTER_OTLP_CERTIFICATE."""
+    ca, cert, key = make_certificate(tmp_path, NODE_IP)
+    port = free_port()
+    collector = ExtraCollector(tmp_path, port, tls=(cert, key), host="0.0.0.0")
+    try:
+        kubectl("create", "secret", "generic", "otel-ca", "-n", cluster.ns, f"--from-file=ca.crt={ca}")
+        service = f"e2e-tls-{uuid.uuid4().hex[:6]}"
+        spec = sample("tls-collector.yaml")["spec"]
+        spec["telemetry"].update(endpoint=f"https://{NODE_IP}:{port}", serviceName=service)
+        spec["env"] = FAST_EXPORT
+        cluster.apply("tls-collector", spec)
+        cluster.ready("tls-collector")
+        [pod] = cluster.ready_pods("tls-collector", 1)
+        with cluster.service("tls-collector") as url:
+            async with mcp_session(url) as s:
+                assert not (await s.call_tool("pods_list_in_namespace", {"namespace": cluster.ns})).is_error
+        [span] = eventually("the tool span at the TLS collector", lambda: [
+            s for s in collector.spans(service) if s["name"] == "tools/call pods_list_in_namespace"])
+        assert span["resource"]["k8s.pod.name"] == pod["metadata"]["name"]
+    finally:
+        collector.stop()

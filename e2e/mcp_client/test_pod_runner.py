@@ -5,14 +5,12 @@ own network namespace and hostname, probes, restarts with CrashLoopBackOff, grac
 import json
 import os
 import re
-import subprocess
-import sys
 import uuid
 
 import pytest
 
-from conftest import kubectl
-from test_end_to_end import STACK, eventually
+from conftest import kubectl, pod_runner
+from test_end_to_end import eventually
 
 SHELL_IMAGE = "registry.invalid/shell:1"
 STACK_DIR = os.environ["KMCP_STACK_DIR"]
@@ -22,17 +20,12 @@ STACK_DIR = os.environ["KMCP_STACK_DIR"]
 def ns(tmp_path):
     name = f"runner-{uuid.uuid4().hex[:8]}"
     kubectl("create", "namespace", name)
-    log = open(tmp_path / "pod-runner.log", "w")  # noqa: SIM115 - closed below
-    runner = subprocess.Popen([sys.executable, str(STACK / "pod_runner.py"), "--namespace", name],
-                              stderr=log, cwd=STACK)
-    try:
-        yield name
-    finally:
-        kubectl("delete", "pods", "--all", "-n", name, "--wait=true", "--timeout=60s")
-        runner.terminate()
-        runner.wait(30)
-        log.close()
-        kubectl("delete", "namespace", name, "--wait=false")
+    with pod_runner(name, tmp_path / "pod-runner.log"):
+        try:
+            yield name
+        finally:
+            kubectl("delete", "pods", "--all", "-n", name, "--wait=true", "--timeout=60s")
+    kubectl("delete", "namespace", name, "--wait=false")
 
 
 def run_pod(namespace, name, script, **extra):

@@ -300,7 +300,7 @@ class ExtraCollector:
     """A second real collector on its own port and file (OTLP over gRPC or HTTP), for
     start-order and TLS tests."""
 
-    def __init__(self, tmp_path, port, tls=None, protocol="grpc"):
+    def __init__(self, tmp_path, port, tls=None, protocol="grpc", host="127.0.0.1"):
         self.output = tmp_path / f"otlp-{port}.jsonl"
         tls_block = f"\n        tls: {{cert_file: {tls[0]}, key_file: {tls[1]}}}" if tls else ""
         config = tmp_path / f"otelcol-{port}.yaml"
@@ -308,7 +308,7 @@ class ExtraCollector:
   otlp:
     protocols:
       {protocol}:
-        endpoint: 127.0.0.1:{port}{tls_block}
+        endpoint: {host}:{port}{tls_block}
 processors:
   batch: {{timeout: 10ms}}
 exporters:
@@ -361,7 +361,11 @@ async def test_spans_arrive_once_a_collector_that_was_down_comes_up(tmp_path):
 
 @pytest.fixture
 def collector_certificate(tmp_path):
-    """A CA and a serving certificate for 127.0.0.1 signed by it: (ca, cert, key)."""
+    return make_certificate(tmp_path, "127.0.0.1")
+
+
+def make_certificate(tmp_path, ip):
+    """A CA and a serving certificate for `ip` signed by it: (ca, cert, key)."""
     ca_key, ca, key, cert = (tmp_path / n for n in ("ca.key", "ca.crt", "tls.key", "tls.crt"))
     run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
     run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
@@ -369,7 +373,7 @@ def collector_certificate(tmp_path):
         "-addext", "basicConstraints=critical,CA:TRUE")
     run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
         "-keyout", str(key), "-out", str(tmp_path / "tls.csr"), "-subj", "/CN=collector")
-    (tmp_path / "ext").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    (tmp_path / "ext").write_text(f"subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth\n")
     run("openssl", "x509", "-req", "-in", str(tmp_path / "tls.csr"), "-CA", str(ca), "-CAkey", str(ca_key),
         "-CAcreateserial", "-days", "1", "-extfile", str(tmp_path / "ext"), "-out", str(cert))
     return ca, cert, key

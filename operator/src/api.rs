@@ -155,7 +155,9 @@ pub enum AccessVerbs {
     {"rule": "!has(self.tracesSamplerArg) || (has(self.tracesSampler) && self.tracesSampler in ['traceidratio', 'parentbased_traceidratio'])",
      "message": "tracesSamplerArg needs tracesSampler traceidratio or parentbased_traceidratio"},
     {"rule": "!has(self.tracesSamplerArg) || (double(self.tracesSamplerArg) >= 0.0 && double(self.tracesSamplerArg) <= 1.0)",
-     "message": "tracesSamplerArg must be a number from 0 to 1"}
+     "message": "tracesSamplerArg must be a number from 0 to 1"},
+    {"rule": "!has(self.caSecret) || (has(self.endpoint) && self.endpoint.startsWith('https://'))",
+     "message": "caSecret needs an https:// endpoint"}
 ]))]
 pub struct Telemetry {
     /// Explicit on/off. Default: on when an endpoint is set.
@@ -187,6 +189,26 @@ pub struct Telemetry {
     /// Add the pod, namespace and node names to every span (downward API). Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes_metadata: Option<bool>,
+    /// A Secret in the McpServer's namespace holding the PEM CA bundle that verifies an https
+    /// endpoint; mounted read-only and named by OTEL_EXPORTER_OTLP_CERTIFICATE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret: Option<CaSecret>,
+}
+
+/// A key of a Secret holding a PEM CA bundle.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CaSecret {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key of the bundle in the Secret.
+    #[serde(default = "default_ca_key")]
+    pub key: String,
+}
+
+fn default_ca_key() -> String {
+    "ca.crt".into()
 }
 
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]

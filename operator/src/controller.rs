@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
 use opentelemetry_sdk::trace::SdkTracer;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use tracing::Instrument as _;
 
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -23,6 +23,7 @@ use kube::error::DiscoveryError;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource as _, ResourceExt as _};
 use serde::Serialize;
@@ -85,6 +86,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// One span per reconcile when OpenTelemetry is configured.
     pub tracer: Option<SdkTracer>,
+    /// Failed reconciles in a row per McpServer, for the error back-off.
+    failures: std::sync::Mutex<HashMap<ObjectRef<McpServer>, u32>>,
 }
 
 impl Context {
@@ -98,6 +101,7 @@ impl Context {
             },
             metrics,
             tracer: None,
+            failures: std::sync::Mutex::default(),
         }
     }
 
@@ -157,12 +161,30 @@ pub async fn run(
         .await;
 }
 
-fn error_policy(_mcp: Arc<McpServer>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
-    match error {
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "the signature kube-runtime's Controller::run asks for"
+)]
+fn error_policy(mcp: Arc<McpServer>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    if let ReconcileError::Invalid(_) = error {
         // A spec the apiserver let through but we cannot use waits for the next change.
-        ReconcileError::Invalid(_) => Action::await_change(),
-        _ => Action::requeue(Duration::from_secs(10)),
+        return Action::await_change();
     }
+    let mut failures = ctx
+        .failures
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let count = failures.entry(ObjectRef::from_obj(&*mcp)).or_insert(0);
+    *count += 1;
+    Action::requeue(backoff(*count))
+}
+
+/// 5 s after the first failure in a row, doubling up to 5 min.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(
+        5u64.saturating_mul(1 << failures.clamp(1, 7).saturating_sub(1))
+            .min(300),
+    )
 }
 
 /// One reconcile of one McpServer, timed and counted, in a span of its own (a log span, and an
@@ -189,8 +211,14 @@ pub async fn reconcile(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Action,
             .start(tracer)
     });
     let started = std::time::Instant::now();
-    let result = reconcile_once(mcp, &ctx).instrument(log_span).await;
+    let result = reconcile_once(mcp.clone(), &ctx).instrument(log_span).await;
     let failure = result.as_ref().err().map(ReconcileError::reason);
+    if failure.is_none() {
+        ctx.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&ObjectRef::from_obj(&*mcp));
+    }
     ctx.metrics.record(started.elapsed().as_secs_f64(), failure);
     if let Some(span) = otel_span.as_mut() {
         match &result {
@@ -754,6 +782,56 @@ mod tests {
             (sm.status.as_str(), sm.reason.as_str()),
             ("False", "CRDNotServed")
         );
+    }
+
+    #[test]
+    fn a_failure_is_degraded_and_an_invalid_spec_is_also_not_ready() {
+        let (v, mut mcp, d, facts) = inputs(1);
+        mcp.status = Some(status(&v, &mcp, &d, &facts, &at(100)));
+        let failed = ReconcileError::Finalizer("boom".into());
+        let s = degraded(&mcp, &failed, &at(200));
+        let get = |s: &McpServerStatus, t: &str| {
+            s.conditions.iter().find(|c| c.type_ == t).cloned().unwrap()
+        };
+        let degraded_condition = get(&s, "Degraded");
+        assert_eq!(
+            (
+                degraded_condition.status.as_str(),
+                degraded_condition.reason.as_str()
+            ),
+            ("True", "FinalizerFailed")
+        );
+        assert_eq!(degraded_condition.last_transition_time, at(200));
+        assert_eq!(
+            get(&s, "Ready").status,
+            "True",
+            "a failed apply keeps what is running"
+        );
+        let invalid = ReconcileError::Invalid(ValidationError::NoUid);
+        assert_eq!(
+            get(&degraded(&mcp, &invalid, &at(300)), "Ready").status,
+            "False"
+        );
+    }
+
+    #[test]
+    fn status_changes_become_events() {
+        let (v, mcp, d, facts) = inputs(1);
+        let ready = status(&v, &mcp, &d, &facts, &at(100));
+        let reasons = |before, after: &McpServerStatus| -> Vec<&str> {
+            changes(before, after).into_iter().map(|(r, _)| r).collect()
+        };
+        assert_eq!(reasons(None, &ready), ["Applied", "Ready"]);
+        assert!(reasons(Some(&ready), &ready).is_empty());
+        let (_, _, none_ready, _) = inputs(0);
+        let lost = status(&v, &mcp, &none_ready, &facts, &at(200));
+        assert_eq!(reasons(Some(&ready), &lost), ["NotReady"]);
+    }
+
+    #[test]
+    fn failures_back_off_exponentially_up_to_five_minutes() {
+        let seconds: Vec<u64> = (1..=9).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(seconds, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
     }
 
     #[test]

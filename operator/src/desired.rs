@@ -36,6 +36,8 @@ const CONFIG_HASH: &str = "kubernetes-mcp.io/config-hash";
 /// namespaces nor cluster-scoped objects, so the sweep and the finalizer find them by this label.
 pub const OWNER_UID: &str = "kubernetes-mcp.io/owner-uid";
 const CONFIG_DIR: &str = "/etc/kubernetes-mcp";
+/// Where the collector's CA bundle (`spec.telemetry.caSecret`) is mounted.
+const OTLP_CA_DIR: &str = "/etc/kubernetes-mcp-otlp-ca";
 
 pub fn children(v: &ValidatedMcpServer) -> Children {
     let (cluster_role, cluster_role_binding) = cluster_rbac(v);
@@ -222,6 +224,12 @@ fn otel_env(t: &Telemetry) -> Vec<(&'static str, String)> {
     if t.metrics_exporter == Some(MetricsExporter::None) {
         env.push(("OTEL_METRICS_EXPORTER", "none".into()));
     }
+    if let Some(ca) = &t.ca_secret {
+        env.push((
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            format!("{OTLP_CA_DIR}/{}", ca.key),
+        ));
+    }
     env
 }
 
@@ -229,6 +237,12 @@ fn deployment(v: &ValidatedMcpServer) -> Deployment {
     let spec = &v.spec;
     let mut annotations = spec.pod_annotations.clone();
     annotations.insert(CONFIG_HASH.into(), v.config_hash.clone());
+    let mut mounts = vec![json!({"name": "config", "mountPath": CONFIG_DIR, "readOnly": true})];
+    let mut volumes = vec![json!({"name": "config", "configMap": {"name": config_map_name(v)}})];
+    if let Some(ca) = &spec.telemetry.ca_secret {
+        mounts.push(json!({"name": "otlp-ca", "mountPath": OTLP_CA_DIR, "readOnly": true}));
+        volumes.push(json!({"name": "otlp-ca", "secret": {"secretName": ca.name, "items": [{"key": ca.key, "path": ca.key}]}}));
+    }
     let probe = |period: i32| json!({"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": period, "failureThreshold": 3});
     let mut deployment = json!({
         "metadata": metadata(v, &v.name),
@@ -252,9 +266,9 @@ fn deployment(v: &ValidatedMcpServer) -> Deployment {
                             "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
                             "runAsNonRoot": true, "capabilities": {"drop": ["ALL"]},
                         },
-                        "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": true}],
+                        "volumeMounts": mounts,
                     }],
-                    "volumes": [{"name": "config", "configMap": {"name": config_map_name(v)}}],
+                    "volumes": volumes,
                     "nodeSelector": spec.node_selector,
                     "tolerations": spec.tolerations,
                     "affinity": spec.affinity,
@@ -336,7 +350,12 @@ mod tests {
 
     #[test]
     fn every_sample_builds_the_same_children_as_before() {
-        for sample in ["minimal.yaml", "observed.yaml", "cluster-reader.yaml"] {
+        for sample in [
+            "minimal.yaml",
+            "observed.yaml",
+            "cluster-reader.yaml",
+            "tls-collector.yaml",
+        ] {
             let children = children(&from_sample(sample));
             insta::assert_yaml_snapshot!(
                 sample,
@@ -358,7 +377,12 @@ mod tests {
     #[test]
     fn the_server_accepts_every_rendered_config() {
         use kubernetes_mcp_server::config::{Config, Flags};
-        for sample in ["minimal.yaml", "observed.yaml", "cluster-reader.yaml"] {
+        for sample in [
+            "minimal.yaml",
+            "observed.yaml",
+            "cluster-reader.yaml",
+            "tls-collector.yaml",
+        ] {
             let v = from_sample(sample);
             let config = Config::from_toml(&v.config_toml, Flags::default())
                 .unwrap_or_else(|e| panic!("{sample}: {e}\n{}", v.config_toml));

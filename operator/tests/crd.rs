@@ -114,6 +114,10 @@ async fn the_apiserver_accepts_valid_samples_and_rejects_invalid_ones() {
     }
     let expected_messages = [
         (
+            "invalid-ca-secret.yaml",
+            "caSecret needs an https:// endpoint",
+        ),
+        (
             "invalid-cluster-namespaces.yaml",
             "namespaces applies only to scope Namespace",
         ),

@@ -132,17 +132,7 @@ async fn a_sample_becomes_a_running_observable_server() {
     .unwrap();
 
     // Play kubelet for the pod the ReplicaSet made: readiness reaches the McpServer's status.
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
-    let pod = eventually("the pod", 30, || async {
-        pods.list(&ListParams::default().labels("app.kubernetes.io/instance=minimal"))
-            .await
-            .ok()?
-            .items
-            .into_iter()
-            .next()
-    })
-    .await
-    .unwrap();
+    let pod = first_pod(&client, &ns.name, "the pod").await;
     let ip = next_pod_ip(&stack.state_dir).unwrap();
     kubelet::set_pod_running(
         &client,
@@ -174,6 +164,21 @@ async fn a_sample_becomes_a_running_observable_server() {
     delete_and_wait(&client, &ns.name, "minimal").await;
     controller.abort();
     ns.delete().await.unwrap();
+}
+
+/// The first pod of McpServer `minimal` in `ns`, once the ReplicaSet made it.
+async fn first_pod(client: &Client, ns: &str, what: &str) -> Pod {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    eventually(what, 30, || async {
+        pods.list(&ListParams::default().labels("app.kubernetes.io/instance=minimal"))
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .next()
+    })
+    .await
+    .unwrap()
 }
 
 /// Deletes the McpServer and waits until the finalizer let it go.
@@ -253,17 +258,7 @@ async fn access_is_exact_pods_are_admitted_as_restricted_scale_is_left_alone_and
 
     // The pod template passes the `restricted` Pod Security Standard: the ReplicaSet's pod is
     // admitted in a namespace that enforces it.
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
-    eventually("a pod admitted under enforce=restricted", 30, || async {
-        pods.list(&ListParams::default())
-            .await
-            .ok()?
-            .items
-            .into_iter()
-            .next()
-    })
-    .await
-    .unwrap();
+    first_pod(&client, &ns.name, "a pod admitted under enforce=restricted").await;
 
     // replicas is unset: `kubectl scale` owns it, and a reconcile leaves it.
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
