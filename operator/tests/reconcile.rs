@@ -131,6 +131,24 @@ async fn a_sample_becomes_a_running_observable_server() {
     .await
     .unwrap();
 
+    // Asked no more, the ServiceMonitor goes.
+    let servers: Api<McpServer> = Api::namespaced(client.clone(), &ns.name);
+    servers
+        .patch(
+            "minimal",
+            &PatchParams::default(),
+            &Patch::Merge(
+                serde_json::json!({"spec": {"metrics": {"serviceMonitor": {"enabled": false}}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    eventually("the ServiceMonitor removed", 30, || async {
+        matches!(monitors.get_opt("minimal").await, Ok(None)).then_some(())
+    })
+    .await
+    .unwrap();
+
     // Play kubelet for the pod the ReplicaSet made: readiness reaches the McpServer's status.
     let pod = first_pod(&client, &ns.name, "the pod").await;
     let ip = next_pod_ip(&stack.state_dir).unwrap();
@@ -143,7 +161,6 @@ async fn a_sample_becomes_a_running_observable_server() {
     )
     .await
     .unwrap();
-    let servers: Api<McpServer> = Api::namespaced(client.clone(), &ns.name);
     let status = eventually("Ready=True", 30, || async {
         let status = servers.get("minimal").await.ok()?.status?;
         status
@@ -159,7 +176,7 @@ async fn a_sample_becomes_a_running_observable_server() {
         Some(format!("http://minimal.{}.svc:8080/mcp", ns.name).as_str())
     );
     assert_eq!(status.ready_replicas, Some(1));
-    assert_eq!(status.observed_generation, Some(1));
+    assert_eq!(status.observed_generation, Some(2));
 
     delete_and_wait(&client, &ns.name, "minimal").await;
     controller.abort();
@@ -245,14 +262,14 @@ async fn access_is_exact_pods_are_admitted_as_restricted_scale_is_left_alone_and
     ));
 
     // The ServiceAccount may read where spec.access says, and nothing more.
-    eventually("the RBAC in the granted namespace", 30, || async {
-        may(&client, &ns.name, "minimal", "list", &granted.name)
-            .await
+    // The authorizer sees new RBAC objects through its own watch: wait for both grants.
+    eventually("the RBAC in both namespaces", 30, || async {
+        (may(&client, &ns.name, "minimal", "list", &granted.name).await
+            && may(&client, &ns.name, "minimal", "get", &ns.name).await)
             .then_some(())
     })
     .await
     .unwrap();
-    assert!(may(&client, &ns.name, "minimal", "get", &ns.name).await);
     assert!(!may(&client, &ns.name, "minimal", "delete", &ns.name).await);
     assert!(!may(&client, &ns.name, "minimal", "list", &other.name).await);
 
