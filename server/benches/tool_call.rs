@@ -55,10 +55,11 @@ async fn run(label: &str, observer: Observer) -> (Duration, Duration) {
     let median = samples[CALLS / 2];
     let p99 = samples[CALLS * 99 / 100];
     println!(
-        "{label:<14} median {:>7.2} µs   p99 {:>7.2} µs   RSS growth over the burst {:>6} KiB",
+        "{label:<14} median {:>7.2} µs   p99 {:>7.2} µs   RSS growth over the burst {:>6} KiB   spans dropped at the queue bound {}",
         median.as_secs_f64() * 1e6,
         p99.as_secs_f64() * 1e6,
-        rss_after.saturating_sub(rss_before)
+        rss_after.saturating_sub(rss_before),
+        observer.metrics.spans_dropped.get()
     );
     observer.shutdown().await;
     (median, p99)
