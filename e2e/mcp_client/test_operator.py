@@ -81,9 +81,15 @@ def test_two_replicas_elect_one_leader_and_the_standby_takes_over(tmp_path, name
 
         leader.stop()
         eventually("the standby leads", standby.leads, seconds=30)
+        eventually("the new leader reconciles", lambda: standby.metric(
+            'kubernetes_mcp_operator_reconciles_total{outcome="success"}') > 0)
         kubectl("delete", "configmap", "elected-config", "-n", namespace)
         eventually("the new leader repairs a deleted child",
                    lambda: kubectl("get", "configmap", "elected-config", "-n", namespace, "--ignore-not-found", "-o", "name"))
+        # ...and says so: an Event on the McpServer.
+        eventually("a Recreated event", lambda: "ConfigMap " + namespace + "/elected-config" in kubectl(
+            "get", "events", "-n", namespace, "--field-selector", "involvedObject.name=elected,reason=Recreated",
+            "-o", "jsonpath={.items[*].message}"))
     finally:
         first.stop()
         second.stop()

@@ -88,7 +88,13 @@ pub struct Context {
     pub tracer: Option<SdkTracer>,
     /// Failed reconciles in a row per McpServer, for the error back-off.
     failures: std::sync::Mutex<HashMap<ObjectRef<McpServer>, u32>>,
+    /// The uid of every child as last applied, per McpServer uid: a child whose uid changed was
+    /// deleted or replaced by someone, and its repair deserves an Event.
+    child_uids: std::sync::Mutex<HashMap<String, HashMap<ChildKey, String>>>,
 }
+
+/// (kind, namespace, name) of a child; the namespace is empty for cluster-scoped ones.
+type ChildKey = (&'static str, String, String);
 
 impl Context {
     pub fn new(client: Client, default_image: String, metrics: Arc<Metrics>) -> Self {
@@ -102,6 +108,7 @@ impl Context {
             metrics,
             tracer: None,
             failures: std::sync::Mutex::default(),
+            child_uids: std::sync::Mutex::default(),
         }
     }
 
@@ -333,7 +340,28 @@ async fn apply_live(
     let validated = validate(mcp, &facts)?;
     let desired = children(&validated);
     let kept = rbac_names(&desired);
-    let deployment = apply_all(&ctx.client, &validated, desired).await?;
+    let (deployment, applied) = apply_all(&ctx.client, &validated, desired).await?;
+    let repaired = {
+        let mut known = ctx
+            .child_uids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        recreated(known.entry(validated.uid.clone()).or_default(), applied)
+    };
+    for (kind, namespace, name) in repaired {
+        let place = if namespace.is_empty() {
+            name
+        } else {
+            format!("{namespace}/{name}")
+        };
+        events
+            .publish(
+                EventType::Normal,
+                "Recreated",
+                format!("{kind} {place} had been deleted or replaced; applied again"),
+            )
+            .await;
+    }
     sweep_rbac(&ctx.client, &validated.uid, &kept).await?;
     if facts.service_monitor_served && !validated.service_monitor {
         delete_service_monitor(&ctx.client, &validated).await?;
@@ -396,6 +424,10 @@ async fn cleanup(
 ) -> Result<Action, ReconcileError> {
     let uid = mcp.uid().unwrap_or_default();
     sweep_rbac(&ctx.client, &uid, &BTreeSet::new()).await?;
+    ctx.child_uids
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&uid);
     events
         .publish(
             EventType::Normal,
@@ -519,18 +551,33 @@ async fn service_monitor_served(client: &Client) -> Result<bool, ReconcileError>
     }
 }
 
-async fn apply<K>(api: Api<K>, kind: &'static str, object: &K) -> Result<K, ReconcileError>
+async fn apply<K>(
+    api: Api<K>,
+    kind: &'static str,
+    object: &K,
+    applied: &mut Vec<(ChildKey, String)>,
+) -> Result<K, ReconcileError>
 where
     K: kube::Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
 {
     let name = object.name_any();
-    api.patch(
-        &name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(object),
-    )
-    .await
-    .map_err(|source| ReconcileError::Apply { kind, name, source })
+    let result = api
+        .patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(object),
+        )
+        .await
+        .map_err(|source| ReconcileError::Apply { kind, name, source })?;
+    applied.push((
+        (
+            kind,
+            result.namespace().unwrap_or_default(),
+            result.name_any(),
+        ),
+        result.uid().unwrap_or_default(),
+    ));
+    Ok(result)
 }
 
 /// Applies a namespaced child in the namespace its own metadata names (Roles may live in
@@ -539,6 +586,7 @@ async fn apply_namespaced<K>(
     client: &Client,
     kind: &'static str,
     object: &K,
+    applied: &mut Vec<(ChildKey, String)>,
 ) -> Result<K, ReconcileError>
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
@@ -548,15 +596,39 @@ where
         + std::fmt::Debug,
 {
     let namespace = object.namespace().unwrap_or_default();
-    apply(Api::namespaced(client.clone(), &namespace), kind, object).await
+    apply(
+        Api::namespaced(client.clone(), &namespace),
+        kind,
+        object,
+        applied,
+    )
+    .await
 }
 
-/// Applies every child in dependency order; returns the Deployment as the apiserver has it.
+/// The children whose uid differs from the one last applied (first sightings are not news);
+/// `known` is updated to what was applied now. Pure.
+fn recreated(
+    known: &mut HashMap<ChildKey, String>,
+    applied: Vec<(ChildKey, String)>,
+) -> Vec<ChildKey> {
+    let mut changed = Vec::new();
+    for (key, uid) in applied {
+        if let Some(previous) = known.insert(key.clone(), uid.clone())
+            && previous != uid
+        {
+            changed.push(key);
+        }
+    }
+    changed
+}
+
+/// Applies every child in dependency order; returns the Deployment as the apiserver has it and
+/// the identity of every child applied.
 async fn apply_all(
     client: &Client,
     v: &ValidatedMcpServer,
     desired: Children,
-) -> Result<Deployment, ReconcileError> {
+) -> Result<(Deployment, Vec<(ChildKey, String)>), ReconcileError> {
     let Children {
         service_account,
         roles,
@@ -569,22 +641,30 @@ async fn apply_all(
         service_monitor,
     } = desired;
     // The identity first, then what it may do, then its config, then what runs with them.
-    apply_namespaced(client, "ServiceAccount", &service_account).await?;
+    let mut applied = Vec::new();
+    let seen = &mut applied;
+    apply_namespaced(client, "ServiceAccount", &service_account, seen).await?;
     for role in &roles {
-        apply_namespaced(client, "Role", role).await?;
+        apply_namespaced(client, "Role", role, seen).await?;
     }
     for binding in &role_bindings {
-        apply_namespaced(client, "RoleBinding", binding).await?;
+        apply_namespaced(client, "RoleBinding", binding, seen).await?;
     }
     if let Some(role) = &cluster_role {
-        apply(Api::all(client.clone()), "ClusterRole", role).await?;
+        apply(Api::all(client.clone()), "ClusterRole", role, seen).await?;
     }
     if let Some(binding) = &cluster_role_binding {
-        apply(Api::all(client.clone()), "ClusterRoleBinding", binding).await?;
+        apply(
+            Api::all(client.clone()),
+            "ClusterRoleBinding",
+            binding,
+            seen,
+        )
+        .await?;
     }
-    apply_namespaced(client, "ConfigMap", &config_map).await?;
-    apply_namespaced(client, "Service", &service).await?;
-    let deployment = apply_namespaced(client, "Deployment", &deployment).await?;
+    apply_namespaced(client, "ConfigMap", &config_map, seen).await?;
+    apply_namespaced(client, "Service", &service, seen).await?;
+    let deployment = apply_namespaced(client, "Deployment", &deployment, seen).await?;
     let ns = &v.namespace;
     if let Some(monitor) = service_monitor {
         let object: DynamicObject =
@@ -595,9 +675,9 @@ async fn apply_all(
             })?;
         let api: Api<DynamicObject> =
             Api::namespaced_with(client.clone(), ns, &service_monitor_resource());
-        apply(api, "ServiceMonitor", &object).await?;
+        apply(api, "ServiceMonitor", &object, seen).await?;
     }
-    Ok(deployment)
+    Ok((deployment, applied))
 }
 
 /// A condition of `type_`; `lastTransitionTime` keeps its old value unless the status flips.
@@ -832,6 +912,17 @@ mod tests {
     fn failures_back_off_exponentially_up_to_five_minutes() {
         let seconds: Vec<u64> = (1..=9).map(|n| backoff(n).as_secs()).collect();
         assert_eq!(seconds, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
+    }
+
+    #[test]
+    fn only_a_child_whose_uid_changed_counts_as_recreated() {
+        let key = |name: &str| ("ConfigMap", "apps".to_owned(), name.to_owned());
+        let mut known = HashMap::new();
+        let first = vec![(key("a"), "1".to_owned()), (key("b"), "2".to_owned())];
+        assert!(recreated(&mut known, first.clone()).is_empty());
+        assert!(recreated(&mut known, first).is_empty());
+        let again = vec![(key("a"), "1".to_owned()), (key("b"), "3".to_owned())];
+        assert_eq!(recreated(&mut known, again), [key("b")]);
     }
 
     #[test]
