@@ -91,6 +91,9 @@ pub struct Context {
     /// The uid of every child as last applied, per McpServer uid: a child whose uid changed was
     /// deleted or replaced by someone, and its repair deserves an Event.
     child_uids: std::sync::Mutex<HashMap<String, HashMap<ChildKey, String>>>,
+    /// The RBAC set each McpServer had at its last sweep: the sweep's four cluster-wide lists
+    /// run again only when that set changes (and once per McpServer after a start).
+    rbac_swept: std::sync::Mutex<HashMap<String, BTreeSet<ChildKey>>>,
 }
 
 /// (kind, namespace, name) of a child; the namespace is empty for cluster-scoped ones.
@@ -109,6 +112,7 @@ impl Context {
             tracer: None,
             failures: std::sync::Mutex::default(),
             child_uids: std::sync::Mutex::default(),
+            rbac_swept: std::sync::Mutex::default(),
         }
     }
 
@@ -362,7 +366,19 @@ async fn apply_live(
             )
             .await;
     }
-    sweep_rbac(&ctx.client, &validated.uid, &kept).await?;
+    let swept_already = ctx
+        .rbac_swept
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&validated.uid)
+        == Some(&kept);
+    if !swept_already {
+        sweep_rbac(&ctx.client, &validated.uid, &kept).await?;
+        ctx.rbac_swept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(validated.uid.clone(), kept);
+    }
     if facts.service_monitor_served && !validated.service_monitor {
         delete_service_monitor(&ctx.client, &validated).await?;
     }
@@ -428,6 +444,10 @@ async fn cleanup(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .remove(&uid);
+    ctx.rbac_swept
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&uid);
     events
         .publish(
             EventType::Normal,
@@ -439,7 +459,7 @@ async fn cleanup(
 }
 
 /// (kind, namespace, name) of every RBAC child that should exist.
-fn rbac_names(c: &Children) -> BTreeSet<(&'static str, String, String)> {
+fn rbac_names(c: &Children) -> BTreeSet<ChildKey> {
     let key = |kind, meta: &kube::api::ObjectMeta| {
         (
             kind,
@@ -473,7 +493,7 @@ fn rbac_names(c: &Children) -> BTreeSet<(&'static str, String, String)> {
 async fn sweep_rbac(
     client: &Client,
     uid: &str,
-    keep: &BTreeSet<(&'static str, String, String)>,
+    keep: &BTreeSet<ChildKey>,
 ) -> Result<(), ReconcileError> {
     let selector = ListParams::default().labels(&format!("{OWNER_UID}={uid}"));
     for (kind, resource) in [
