@@ -77,34 +77,10 @@ async fn a_sample_becomes_a_running_observable_server() {
         container.image.as_deref(),
         Some("kubernetes-mcp-server:test")
     );
-    assert!(
-        Api::<ServiceAccount>::namespaced(client.clone(), &ns.name)
-            .get_opt("minimal")
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        Api::<Service>::namespaced(client.clone(), &ns.name)
-            .get_opt("minimal")
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        Api::<Role>::namespaced(client.clone(), &ns.name)
-            .get_opt("kubernetes-mcp-minimal")
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        Api::<RoleBinding>::namespaced(client.clone(), &ns.name)
-            .get_opt("kubernetes-mcp-minimal")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(exists::<ServiceAccount>(&client, &ns.name, "minimal").await);
+    assert!(exists::<Service>(&client, &ns.name, "minimal").await);
+    assert!(exists::<Role>(&client, &ns.name, "kubernetes-mcp-minimal").await);
+    assert!(exists::<RoleBinding>(&client, &ns.name, "kubernetes-mcp-minimal").await);
     let monitors: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         &ns.name,
@@ -181,6 +157,21 @@ async fn a_sample_becomes_a_running_observable_server() {
     delete_and_wait(&client, &ns.name, "minimal").await;
     controller.abort();
     ns.delete().await.unwrap();
+}
+
+/// Whether the namespaced object exists.
+async fn exists<K>(client: &Client, ns: &str, name: &str) -> bool
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    Api::<K>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .unwrap()
+        .is_some()
 }
 
 /// The first pod of McpServer `minimal` in `ns`, once the ReplicaSet made it.
