@@ -2,21 +2,15 @@
 //! → status. Children are watched, so an edited or deleted child is repaired. Does I/O against
 //! the apiserver; everything it decides comes from `validate`, `desired` and `conditions`.
 
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt as _;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use opentelemetry::KeyValue;
-use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
-use opentelemetry_sdk::trace::SdkTracer;
-use std::collections::{BTreeSet, HashMap};
-use tracing::Instrument as _;
-
-use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Service};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::error::DiscoveryError;
@@ -26,8 +20,12 @@ use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource as _, ResourceExt as _};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
+use opentelemetry_sdk::trace::SdkTracer;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument as _;
 
 use crate::api::{McpServer, McpServerStatus};
 use crate::desired::{Children, MANAGER, OWNER_UID, children};
@@ -87,13 +85,25 @@ pub struct Context {
     /// One span per reconcile when OpenTelemetry is configured.
     pub tracer: Option<SdkTracer>,
     /// Failed reconciles in a row per McpServer, for the error back-off.
-    failures: std::sync::Mutex<HashMap<ObjectRef<McpServer>, u32>>,
-    /// The uid of every child as last applied, per McpServer uid: a child whose uid changed was
-    /// deleted or replaced by someone, and its repair deserves an Event.
-    child_uids: std::sync::Mutex<HashMap<String, HashMap<ChildKey, String>>>,
-    /// The RBAC set each McpServer had at its last sweep: the sweep's four cluster-wide lists
-    /// run again only when that set changes (and once per McpServer after a start).
-    rbac_swept: std::sync::Mutex<HashMap<String, BTreeSet<ChildKey>>>,
+    failures: Mutex<HashMap<ObjectRef<McpServer>, u32>>,
+    /// What the last reconciles of each McpServer (by uid) left behind; forgotten at cleanup.
+    remembered: Mutex<HashMap<String, Remembered>>,
+}
+
+/// What the operator remembers of one McpServer between reconciles.
+#[derive(Default)]
+struct Remembered {
+    /// The uid of every child as last applied: a child whose uid changed was deleted or
+    /// replaced by someone, and its repair deserves an Event.
+    child_uids: HashMap<ChildKey, String>,
+    /// The RBAC set at the last sweep: the sweep's four cluster-wide lists run again only when
+    /// that set changes (and once per McpServer after a start).
+    swept_rbac: Option<BTreeSet<ChildKey>>,
+}
+
+/// A lock that a panic elsewhere cannot poison for good: the maps only hold hints.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// (kind, namespace, name) of a child; the namespace is empty for cluster-scoped ones.
@@ -110,9 +120,8 @@ impl Context {
             },
             metrics,
             tracer: None,
-            failures: std::sync::Mutex::default(),
-            child_uids: std::sync::Mutex::default(),
-            rbac_swept: std::sync::Mutex::default(),
+            failures: Mutex::default(),
+            remembered: Mutex::default(),
         }
     }
 
@@ -181,10 +190,7 @@ fn error_policy(mcp: Arc<McpServer>, error: &ReconcileError, ctx: Arc<Context>) 
         // A spec the apiserver let through but we cannot use waits for the next change.
         return Action::await_change();
     }
-    let mut failures = ctx
-        .failures
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut failures = locked(&ctx.failures);
     let count = failures.entry(ObjectRef::from_obj(&*mcp)).or_insert(0);
     *count += 1;
     Action::requeue(backoff(*count))
@@ -225,10 +231,7 @@ pub async fn reconcile(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Action,
     let result = reconcile_once(mcp.clone(), &ctx).instrument(log_span).await;
     let failure = result.as_ref().err().map(ReconcileError::reason);
     if failure.is_none() {
-        ctx.failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&ObjectRef::from_obj(&*mcp));
+        locked(&ctx.failures).remove(&ObjectRef::from_obj(&*mcp));
     }
     ctx.metrics.record(started.elapsed().as_secs_f64(), failure);
     if let Some(span) = otel_span.as_mut() {
@@ -345,12 +348,13 @@ async fn apply_live(
     let desired = children(&validated);
     let kept = rbac_names(&desired);
     let (deployment, applied) = apply_all(&ctx.client, &validated, desired).await?;
-    let repaired = {
-        let mut known = ctx
-            .child_uids
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        recreated(known.entry(validated.uid.clone()).or_default(), applied)
+    let (repaired, swept_already) = {
+        let mut all = locked(&ctx.remembered);
+        let remembered = all.entry(validated.uid.clone()).or_default();
+        (
+            recreated(&mut remembered.child_uids, applied),
+            remembered.swept_rbac.as_ref() == Some(&kept),
+        )
     };
     for (kind, namespace, name) in repaired {
         let place = if namespace.is_empty() {
@@ -366,18 +370,12 @@ async fn apply_live(
             )
             .await;
     }
-    let swept_already = ctx
-        .rbac_swept
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(&validated.uid)
-        == Some(&kept);
     if !swept_already {
         sweep_rbac(&ctx.client, &validated.uid, &kept).await?;
-        ctx.rbac_swept
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(validated.uid.clone(), kept);
+        locked(&ctx.remembered)
+            .entry(validated.uid.clone())
+            .or_default()
+            .swept_rbac = Some(kept);
     }
     if facts.service_monitor_served && !validated.service_monitor {
         delete_service_monitor(&ctx.client, &validated).await?;
@@ -440,14 +438,7 @@ async fn cleanup(
 ) -> Result<Action, ReconcileError> {
     let uid = mcp.uid().unwrap_or_default();
     sweep_rbac(&ctx.client, &uid, &BTreeSet::new()).await?;
-    ctx.child_uids
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .remove(&uid);
-    ctx.rbac_swept
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .remove(&uid);
+    locked(&ctx.remembered).remove(&uid);
     events
         .publish(
             EventType::Normal,

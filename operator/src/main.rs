@@ -125,9 +125,7 @@ async fn lead_and_run(
     let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
         format!(
             "{}-{}",
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .unwrap_or_default()
-                .trim(),
+            telemetry::host_name().unwrap_or_default(),
             std::process::id()
         )
     });

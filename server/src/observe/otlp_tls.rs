@@ -15,6 +15,7 @@ use super::settings::Settings;
 
 /// What an `https` gRPC endpoint needs: a verifying TLS config (roots + the CA file), or, when
 /// verification is off, a ready channel.
+#[derive(Clone)]
 pub enum GrpcTls {
     Verified(ClientTlsConfig),
     Unverified(Channel),

@@ -75,12 +75,17 @@ pub async fn start(
         }
         None => None,
     };
+    // One TLS set-up (or unverified channel) for both gRPC exporters.
+    let tls = match settings.protocol {
+        Protocol::Grpc => grpc_tls(settings, ca.as_deref()).map_err(TelemetryError::Exporter)?,
+        Protocol::HttpProtobuf => None,
+    };
     let span_exporter = match settings.protocol {
         Protocol::Grpc => grpc(
             opentelemetry_otlp::SpanExporter::builder().with_tonic(),
             settings,
-            ca.as_deref(),
-        )?
+            tls.clone(),
+        )
         .build(),
         Protocol::HttpProtobuf => http(
             opentelemetry_otlp::SpanExporter::builder().with_http(),
@@ -119,8 +124,8 @@ pub async fn start(
             Protocol::Grpc => grpc(
                 opentelemetry_otlp::MetricExporter::builder().with_tonic(),
                 settings,
-                ca.as_deref(),
-            )?
+                tls,
+            )
             .build(),
             Protocol::HttpProtobuf => http(
                 opentelemetry_otlp::MetricExporter::builder().with_http(),
@@ -155,18 +160,16 @@ pub async fn start(
 fn grpc<B: WithExportConfig + WithTonicConfig>(
     builder: B,
     settings: &Settings,
-    ca: Option<&[u8]>,
-) -> Result<B, TelemetryError> {
+    tls: Option<GrpcTls>,
+) -> B {
     let builder = builder
         .with_endpoint(&settings.endpoint)
         .with_timeout(EXPORT_TIMEOUT);
-    Ok(
-        match grpc_tls(settings, ca).map_err(TelemetryError::Exporter)? {
-            Some(GrpcTls::Verified(tls)) => builder.with_tls_config(tls),
-            Some(GrpcTls::Unverified(channel)) => builder.with_channel(channel),
-            None => builder,
-        },
-    )
+    match tls {
+        Some(GrpcTls::Verified(tls)) => builder.with_tls_config(tls),
+        Some(GrpcTls::Unverified(channel)) => builder.with_channel(channel),
+        None => builder,
+    }
 }
 
 /// An HTTP exporter builder pointed at `{endpoint}/v1/{signal}` (used verbatim by the SDK).
@@ -265,7 +268,8 @@ fn host_arch() -> &'static str {
     }
 }
 
-fn host_name() -> Option<String> {
+/// The kernel's host name (a pod's name in Kubernetes), when it has one.
+pub fn host_name() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())
