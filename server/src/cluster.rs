@@ -26,8 +26,31 @@ pub enum ClusterError {
     UnknownContext(String),
     #[error("building the Kubernetes client: {0}")]
     Client(#[source] kube::Error),
-    #[error("{}", crate::tools::kube_message(.0))]
+    #[error("{}", kube_message(.0))]
     Api(#[from] kube::Error),
+}
+
+/// What the apiserver said (its Status message, e.g. `pods "x" is forbidden: …`), or the
+/// error and its causes when the request never got an answer.
+pub fn kube_message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
+        other => chain(other),
+    }
+}
+
+/// An error and its causes, `a: b: c`, so that "client error (Connect)" says what failed.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Where credentials come from, decided once at start-up.

@@ -7,7 +7,19 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::tools::Toolset;
+/// A named group of tools, selected with `--toolsets`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Toolset {
+    /// Kubeconfig inspection.
+    Config,
+    /// Pods, namespaces, events, nodes and any resource.
+    Core,
+    /// Helm releases.
+    Helm,
+}
 
 /// A Kubernetes kind that no tool may touch (`kind` empty: the whole group/version).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]

@@ -16,10 +16,11 @@ use futures::StreamExt as _;
 use rmcp::model::ClientJsonRpcMessage;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::jsonrpc::jsonrpc_error;
 use crate::mcp::McpServer;
 use crate::observe::{EndSpanOnDrop, HttpContext, HttpRequestFacts, Observer};
 use crate::sse::{self, SseSessions};
@@ -246,17 +247,6 @@ async fn read_bounded(body: Body, limit: usize) -> Option<bytes::Bytes> {
         }
     }
     (seen <= limit).then(|| kept.freeze())
-}
-
-/// A JSON-RPC error response that never reached the MCP service.
-pub fn jsonrpc_error(status: StatusCode, id: &Value, code: i64, message: &str) -> Response {
-    (
-        status,
-        axum::Json(
-            json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}),
-        ),
-    )
-        .into_response()
 }
 
 fn streamable_config(config: &Config, cancel: CancellationToken) -> StreamableHttpServerConfig {

@@ -4,9 +4,16 @@
 pub mod cluster;
 pub mod config;
 pub mod http;
+pub mod jsonrpc;
 pub mod mcp;
 pub mod observe;
 pub mod serve;
 pub mod sse;
 pub mod tls;
 pub mod tools;
+
+/// The name this server gives itself: MCP `serverInfo`, OTel `service.name` by default, the
+/// tracer and meter scope.
+pub const SERVER_NAME: &str = "kubernetes-mcp-server";
+/// The server's version, from Cargo.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -20,9 +20,7 @@ use crate::cluster::Cluster;
 use crate::config::{Config, DeniedResource, ListOutput};
 use crate::observe::{HttpContext, Observer, Outcome, UNKNOWN_TOOL};
 use crate::tools::{Arguments, Registry, ToolContext};
-
-pub const SERVER_NAME: &str = "kubernetes-mcp-server";
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+use crate::{SERVER_NAME, VERSION};
 
 struct Shared {
     registry: Registry,

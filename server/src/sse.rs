@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::jsonrpc_error;
+use crate::jsonrpc::jsonrpc_error;
 use crate::mcp::McpServer;
 use crate::observe::HttpContext;
 

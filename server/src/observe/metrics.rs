@@ -90,7 +90,7 @@ impl Metrics {
             info.clone(),
         );
         info.get_or_create(&InfoLabels {
-            version: crate::mcp::VERSION.to_owned(),
+            version: crate::VERSION.to_owned(),
             rust_version: env!("CARGO_PKG_RUST_VERSION").to_owned(),
         })
         .set(1);

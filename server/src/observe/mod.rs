@@ -81,9 +81,9 @@ impl Observer {
         match telemetry::start(&settings, observer.metrics.spans_dropped.clone()).await {
             Ok(providers) => {
                 if let Some(meter) = &providers.meter {
-                    export_counts(&meter.meter(crate::mcp::SERVER_NAME), &observer.stats);
+                    export_counts(&meter.meter(crate::SERVER_NAME), &observer.stats);
                 }
-                observer.tracer = Some(providers.tracer.tracer(crate::mcp::SERVER_NAME));
+                observer.tracer = Some(providers.tracer.tracer(crate::SERVER_NAME));
                 observer.providers = Some(providers);
                 tracing::debug!(endpoint = %settings.endpoint, "OpenTelemetry tracing initialized successfully");
             }

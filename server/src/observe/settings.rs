@@ -143,10 +143,8 @@ pub fn resolve(
         endpoint,
         protocol,
         sampler,
-        service_name: var("OTEL_SERVICE_NAME")
-            .unwrap_or_else(|| crate::mcp::SERVER_NAME.to_owned()),
-        service_version: var("OTEL_SERVICE_VERSION")
-            .unwrap_or_else(|| crate::mcp::VERSION.to_owned()),
+        service_name: var("OTEL_SERVICE_NAME").unwrap_or_else(|| crate::SERVER_NAME.to_owned()),
+        service_version: var("OTEL_SERVICE_VERSION").unwrap_or_else(|| crate::VERSION.to_owned()),
         resource_attributes,
         certificate: var("OTEL_EXPORTER_OTLP_CERTIFICATE"),
         insecure,

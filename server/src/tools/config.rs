@@ -8,7 +8,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::output::yaml;
-use super::{Arguments, Hints, ToolContext, ToolError, ToolSpec, Toolset, object_schema};
+use super::{Arguments, Hints, ToolContext, ToolError, ToolSpec, object_schema};
+
+use crate::config::Toolset;
 
 pub fn tools() -> Vec<ToolSpec> {
     vec![ToolSpec {

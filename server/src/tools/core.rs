@@ -8,16 +8,17 @@ use kube::core::GroupVersionKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::pods;
-use super::resources::{list, selectors};
+use super::kube::{encode, get_raw, items, list, metrics_api, selectors};
 use super::{
-    Arguments, Hints, ToolContext, ToolError, ToolSpec, Toolset, field_selector_property,
+    Arguments, Hints, ToolContext, ToolError, ToolSpec, field_selector_property,
     label_selector_property, object_schema,
 };
 
+use crate::config::Toolset;
+
 #[allow(clippy::too_many_lines, reason = "a table of tool definitions")]
 pub fn tools() -> Vec<ToolSpec> {
-    let mut tools = vec![
+    vec![
         ToolSpec {
             name: "namespaces_list",
             toolset: Toolset::Core,
@@ -103,9 +104,7 @@ pub fn tools() -> Vec<ToolSpec> {
             cluster_aware: true,
             handler: |ctx, args| Box::pin(nodes_top(ctx, args)),
         },
-    ];
-    tools.extend(pods::tools());
-    tools
+    ]
 }
 
 #[derive(Deserialize)]
@@ -149,22 +148,6 @@ async fn events_list(ctx: &ToolContext, args: Arguments) -> Result<String, ToolE
         &selectors(None, a.field_selector.as_deref()),
     )
     .await
-}
-
-/// GET of a raw apiserver path (node proxy, metrics API), as text.
-pub async fn get_raw(ctx: &ToolContext, path: &str, action: &str) -> Result<String, ToolError> {
-    let target = ctx.target().await?;
-    let request = http::Request::get(path)
-        .body(Vec::new())
-        .map_err(|e| ToolError::Failed {
-            action: action.to_owned(),
-            message: e.to_string(),
-        })?;
-    target
-        .client
-        .request_text(request)
-        .await
-        .map_err(ToolError::api(action))
 }
 
 #[derive(Deserialize)]
@@ -246,45 +229,6 @@ async fn nodes_top(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErr
     Ok(out)
 }
 
-/// GET from the metrics API, with a clear message when metrics-server is not installed.
-pub async fn metrics_api(ctx: &ToolContext, path: &str, action: &str) -> Result<String, ToolError> {
-    match get_raw(ctx, path, action).await {
-        Err(ToolError::Api {
-            source: kube::Error::Api(status),
-            ..
-        }) if status.code == 404 => Err(ToolError::Failed {
-            action: action.to_owned(),
-            message: format!(
-                "the metrics API (metrics.k8s.io) is not available in this cluster; install metrics-server ({})",
-                status.message
-            ),
-        }),
-        other => other,
-    }
-}
-
-/// The items of a list, or the object itself when it is a single one.
-pub fn items(value: &Value) -> Vec<&Value> {
-    match value.get("items").and_then(Value::as_array) {
-        Some(items) => items.iter().collect(),
-        None if value.is_object() => vec![value],
-        None => Vec::new(),
-    }
-}
-
-/// Percent-encodes a path segment or query value.
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,11 +238,5 @@ mod tests {
         assert_eq!(tail_lines("a\nb\nc\n", 2), "b\nc");
         assert_eq!(tail_lines("a\nb", 0), "a\nb");
         assert_eq!(tail_lines("a", 5), "a");
-    }
-
-    #[test]
-    fn encoding_escapes_what_a_url_cannot_hold() {
-        assert_eq!(encode("app=web,tier!=db"), "app%3Dweb%2Ctier%21%3Ddb");
-        assert_eq!(encode("node-1.local"), "node-1.local");
     }
 }

@@ -12,9 +12,11 @@ use kube::api::{Api, DeleteParams, ListParams};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::kube::{delete, gvk};
 use super::output::yaml;
-use super::resources::{delete, gvk};
-use super::{Arguments, Hints, ToolContext, ToolError, ToolSpec, Toolset, object_schema};
+use super::{Arguments, Hints, ToolContext, ToolError, ToolSpec, object_schema};
+
+use crate::config::Toolset;
 
 #[allow(clippy::too_many_lines, reason = "a table of tool definitions")]
 pub fn tools() -> Vec<ToolSpec> {

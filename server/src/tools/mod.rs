@@ -1,11 +1,13 @@
 //! The tool catalogue: every tool's name, schema, annotations and handler, one module per
 //! toolset, and the registry that filters them by toolset, read-only and destructive flags.
 //! Schemas are written out as JSON so they match the Go server's exactly (patterns, defaults,
-//! no nullable types). Handlers talk to the cluster only through [`crate::cluster`].
+//! no nullable types). Handlers talk to the cluster only through [`crate::cluster`] and the
+//! shared dynamic-API helpers of `kube.rs`; toolset modules never import one another.
 
 mod config;
 mod core;
 mod helm;
+mod kube;
 pub mod output;
 mod pods;
 mod resources;
@@ -14,27 +16,14 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use kube::core::GroupVersionKind;
+// `::kube` is the crate; plain `kube` here names the helpers module below.
+use ::kube::core::GroupVersionKind;
 use rmcp::model::{Tool, ToolAnnotations};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use crate::cluster::{Cluster, ClusterError, Target};
-use crate::config::{Config, DeniedResource, ListOutput};
-
-/// A named group of tools, selected with `--toolsets`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Toolset {
-    /// Kubeconfig inspection.
-    Config,
-    /// Pods, namespaces, events, nodes and any resource.
-    Core,
-    /// Helm releases.
-    Helm,
-}
+use crate::cluster::{Cluster, ClusterError, Target, kube_message};
+use crate::config::{Config, DeniedResource, ListOutput, Toolset};
 
 /// What a tool does to the cluster, published as MCP annotations.
 #[allow(
@@ -103,7 +92,7 @@ pub enum ToolError {
     Api {
         action: String,
         #[source]
-        source: kube::Error,
+        source: ::kube::Error,
     },
     #[error("resource {0} is not allowed by the server configuration (denied_resources)")]
     Denied(String),
@@ -113,32 +102,9 @@ pub enum ToolError {
     Failed { action: String, message: String },
 }
 
-/// What the apiserver said (its Status message, e.g. `pods "x" is forbidden: …`), or the
-/// error and its causes when the request never got an answer.
-pub fn kube_message(error: &kube::Error) -> String {
-    match error {
-        kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
-        other => chain(other),
-    }
-}
-
-/// An error and its causes, `a: b: c`, so that "client error (Connect)" says what failed.
-pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    text
-}
-
 impl ToolError {
     /// Wraps an apiserver error with what the tool was doing.
-    pub fn api(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Self {
+    pub fn api(action: impl Into<String>) -> impl FnOnce(::kube::Error) -> Self {
         let action = action.into();
         move |source| Self::Api { action, source }
     }
@@ -197,6 +163,7 @@ fn catalogue() -> Vec<ToolSpec> {
     let mut all = Vec::new();
     all.extend(config::tools());
     all.extend(core::tools());
+    all.extend(pods::tools());
     all.extend(resources::tools());
     all.extend(helm::tools());
     all.sort_by_key(|t| t.name);

@@ -11,13 +11,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt as _;
 
-use super::core::{encode, items, metrics_api};
+use super::kube::{FIELD_MANAGER, delete, encode, get, items, list, metrics_api, selectors};
 use super::output::{tidy, yaml};
-use super::resources::{FIELD_MANAGER, delete, get, list, selectors};
 use super::{
-    Arguments, Hints, ToolContext, ToolError, ToolSpec, Toolset, field_selector_property,
+    Arguments, Hints, ToolContext, ToolError, ToolSpec, field_selector_property,
     label_selector_property, object_schema,
 };
+
+use crate::config::Toolset;
 
 fn pod_gvk() -> GroupVersionKind {
     GroupVersionKind::gvk("", "v1", "Pod")

@@ -1,183 +1,18 @@
 //! Generic resources of any API group, found through discovery: list, get, create-or-update
-//! (server-side apply), delete, scale. The other core tools print through the same helpers.
+//! (server-side apply), delete, scale, through the shared helpers of `kube.rs`.
 //! Does I/O against the apiserver.
 
-use kube::Resource as _;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
-use kube::core::GroupVersionKind;
-use kube::discovery::{ApiResource, Scope};
+use kube::api::{Patch, PatchParams};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::output::{table, tidy, yaml};
+use super::kube::{FIELD_MANAGER, api, delete, get, gvk, list, plural, resolve, selectors};
+use super::output::{tidy, yaml};
 use super::{
-    Arguments, Hints, ToolContext, ToolError, ToolSpec, Toolset, field_selector_property,
+    Arguments, Hints, ToolContext, ToolError, ToolSpec, field_selector_property,
     label_selector_property, object_schema,
 };
-use std::sync::Arc;
-
-use crate::cluster::Target;
-use crate::config::ListOutput;
-
-/// Field manager of every server-side apply this server makes.
-pub const FIELD_MANAGER: &str = "kubernetes-mcp-server";
-
-/// `apps/v1` + `Deployment` → group `apps`, version `v1`; `v1` → the core group.
-pub fn gvk(api_version: &str, kind: &str) -> Result<GroupVersionKind, ToolError> {
-    if kind.is_empty() {
-        return Err(ToolError::InvalidArguments("kind must not be empty".into()));
-    }
-    match api_version.split_once('/') {
-        Some((group, version)) if !group.is_empty() && !version.is_empty() => {
-            Ok(GroupVersionKind::gvk(group, version, kind))
-        }
-        None if !api_version.is_empty() => Ok(GroupVersionKind::gvk("", api_version, kind)),
-        _ => Err(ToolError::InvalidArguments(format!(
-            "apiVersion {api_version:?} is not of the form v1 or group/version"
-        ))),
-    }
-}
-
-fn api(
-    target: &Target,
-    ar: &ApiResource,
-    scope: &Scope,
-    namespace: Option<&str>,
-) -> Api<DynamicObject> {
-    match (scope, namespace) {
-        (Scope::Namespaced, Some(ns)) => Api::namespaced_with(target.client.clone(), ns, ar),
-        _ => Api::all_with(target.client.clone(), ar),
-    }
-}
-
-/// The resource name for messages, e.g. `ingresses`, as discovery would most likely call it.
-fn plural(gvk: &GroupVersionKind) -> String {
-    ApiResource::from_gvk(gvk).plural
-}
-
-/// Checks the deny-list, then finds the client and the API resource for `gvk`; `action` names
-/// what the tool was doing in the error.
-async fn resolve(
-    ctx: &ToolContext,
-    gvk: &GroupVersionKind,
-    action: &str,
-) -> Result<(Arc<Target>, ApiResource, Scope), ToolError> {
-    ctx.check_allowed(gvk)?;
-    let target = ctx.target().await?;
-    let (ar, caps) = target.resolve(gvk).await.map_err(|e| ToolError::Failed {
-        action: action.to_owned(),
-        message: super::chain(&e),
-    })?;
-    Ok((target, ar, caps.scope))
-}
-
-/// Lists `gvk` in `namespace` (None: every namespace) as a table or YAML. When listing every
-/// namespace is forbidden and no namespace was asked for, falls back to the default one.
-pub async fn list(
-    ctx: &ToolContext,
-    gvk: &GroupVersionKind,
-    namespace: Option<&str>,
-    params: &ListParams,
-) -> Result<String, ToolError> {
-    let action = format!("list {}", plural(gvk));
-    let (target, ar, scope) = resolve(ctx, gvk, &action).await?;
-    let namespace = namespace.filter(|ns| !ns.is_empty());
-    match list_in(ctx, &target, &ar, &scope, namespace, params).await {
-        Err(kube::Error::Api(status))
-            if status.code == 403 && namespace.is_none() && scope == Scope::Namespaced =>
-        {
-            let ns = target.default_namespace.clone();
-            list_in(ctx, &target, &ar, &scope, Some(&ns), params)
-                .await
-                .map_err(ToolError::api(action))
-        }
-        other => other.map_err(ToolError::api(action)),
-    }
-}
-
-async fn list_in(
-    ctx: &ToolContext,
-    target: &Target,
-    ar: &ApiResource,
-    scope: &Scope,
-    namespace: Option<&str>,
-    params: &ListParams,
-) -> Result<String, kube::Error> {
-    match ctx.list_output {
-        ListOutput::Yaml => {
-            let list = api(target, ar, scope, namespace).list(params).await?;
-            let items: Vec<Value> = list
-                .items
-                .into_iter()
-                .map(|o| serde_json::to_value(o).map(tidy))
-                .collect::<Result<_, _>>()
-                .map_err(kube::Error::SerdeError)?;
-            Ok(yaml(&Value::Array(items)))
-        }
-        ListOutput::Table => {
-            let ns = match scope {
-                Scope::Namespaced => namespace,
-                Scope::Cluster => None,
-            };
-            let url = DynamicObject::url_path(ar, ns);
-            let mut request = kube::core::Request::new(url)
-                .list(params)
-                .map_err(kube::Error::BuildRequest)?;
-            request.headers_mut().insert(
-                http::header::ACCEPT,
-                http::HeaderValue::from_static(
-                    "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
-                ),
-            );
-            let response: Value = target.client.request(request).await?;
-            Ok(table(&response, &ar.api_version, &ar.kind))
-        }
-    }
-}
-
-/// One object as YAML.
-pub async fn get(
-    ctx: &ToolContext,
-    gvk: &GroupVersionKind,
-    namespace: Option<&str>,
-    name: &str,
-) -> Result<String, ToolError> {
-    let action = format!("get {} {name}", plural(gvk));
-    let (target, ar, scope) = resolve(ctx, gvk, &action).await?;
-    let ns = target.namespace_or_default(namespace);
-    let object = api(&target, &ar, &scope, Some(ns))
-        .get(name)
-        .await
-        .map_err(ToolError::api(action))?;
-    Ok(yaml(&tidy(
-        serde_json::to_value(object).unwrap_or_default(),
-    )))
-}
-
-/// Deletes one object; answers with what was deleted.
-pub async fn delete(
-    ctx: &ToolContext,
-    gvk: &GroupVersionKind,
-    namespace: Option<&str>,
-    name: &str,
-    grace_period_seconds: Option<u32>,
-) -> Result<String, ToolError> {
-    let action = format!("delete {} {name}", plural(gvk));
-    let (target, ar, scope) = resolve(ctx, gvk, &action).await?;
-    let ns = target.namespace_or_default(namespace);
-    let params = DeleteParams {
-        grace_period_seconds,
-        ..DeleteParams::default()
-    };
-    api(&target, &ar, &scope, Some(ns))
-        .delete(name, &params)
-        .await
-        .map_err(ToolError::api(action))?;
-    Ok(match scope {
-        Scope::Namespaced => format!("{} {name} deleted from namespace {ns}", gvk.kind),
-        Scope::Cluster => format!("{} {name} deleted", gvk.kind),
-    })
-}
+use crate::config::Toolset;
 
 #[allow(clippy::too_many_lines, reason = "a table of tool definitions")]
 pub fn tools() -> Vec<ToolSpec> {
@@ -274,18 +109,6 @@ struct ListArgs {
     namespace: Option<String>,
     label_selector: Option<String>,
     field_selector: Option<String>,
-}
-
-/// List parameters from optional selectors.
-pub fn selectors(label: Option<&str>, field: Option<&str>) -> ListParams {
-    let mut params = ListParams::default();
-    if let Some(l) = label.filter(|s| !s.is_empty()) {
-        params = params.labels(l);
-    }
-    if let Some(f) = field.filter(|s| !s.is_empty()) {
-        params = params.fields(f);
-    }
-    params
 }
 
 async fn resources_list(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
@@ -420,17 +243,6 @@ fn identity(object: &Value) -> Result<(String, String, String), ToolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn api_versions_split_into_group_and_version() {
-        let g = gvk("apps/v1", "Deployment").unwrap();
-        assert_eq!((g.group.as_str(), g.version.as_str()), ("apps", "v1"));
-        let g = gvk("v1", "Pod").unwrap();
-        assert_eq!((g.group.as_str(), g.version.as_str()), ("", "v1"));
-        assert!(gvk("", "Pod").is_err());
-        assert!(gvk("apps/", "Deployment").is_err());
-        assert!(gvk("v1", "").is_err());
-    }
 
     #[test]
     fn manifests_split_into_documents() {
