@@ -11,9 +11,7 @@ use kube_lease_manager::LeaseManagerBuilder;
 use kubernetes_mcp_operator::controller::{self, Context};
 use kubernetes_mcp_operator::http::{self, Health};
 use kubernetes_mcp_operator::metrics::Metrics;
-use kubernetes_mcp_server::config::TelemetryConfig;
-use kubernetes_mcp_server::observe::settings;
-use kubernetes_mcp_server::observe::telemetry::{self, Providers};
+use kubernetes_mcp_otel::{self as telemetry, Providers, ServiceIdentity, TelemetryConfig};
 use opentelemetry::trace::TracerProvider as _;
 use tokio::sync::watch;
 
@@ -158,28 +156,21 @@ async fn lead_and_run(
 }
 
 /// OpenTelemetry from the standard `OTEL_*` environment, as the server reads it (service name
-/// `kubernetes-mcp-operator` unless `OTEL_SERVICE_NAME` says otherwise). None when not
-/// configured or when the exporter cannot be built (a warning says why).
+/// `kubernetes-mcp-operator` unless `OTEL_SERVICE_NAME` says otherwise; the operator has no
+/// `[telemetry]` file section). None when not configured or when the exporter cannot be built
+/// (a warning says why).
 async fn start_telemetry(metrics: &Metrics) -> Option<Providers> {
-    let env = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .or_else(|| (name == "OTEL_SERVICE_NAME").then(|| OPERATOR_NAME.to_owned()))
+    let identity = ServiceIdentity {
+        name: OPERATOR_NAME,
+        version: env!("CARGO_PKG_VERSION"),
     };
-    let (settings, warnings) = settings::resolve(&TelemetryConfig::default(), &env);
-    for warning in warnings {
-        tracing::warn!("telemetry: {warning}");
-    }
-    if !settings.enabled {
-        return None;
-    }
-    match telemetry::start(&settings, metrics.spans_dropped.clone()).await {
-        Ok(providers) => Some(providers),
-        Err(e) => {
-            tracing::warn!("telemetry: {e}; reconciles are not traced");
-            None
-        }
-    }
+    telemetry::init(
+        identity,
+        &TelemetryConfig::default(),
+        telemetry::process_env,
+        metrics.spans_dropped.clone(),
+    )
+    .await
 }
 
 /// One controller per watched namespace (or one for all), until a signal or lost leadership.

@@ -12,8 +12,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kubernetes_mcp_otel::TelemetryConfig;
 use kubernetes_mcp_server::cluster::Cluster;
-use kubernetes_mcp_server::config::{ClusterProvider, Config, Flags, TelemetryConfig};
+use kubernetes_mcp_server::config::{ClusterProvider, Config, Flags};
 use kubernetes_mcp_server::mcp::McpServer;
 use kubernetes_mcp_server::observe::Observer;
 use rmcp::model::CallToolRequestParams;

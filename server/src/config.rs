@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use kubernetes_mcp_otel::TelemetryConfig;
 use serde::Deserialize;
 
 /// A named group of tools, selected with `--toolsets`.
@@ -66,21 +67,6 @@ pub enum ClusterProvider {
     InCluster,
     /// No cluster: tools that need one answer with an error.
     Disabled,
-}
-
-/// The `[telemetry]` section (shared/spec/telemetry.md). `OTEL_*` environment variables win over
-/// it; the telemetry module applies them.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TelemetryConfig {
-    /// Explicit on/off; overrides everything else.
-    pub enabled: Option<bool>,
-    /// OTLP endpoint URL.
-    pub endpoint: Option<String>,
-    /// `grpc` or `http/protobuf`.
-    pub protocol: Option<String>,
-    pub traces_sampler: Option<String>,
-    pub traces_sampler_arg: Option<f64>,
 }
 
 /// `port` may be written as a number or, as the Go server writes it, a string.

@@ -46,7 +46,9 @@ pub fn init_logging(config: &Config) -> Result<(), ServeError> {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("warn,kubernetes_mcp_server={level}"))
+        tracing_subscriber::EnvFilter::new(format!(
+            "warn,kubernetes_mcp_server={level},kubernetes_mcp_otel={level}"
+        ))
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

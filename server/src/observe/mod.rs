@@ -1,13 +1,10 @@
 //! Observability as middleware: one span per tool call and per HTTP request (names and
 //! attributes of shared/spec/telemetry.md), the `k8s_mcp_*` metrics and the `/stats` counters.
-//! No tool contains telemetry code. With telemetry off no span is built at all.
+//! No tool contains telemetry code. With telemetry off no span is built at all. The exporters
+//! come from the `kubernetes_mcp_otel` crate.
 
 pub mod metrics;
-mod otlp_tls;
-pub mod settings;
-mod span_queue;
 pub mod stats;
-pub mod telemetry;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,10 +19,11 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracer, Span};
 
-use crate::config::TelemetryConfig;
+use kubernetes_mcp_otel::{Providers, ServiceIdentity, TelemetryConfig};
 use metrics::{HttpLabels, Metrics, ToolLabels, status_class};
 use stats::Stats;
-use telemetry::Providers;
+
+use crate::{SERVER_NAME, VERSION};
 
 /// The trace context of the HTTP request a message arrived in, handed from the HTTP middleware
 /// to the tool call (request extensions) so the tool span becomes its child.
@@ -66,29 +64,27 @@ impl Observer {
         }
     }
 
-    /// Resolves the telemetry settings from `[telemetry]` and the environment and starts the
-    /// exporters. Never fails: a bad value or an exporter that cannot be built is a warning, and
-    /// the server runs without tracing.
+    /// Starts telemetry from `[telemetry]` and the environment (`kubernetes_mcp_otel::init`).
+    /// Never fails: a bad value or an exporter that cannot be built is a warning, and the
+    /// server runs without tracing.
     pub async fn start(config: &TelemetryConfig) -> Self {
-        let (settings, warnings) = settings::resolve(config, &|name| std::env::var(name).ok());
-        for warning in warnings {
-            tracing::warn!("telemetry: {warning}");
-        }
         let mut observer = Self::without_tracing();
-        if !settings.enabled {
+        let identity = ServiceIdentity {
+            name: SERVER_NAME,
+            version: VERSION,
+        };
+        let dropped = observer.metrics.spans_dropped.clone();
+        let Some(providers) =
+            kubernetes_mcp_otel::init(identity, config, kubernetes_mcp_otel::process_env, dropped)
+                .await
+        else {
             return observer;
+        };
+        if let Some(meter) = &providers.meter {
+            export_counts(&meter.meter(SERVER_NAME), &observer.stats);
         }
-        match telemetry::start(&settings, observer.metrics.spans_dropped.clone()).await {
-            Ok(providers) => {
-                if let Some(meter) = &providers.meter {
-                    export_counts(&meter.meter(crate::SERVER_NAME), &observer.stats);
-                }
-                observer.tracer = Some(providers.tracer.tracer(crate::SERVER_NAME));
-                observer.providers = Some(providers);
-                tracing::debug!(endpoint = %settings.endpoint, "OpenTelemetry tracing initialized successfully");
-            }
-            Err(e) => tracing::warn!("Failed to create OTLP exporter, tracing disabled: {e}"),
-        }
+        observer.tracer = Some(providers.tracer.tracer(SERVER_NAME));
+        observer.providers = Some(providers);
         observer
     }
 

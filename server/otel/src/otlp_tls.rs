@@ -11,7 +11,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
-use super::settings::Settings;
+use crate::settings::Settings;
 
 /// What an `https` gRPC endpoint needs: a verifying TLS config (roots + the CA file), or, when
 /// verification is off, a ready channel.

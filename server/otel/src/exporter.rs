@@ -14,12 +14,10 @@ use opentelemetry_sdk::trace::{
 
 use prometheus_client::metrics::counter::Counter;
 
-use super::otlp_tls::{GrpcTls, grpc_tls};
-use super::settings::{Protocol, SamplerChoice, Settings};
-use super::span_queue::{BoundedProcessor, Pending, ReleasingExporter};
+use crate::otlp_tls::{GrpcTls, grpc_tls};
+use crate::settings::{Protocol, SamplerChoice, Settings};
+use crate::span_queue::{BoundedProcessor, Pending, ReleasingExporter};
 
-/// The contract's OTLP metric interval; `OTEL_METRIC_EXPORT_INTERVAL` (ms) overrides it.
-const METRIC_EXPORT_INTERVAL: Duration = Duration::from_secs(30);
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
@@ -137,12 +135,8 @@ pub async fn start(
             .build(),
         }
         .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
-        let interval = std::env::var("OTEL_METRIC_EXPORT_INTERVAL")
-            .ok()
-            .and_then(|ms| ms.parse().ok())
-            .map_or(METRIC_EXPORT_INTERVAL, Duration::from_millis);
         let reader = PeriodicReader::builder(exporter)
-            .with_interval(interval)
+            .with_interval(settings.metric_export_interval)
             .build();
         Some(
             SdkMeterProvider::builder()
@@ -292,11 +286,15 @@ fn container_id_in(cgroup: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TelemetryConfig;
+    use crate::settings::{ServiceIdentity, TelemetryConfig, resolve};
 
     #[test]
     fn resource_has_service_host_process_and_configured_attributes() {
-        let (settings, _) = super::super::settings::resolve(&TelemetryConfig::default(), &|name| {
+        let identity = ServiceIdentity {
+            name: "some-binary",
+            version: "1.2.3",
+        };
+        let (settings, _) = resolve(identity, &TelemetryConfig::default(), &|name| {
             (name == "KUBERNETES_POD_NAME").then(|| "web-0".to_owned())
         });
         let resource = resource(&settings);
@@ -305,10 +303,8 @@ mod tests {
                 .get(&opentelemetry::Key::from(k.to_owned()))
                 .map(|v| v.to_string())
         };
-        assert_eq!(
-            get("service.name").as_deref(),
-            Some("kubernetes-mcp-server")
-        );
+        assert_eq!(get("service.name").as_deref(), Some("some-binary"));
+        assert_eq!(get("service.version").as_deref(), Some("1.2.3"));
         assert_eq!(get("k8s.pod.name").as_deref(), Some("web-0"));
         assert_eq!(get("os.type").as_deref(), Some("linux"));
         assert!(get("process.pid").is_some() && get("host.arch").is_some());

@@ -1,10 +1,35 @@
 //! Telemetry settings from the `[telemetry]` TOML section and the `OTEL_*` / `KUBERNETES_*`
-//! environment, environment winning (shared/spec/telemetry.md). Pure: the environment is passed
-//! in, and every invalid value becomes a warning naming the variable and the fallback used.
+//! environment, environment winning (shared/spec/telemetry.md), over the defaults of the
+//! binary's [`ServiceIdentity`]. Pure: the environment is passed in, and every invalid value
+//! becomes a warning naming the variable and the fallback used.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use crate::config::TelemetryConfig;
+use serde::Deserialize;
+
+/// Who exports: the default `service.name` and `service.version`, which `OTEL_SERVICE_NAME` and
+/// `OTEL_SERVICE_VERSION` override.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceIdentity {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+/// The `[telemetry]` section of a TOML config (shared/spec/telemetry.md). `OTEL_*` environment
+/// variables win over it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Explicit on/off; overrides everything else.
+    pub enabled: Option<bool>,
+    /// OTLP endpoint URL.
+    pub endpoint: Option<String>,
+    /// `grpc` or `http/protobuf`.
+    pub protocol: Option<String>,
+    pub traces_sampler: Option<String>,
+    pub traces_sampler_arg: Option<f64>,
+}
 
 /// OTLP transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,13 +69,19 @@ pub struct Settings {
     /// Spans that may wait for export at once (`OTEL_BSP_MAX_QUEUE_SIZE`); more are dropped
     /// and counted.
     pub span_queue_size: usize,
+    /// How often metrics are exported (`OTEL_METRIC_EXPORT_INTERVAL`, in milliseconds).
+    pub metric_export_interval: Duration,
 }
 
 /// The SDK environment specification's default for `OTEL_BSP_MAX_QUEUE_SIZE`.
 pub const DEFAULT_SPAN_QUEUE_SIZE: usize = 2048;
 
+/// The contract's OTLP metric interval, when `OTEL_METRIC_EXPORT_INTERVAL` gives none.
+pub const DEFAULT_METRIC_EXPORT_INTERVAL: Duration = Duration::from_secs(30);
+
 /// Resolves the settings. `env` looks a variable up (`std::env::var` in production).
 pub fn resolve(
+    identity: ServiceIdentity,
     toml: &TelemetryConfig,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> (Settings, Vec<String>) {
@@ -138,18 +169,24 @@ pub fn resolve(
         },
     };
 
+    // Not a number of milliseconds: the default, without a warning, as the SDK does.
+    let metric_export_interval = var("OTEL_METRIC_EXPORT_INTERVAL")
+        .and_then(|ms| ms.parse().ok())
+        .map_or(DEFAULT_METRIC_EXPORT_INTERVAL, Duration::from_millis);
+
     let settings = Settings {
         enabled,
         endpoint,
         protocol,
         sampler,
-        service_name: var("OTEL_SERVICE_NAME").unwrap_or_else(|| crate::SERVER_NAME.to_owned()),
-        service_version: var("OTEL_SERVICE_VERSION").unwrap_or_else(|| crate::VERSION.to_owned()),
+        service_name: var("OTEL_SERVICE_NAME").unwrap_or_else(|| identity.name.to_owned()),
+        service_version: var("OTEL_SERVICE_VERSION").unwrap_or_else(|| identity.version.to_owned()),
         resource_attributes,
         certificate: var("OTEL_EXPORTER_OTLP_CERTIFICATE"),
         insecure,
         export_metrics,
         span_queue_size,
+        metric_export_interval,
     };
     (settings, warnings)
 }
@@ -214,12 +251,17 @@ fn sampler_ratio(
 mod tests {
     use super::*;
 
+    const IDENTITY: ServiceIdentity = ServiceIdentity {
+        name: "some-binary",
+        version: "1.2.3",
+    };
+
     fn with(env: &[(&str, &str)], toml: &TelemetryConfig) -> (Settings, Vec<String>) {
         let env: BTreeMap<String, String> = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        resolve(toml, &|name| env.get(name).cloned())
+        resolve(IDENTITY, toml, &|name| env.get(name).cloned())
     }
 
     #[test]
@@ -227,7 +269,7 @@ mod tests {
         let (s, w) = with(&[], &TelemetryConfig::default());
         assert!(!s.enabled && w.is_empty());
         assert_eq!(s.sampler, SamplerChoice::ParentBasedAlwaysOn);
-        assert_eq!(s.service_name, "kubernetes-mcp-server");
+        assert_eq!(s.service_name, IDENTITY.name);
         let (s, _) = with(
             &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317")],
             &TelemetryConfig::default(),
@@ -373,5 +415,43 @@ mod tests {
         assert_eq!(s.resource_attributes["k8s.namespace.name"], "apps");
         assert_eq!(s.resource_attributes["k8s.node.name"], "override");
         assert_eq!(s.resource_attributes["deployment.environment"], "prod");
+    }
+
+    #[test]
+    fn the_identity_names_the_service_unless_the_environment_does() {
+        let (s, _) = with(&[], &TelemetryConfig::default());
+        assert_eq!(
+            (s.service_name.as_str(), s.service_version.as_str()),
+            (IDENTITY.name, IDENTITY.version)
+        );
+        let (s, _) = with(
+            &[
+                ("OTEL_SERVICE_NAME", "renamed"),
+                ("OTEL_SERVICE_VERSION", "9"),
+            ],
+            &TelemetryConfig::default(),
+        );
+        assert_eq!(
+            (s.service_name.as_str(), s.service_version.as_str()),
+            ("renamed", "9")
+        );
+    }
+
+    #[test]
+    fn metric_export_interval_is_milliseconds_from_the_environment() {
+        let interval = |env: &[(&str, &str)]| {
+            with(env, &TelemetryConfig::default())
+                .0
+                .metric_export_interval
+        };
+        assert_eq!(interval(&[]), DEFAULT_METRIC_EXPORT_INTERVAL);
+        assert_eq!(
+            interval(&[("OTEL_METRIC_EXPORT_INTERVAL", "1500")]),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            interval(&[("OTEL_METRIC_EXPORT_INTERVAL", "soon")]),
+            DEFAULT_METRIC_EXPORT_INTERVAL
+        );
     }
 }
