@@ -1,6 +1,7 @@
 //! The operator's HTTP endpoints: `/metrics`, `/healthz` (the process serves) and `/readyz`
 //! (it has reached the apiserver; a standby replica waiting for the Lease is ready too).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -45,4 +46,12 @@ async fn readyz(State(h): State<Health>) -> impl IntoResponse {
             "not connected to the apiserver yet",
         )
     }
+}
+
+/// Binds `address` and serves the endpoints in the background.
+pub async fn spawn(address: SocketAddr, health: Health) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    tracing::info!(%address, "serving /metrics /healthz /readyz");
+    tokio::spawn(async move { axum::serve(listener, router(health)).await });
+    Ok(())
 }

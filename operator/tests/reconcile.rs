@@ -106,6 +106,28 @@ async fn a_sample_becomes_a_running_observable_server() {
     })
     .await
     .unwrap();
+    // Every child kind is watched: these come back at once too, not at the five-minute requeue.
+    let params = DeleteParams::default();
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns.name);
+    accounts.delete("minimal", &params).await.unwrap();
+    let roles: Api<Role> = Api::namespaced(client.clone(), &ns.name);
+    roles
+        .delete("kubernetes-mcp-minimal", &params)
+        .await
+        .unwrap();
+    monitors.delete("minimal", &params).await.unwrap();
+    eventually(
+        "the ServiceAccount, Role and ServiceMonitor recreated",
+        20,
+        || async {
+            (exists::<ServiceAccount>(&client, &ns.name, "minimal").await
+                && exists::<Role>(&client, &ns.name, "kubernetes-mcp-minimal").await
+                && monitors.get_opt("minimal").await.ok().flatten().is_some())
+            .then_some(())
+        },
+    )
+    .await
+    .unwrap();
 
     // Asked no more, the ServiceMonitor goes.
     let servers: Api<McpServer> = Api::namespaced(client.clone(), &ns.name);

@@ -1,0 +1,259 @@
+//! Server-side apply (one field manager, forced) of an McpServer's children and of its status;
+//! the one orphan sweep, by the owner-uid label; and whether the ServiceMonitor CRD is served.
+//! Does I/O against the apiserver.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::error::DiscoveryError;
+use kube::{Client, ResourceExt as _};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::error::{ReconcileError, is_not_found};
+use super::memory::ChildKey;
+use crate::api::{McpServer, McpServerStatus};
+use crate::desired::{Children, MANAGER, OWNER_UID};
+use crate::validate::ValidatedMcpServer;
+
+/// Every child applied in one run: its key and its uid as the apiserver has it.
+pub type AppliedChildren = Vec<(ChildKey, String)>;
+
+fn service_monitor_gvk() -> GroupVersionKind {
+    GroupVersionKind::gvk("monitoring.coreos.com", "v1", "ServiceMonitor")
+}
+
+pub fn service_monitor_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&service_monitor_gvk(), "servicemonitors")
+}
+
+/// Whether monitoring.coreos.com/v1 ServiceMonitor is served (prometheus-operator's CRDs).
+pub async fn service_monitor_served(client: &Client) -> Result<bool, ReconcileError> {
+    match kube::discovery::pinned_kind(client, &service_monitor_gvk()).await {
+        Ok(_) => Ok(true),
+        // The group gone (404) or the group served without this kind: not installed.
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(kube::Error::Discovery(
+            DiscoveryError::MissingKind(_)
+            | DiscoveryError::MissingApiGroup(_)
+            | DiscoveryError::MissingResource(_)
+            | DiscoveryError::EmptyApiGroup(_),
+        )) => Ok(false),
+        Err(source) => Err(ReconcileError::Lookup {
+            what: "the ServiceMonitor CRD",
+            source,
+        }),
+    }
+}
+
+/// Applies every child in dependency order; returns the Deployment as the apiserver has it and
+/// every child applied.
+pub async fn apply_all(
+    client: &Client,
+    v: &ValidatedMcpServer,
+    desired: Children,
+) -> Result<(Deployment, AppliedChildren), ReconcileError> {
+    let Children {
+        service_account,
+        roles,
+        role_bindings,
+        cluster_role,
+        cluster_role_binding,
+        config_map,
+        deployment,
+        service,
+        service_monitor,
+    } = desired;
+    // The identity first, then what it may do, then its config, then what runs with them, then
+    // what watches it.
+    let mut applied = Vec::new();
+    let seen = &mut applied;
+    apply_namespaced(client, "ServiceAccount", &service_account, seen).await?;
+    for role in &roles {
+        apply_namespaced(client, "Role", role, seen).await?;
+    }
+    for binding in &role_bindings {
+        apply_namespaced(client, "RoleBinding", binding, seen).await?;
+    }
+    if let Some(role) = &cluster_role {
+        apply(Api::all(client.clone()), "ClusterRole", role, seen).await?;
+    }
+    if let Some(binding) = &cluster_role_binding {
+        apply(
+            Api::all(client.clone()),
+            "ClusterRoleBinding",
+            binding,
+            seen,
+        )
+        .await?;
+    }
+    apply_namespaced(client, "ConfigMap", &config_map, seen).await?;
+    apply_namespaced(client, "Service", &service, seen).await?;
+    let deployment = apply_namespaced(client, "Deployment", &deployment, seen).await?;
+    if let Some(monitor) = service_monitor {
+        let object = service_monitor_object(v, monitor)?;
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), &v.namespace, &service_monitor_resource());
+        apply(api, "ServiceMonitor", &object, seen).await?;
+    }
+    Ok((deployment, applied))
+}
+
+/// The ServiceMonitor as an object to apply, labelled with its owner's uid so that the sweep
+/// finds it once it is no longer wanted. Both go when desired builds a typed ServiceMonitor
+/// (the label then belongs with its other labels there).
+fn service_monitor_object(
+    v: &ValidatedMcpServer,
+    monitor: Value,
+) -> Result<DynamicObject, ReconcileError> {
+    let mut object: DynamicObject =
+        serde_json::from_value(monitor).map_err(|source| ReconcileError::Build {
+            kind: "ServiceMonitor",
+            name: v.name.clone(),
+            source,
+        })?;
+    object.labels_mut().insert(OWNER_UID.into(), v.uid.clone());
+    Ok(object)
+}
+
+async fn apply<K>(
+    api: Api<K>,
+    kind: &'static str,
+    object: &K,
+    seen: &mut AppliedChildren,
+) -> Result<K, ReconcileError>
+where
+    K: kube::Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let name = object.name_any();
+    let result = api
+        .patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(object),
+        )
+        .await
+        .map_err(|source| ReconcileError::Apply { kind, name, source })?;
+    seen.push((
+        (
+            kind,
+            result.namespace().unwrap_or_default(),
+            result.name_any(),
+        ),
+        result.uid().unwrap_or_default(),
+    ));
+    Ok(result)
+}
+
+/// Applies a namespaced child in the namespace its own metadata names (Roles may live in
+/// other namespaces than their McpServer).
+async fn apply_namespaced<K>(
+    client: &Client,
+    kind: &'static str,
+    object: &K,
+    seen: &mut AppliedChildren,
+) -> Result<K, ReconcileError>
+where
+    K: kube::Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+{
+    let namespace = object.namespace().unwrap_or_default();
+    apply(
+        Api::namespaced(client.clone(), &namespace),
+        kind,
+        object,
+        seen,
+    )
+    .await
+}
+
+/// The kinds the sweep lists, each child of which carries the owner-uid label: the RBAC that
+/// owner references cannot reach (Roles in other namespaces, cluster-scoped RBAC) and the
+/// optional ServiceMonitor, when its CRD is served.
+pub fn swept_kinds(service_monitor_served: bool) -> Vec<(&'static str, ApiResource)> {
+    let mut kinds = vec![
+        ("Role", ApiResource::erase::<Role>(&())),
+        ("RoleBinding", ApiResource::erase::<RoleBinding>(&())),
+        ("ClusterRole", ApiResource::erase::<ClusterRole>(&())),
+        (
+            "ClusterRoleBinding",
+            ApiResource::erase::<ClusterRoleBinding>(&()),
+        ),
+    ];
+    if service_monitor_served {
+        kinds.push(("ServiceMonitor", service_monitor_resource()));
+    }
+    kinds
+}
+
+/// Deletes every object of `kinds` labelled with the owner `uid` that is not in `keep`: what a
+/// changed scope, namespace list or ServiceMonitor switch left behind.
+pub async fn sweep_orphans(
+    client: &Client,
+    uid: &str,
+    keep: &BTreeSet<ChildKey>,
+    kinds: &[(&'static str, ApiResource)],
+) -> Result<(), ReconcileError> {
+    let selector = ListParams::default().labels(&format!("{OWNER_UID}={uid}"));
+    for &(kind, ref resource) in kinds {
+        let found = Api::<DynamicObject>::all_with(client.clone(), resource)
+            .list_metadata(&selector)
+            .await
+            .map_err(|source| ReconcileError::Lookup { what: kind, source })?;
+        for object in found {
+            let namespace = object.namespace().unwrap_or_default();
+            let name = object.name_any();
+            if keep.contains(&(kind, namespace.clone(), name.clone())) {
+                continue;
+            }
+            let api = if namespace.is_empty() {
+                Api::all_with(client.clone(), resource)
+            } else {
+                Api::namespaced_with(client.clone(), &namespace, resource)
+            };
+            delete(&api, kind, name).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes one object; one already gone is fine.
+async fn delete(
+    api: &Api<DynamicObject>,
+    kind: &'static str,
+    name: String,
+) -> Result<(), ReconcileError> {
+    match api.delete(&name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(source) => Err(ReconcileError::Delete { kind, name, source }),
+    }
+}
+
+/// Writes the status subresource (server-side apply, the same field manager).
+pub async fn write_status(
+    client: &Client,
+    mcp: &McpServer,
+    status: &McpServerStatus,
+) -> Result<(), ReconcileError> {
+    let name = mcp.name_any();
+    let api: Api<McpServer> = Api::namespaced(client.clone(), &mcp.namespace().unwrap_or_default());
+    api.patch_status(
+        &name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(serde_json::json!({
+            "apiVersion": "kubernetes-mcp.io/v1alpha1", "kind": "McpServer", "status": status,
+        })),
+    )
+    .await
+    .map_err(|source| ReconcileError::StatusWrite { name, source })?;
+    Ok(())
+}

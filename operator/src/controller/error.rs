@@ -1,0 +1,75 @@
+//! What can go wrong in a reconcile: one variant per pipeline step, naming the object, with the
+//! cause as its source; and the one `reason()` that feeds the error metric label, the Warning
+//! Event and the Degraded condition. Pure.
+
+use kube::runtime::finalizer;
+
+use crate::validate::ValidationError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("invalid McpServer: {0}")]
+    Invalid(#[from] ValidationError),
+    #[error("looking up {what}: {source}")]
+    Lookup {
+        what: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+    /// A child that cannot be turned into an object the apiserver takes (the untyped
+    /// ServiceMonitor; goes once it is typed).
+    #[error("building {kind} {name}: {source}")]
+    Build {
+        kind: &'static str,
+        name: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("applying {kind} {name}: {source}")]
+    Apply {
+        kind: &'static str,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("deleting {kind} {name}: {source}")]
+    Delete {
+        kind: &'static str,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("writing the status of McpServer {name}: {source}")]
+    StatusWrite {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// Adding or removing the finalizer itself (its Apply and Cleanup failures are the
+    /// variants above).
+    #[error("the cleanup finalizer: {source}")]
+    Finalizer {
+        #[source]
+        source: Box<finalizer::Error<ReconcileError>>,
+    },
+}
+
+impl ReconcileError {
+    /// The reason of the Degraded condition, the Event and the error metric label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Invalid(e) => e.reason(),
+            Self::Lookup { .. } => "LookupFailed",
+            // A ServiceMonitor that cannot be built was reported as failing to apply: kept.
+            Self::Build { .. } | Self::Apply { .. } => "ApplyFailed",
+            Self::Delete { .. } => "DeleteFailed",
+            Self::StatusWrite { .. } => "StatusWriteFailed",
+            Self::Finalizer { .. } => "FinalizerFailed",
+        }
+    }
+}
+
+/// Whether the apiserver answered 404: the object (or API) is not there.
+pub fn is_not_found(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(s) if s.code == 404)
+}

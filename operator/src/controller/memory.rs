@@ -1,0 +1,130 @@
+//! What the operator remembers of each McpServer between reconciles, in one map keyed by its
+//! uid: failed reconciles in a row (for the back-off), the uid of every child as last applied
+//! (so that a repaired child is told from a first one) and the children at the last orphan
+//! sweep. Only hints: lost at a restart, forgotten at cleanup. No I/O.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// (kind, namespace, name) of a child; the namespace is empty for cluster-scoped ones.
+pub type ChildKey = (&'static str, String, String);
+
+/// What the operator remembers of every McpServer, by uid.
+#[derive(Default)]
+pub struct Memory(Mutex<HashMap<String, Remembered>>);
+
+#[derive(Default)]
+struct Remembered {
+    /// Failed reconciles in a row.
+    failures: u32,
+    /// The uid of every child as last applied: a child whose uid changed was deleted or
+    /// replaced by someone, and its repair deserves an Event.
+    child_uids: HashMap<ChildKey, String>,
+    /// The children at the last sweep: the sweep's cluster-wide lists run again only when
+    /// that set changes (and once per McpServer after a start).
+    swept: Option<BTreeSet<ChildKey>>,
+}
+
+/// What one apply tells, compared with what was remembered.
+pub struct Applied {
+    /// Children that had been deleted or replaced since the last apply.
+    pub recreated: Vec<ChildKey>,
+    /// The children just applied, when they differ from those at the last sweep: sweep then.
+    pub sweep: Option<BTreeSet<ChildKey>>,
+}
+
+impl Memory {
+    /// The one lock: a panic elsewhere cannot poison it for good, the map only holds hints.
+    fn locked(&self) -> MutexGuard<'_, HashMap<String, Remembered>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a failed reconcile; returns the failures in a row.
+    pub fn failed(&self, uid: &str) -> u32 {
+        let mut all = self.locked();
+        let remembered = all.entry(uid.to_owned()).or_default();
+        remembered.failures += 1;
+        remembered.failures
+    }
+
+    /// A reconcile succeeded: the back-off starts over.
+    pub fn succeeded(&self, uid: &str) {
+        if let Some(remembered) = self.locked().get_mut(uid) {
+            remembered.failures = 0;
+        }
+    }
+
+    /// Remembers the children just applied (with their uids).
+    pub fn applied(&self, uid: &str, children: Vec<(ChildKey, String)>) -> Applied {
+        let kept: BTreeSet<ChildKey> = children.iter().map(|(key, _)| key.clone()).collect();
+        let mut all = self.locked();
+        let remembered = all.entry(uid.to_owned()).or_default();
+        Applied {
+            recreated: recreated(&mut remembered.child_uids, children),
+            sweep: (remembered.swept.as_ref() != Some(&kept)).then_some(kept),
+        }
+    }
+
+    /// Remembers the children a sweep kept.
+    pub fn swept(&self, uid: &str, kept: BTreeSet<ChildKey>) {
+        self.locked().entry(uid.to_owned()).or_default().swept = Some(kept);
+    }
+
+    /// Forgets an McpServer that is gone.
+    pub fn forget(&self, uid: &str) {
+        self.locked().remove(uid);
+    }
+}
+
+/// The children whose uid differs from the one last applied (first sightings are not news);
+/// `known` is updated to what was applied now.
+fn recreated(
+    known: &mut HashMap<ChildKey, String>,
+    applied: Vec<(ChildKey, String)>,
+) -> Vec<ChildKey> {
+    let mut changed = Vec::new();
+    for (key, uid) in applied {
+        if let Some(previous) = known.insert(key.clone(), uid.clone())
+            && previous != uid
+        {
+            changed.push(key);
+        }
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_child_whose_uid_changed_counts_as_recreated() {
+        let key = |name: &str| ("ConfigMap", "apps".to_owned(), name.to_owned());
+        let mut known = HashMap::new();
+        let first = vec![(key("a"), "1".to_owned()), (key("b"), "2".to_owned())];
+        assert!(recreated(&mut known, first.clone()).is_empty());
+        assert!(recreated(&mut known, first).is_empty());
+        let again = vec![(key("a"), "1".to_owned()), (key("b"), "3".to_owned())];
+        assert_eq!(recreated(&mut known, again), [key("b")]);
+    }
+
+    #[test]
+    fn the_sweep_is_due_after_a_start_and_when_the_children_change() {
+        let memory = Memory::default();
+        let child = |name: &str| (("Role", "apps".to_owned(), name.to_owned()), "1".to_owned());
+        let kept = memory.applied("u", vec![child("a")]).sweep.unwrap();
+        memory.swept("u", kept);
+        assert!(memory.applied("u", vec![child("a")]).sweep.is_none());
+        assert!(memory.applied("u", vec![child("b")]).sweep.is_some());
+        memory.forget("u");
+        assert!(memory.applied("u", vec![child("a")]).sweep.is_some());
+    }
+
+    #[test]
+    fn failures_count_until_a_success() {
+        let memory = Memory::default();
+        assert_eq!((memory.failed("u"), memory.failed("u")), (1, 2));
+        memory.succeeded("u");
+        assert_eq!(memory.failed("u"), 1);
+    }
+}

@@ -1,0 +1,175 @@
+//! The controller: what every reconcile shares (`Context`), the wiring of the McpServer watch
+//! and of a watch on every namespaced child kind, so that an edited or deleted child is repaired
+//! at once, and the back-off after a failure. The reconcile itself is in `reconcile`.
+//!
+//! Rooms: `reconcile` (the pipeline), `apply` (server-side apply, the orphan sweep, discovery),
+//! `status` (pure conditions), `events`, `memory` (what is remembered per McpServer), `error`.
+
+mod apply;
+mod error;
+mod events;
+mod memory;
+mod reconcile;
+mod status;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{Api, DynamicObject};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::Reporter;
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt as _};
+use opentelemetry_sdk::trace::SdkTracer;
+use serde::de::DeserializeOwned;
+
+pub use error::ReconcileError;
+pub use reconcile::{FINALIZER, reconcile};
+
+use crate::api::McpServer;
+use crate::desired::MANAGER;
+use crate::metrics::Metrics;
+use memory::Memory;
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub default_image: String,
+    pub reporter: Reporter,
+    pub metrics: Arc<Metrics>,
+    /// One span per reconcile when OpenTelemetry is configured.
+    pub tracer: Option<SdkTracer>,
+    memory: Memory,
+}
+
+impl Context {
+    pub fn new(client: Client, default_image: String, metrics: Arc<Metrics>) -> Self {
+        Self {
+            client,
+            default_image,
+            reporter: Reporter {
+                controller: MANAGER.into(),
+                instance: None,
+            },
+            metrics,
+            tracer: None,
+            memory: Memory::default(),
+        }
+    }
+
+    #[must_use]
+    pub fn with_tracer(mut self, tracer: SdkTracer) -> Self {
+        self.tracer = Some(tracer);
+        self
+    }
+
+    /// Names this replica (its pod) as the instance that reports Events.
+    #[must_use]
+    pub fn with_pod_name(mut self, pod_name: Option<String>) -> Self {
+        self.reporter.instance = pod_name;
+        self
+    }
+}
+
+/// Only the children this operator made (the label every child carries), so that the watches
+/// do not carry every Deployment, ConfigMap, … of the cluster.
+fn children_only() -> watcher::Config {
+    watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"))
+}
+
+/// Runs the controller for one namespace (or all) until the process is signalled or `shutdown`
+/// completes (leadership lost).
+pub async fn run(
+    context: Arc<Context>,
+    namespace: Option<String>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = context.client.clone();
+    let ns = namespace.as_deref();
+    // Cluster-scoped children (ClusterRole/Binding) cannot be owned: the finalizer and the
+    // sweep look after them.
+    let mut controller =
+        Controller::new(scoped::<McpServer>(&client, ns), watcher::Config::default())
+            .owns(scoped::<ServiceAccount>(&client, ns), children_only())
+            .owns(scoped::<Role>(&client, ns), children_only())
+            .owns(scoped::<RoleBinding>(&client, ns), children_only())
+            .owns(scoped::<ConfigMap>(&client, ns), children_only())
+            .owns(scoped::<Service>(&client, ns), children_only())
+            .owns(scoped::<Deployment>(&client, ns), children_only());
+    // A ServiceMonitor CRD installed later is seen by the reconcile (it looks again soon) but
+    // watched only from the next start.
+    match apply::service_monitor_served(&client).await {
+        Ok(true) => {
+            let resource = apply::service_monitor_resource();
+            let api: Api<DynamicObject> = match ns {
+                Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+                None => Api::all_with(client.clone(), &resource),
+            };
+            controller = controller.owns_with(api, resource, children_only());
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "ServiceMonitors are not watched"),
+    }
+    controller
+        .shutdown_on_signal()
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "reconcile failed");
+            }
+        })
+        .await;
+}
+
+/// The objects of kind `K` in one namespace, or in all.
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Debug,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "the signature kube-runtime's Controller::run asks for"
+)]
+fn error_policy(mcp: Arc<McpServer>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    if let ReconcileError::Invalid(_) = error {
+        // A spec the apiserver let through but we cannot use waits for the next change.
+        return Action::await_change();
+    }
+    let failures = ctx.memory.failed(&mcp.uid().unwrap_or_default());
+    Action::requeue(backoff(failures))
+}
+
+/// 5 s after the first failure in a row, doubling up to 5 min.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(
+        5u64.saturating_mul(1 << failures.clamp(1, 7).saturating_sub(1))
+            .min(300),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_back_off_exponentially_up_to_five_minutes() {
+        let seconds: Vec<u64> = (1..=9).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(seconds, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
+    }
+}

@@ -1,0 +1,169 @@
+//! One reconcile of one McpServer: timed, counted and traced; behind the cleanup finalizer; and
+//! then the pipeline lookup → validate → build → apply → status. Every failure becomes a
+//! Warning Event and a Degraded condition. Does I/O through `apply` and `events`; what it
+//! decides comes from `validate`, `desired` and `status`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt as _;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
+use tracing::Instrument as _;
+
+use super::Context;
+use super::apply::{apply_all, service_monitor_served, sweep_orphans, swept_kinds, write_status};
+use super::error::{ReconcileError, is_not_found};
+use super::events::Events;
+use super::status::{changes, degraded, next_check, status};
+use crate::api::McpServer;
+use crate::desired::children;
+use crate::validate::{Facts, validate};
+
+/// Cleans up what owner references cannot: Roles in other namespaces and cluster-scoped RBAC.
+pub const FINALIZER: &str = "kubernetes-mcp.io/cleanup";
+
+/// One reconcile of one McpServer, timed and counted, in a span of its own (a log span, and an
+/// OpenTelemetry span `reconcile McpServer` when tracing is configured).
+pub async fn reconcile(mcp: Arc<McpServer>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let namespace = mcp.namespace().unwrap_or_default();
+    let name = mcp.name_any();
+    let generation = mcp.metadata.generation.unwrap_or_default();
+    let log_span = tracing::info_span!(
+        "reconcile",
+        k8s.namespace.name = %namespace,
+        mcpserver = %name,
+        generation,
+    );
+    let mut otel_span = ctx.tracer.as_ref().map(|tracer| {
+        tracer
+            .span_builder("reconcile McpServer")
+            .with_kind(SpanKind::Internal)
+            .with_attributes([
+                KeyValue::new("k8s.namespace.name", namespace),
+                KeyValue::new("kubernetes_mcp.mcpserver.name", name),
+                KeyValue::new("kubernetes_mcp.mcpserver.generation", generation),
+            ])
+            .start(tracer)
+    });
+    let started = std::time::Instant::now();
+    let result = reconcile_once(mcp.clone(), &ctx).instrument(log_span).await;
+    let failure = result.as_ref().err().map(ReconcileError::reason);
+    if failure.is_none() {
+        ctx.memory.succeeded(&mcp.uid().unwrap_or_default());
+    }
+    ctx.metrics.record(started.elapsed().as_secs_f64(), failure);
+    if let Some(span) = otel_span.as_mut() {
+        match &result {
+            Ok(_) => span.set_status(Status::Ok),
+            Err(e) => {
+                span.set_attribute(KeyValue::new("error.type", e.reason()));
+                span.set_status(Status::error(e.to_string()));
+            }
+        }
+        span.end();
+    }
+    result
+}
+
+/// Apply while it lives, clean up when it is deleted. Every failure becomes a Warning Event and
+/// a Degraded condition.
+async fn reconcile_once(mcp: Arc<McpServer>, ctx: &Context) -> Result<Action, ReconcileError> {
+    let namespace = mcp.namespace().unwrap_or_default();
+    let api: Api<McpServer> = Api::namespaced(ctx.client.clone(), &namespace);
+    let events = Events::new(ctx.client.clone(), ctx.reporter.clone(), &mcp);
+    let result = finalizer(&api, FINALIZER, mcp.clone(), |event| async {
+        match event {
+            FinalizerEvent::Apply(mcp) => Box::pin(apply_live(&mcp, ctx, &events)).await,
+            FinalizerEvent::Cleanup(mcp) => cleanup(&mcp, ctx, &events).await,
+        }
+    })
+    .await
+    .or_else(|e| match e {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => Err(e),
+        // A second cleanup of an object that is already gone: nothing left to do.
+        finalizer::Error::RemoveFinalizer(e) if is_not_found(&e) => Ok(Action::await_change()),
+        other => Err(ReconcileError::Finalizer {
+            source: Box::new(other),
+        }),
+    });
+    if let Err(error) = &result {
+        events
+            .publish(EventType::Warning, error.reason(), error.to_string())
+            .await;
+        let status = degraded(&mcp, error, &now());
+        if mcp.status.as_ref() != Some(&status) {
+            // The error is what matters; a status that cannot be written is logged only.
+            if let Err(e) = write_status(&ctx.client, &mcp, &status).await {
+                tracing::warn!(error = %e, "writing the Degraded condition");
+            }
+        }
+    }
+    result
+}
+
+fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+/// The pipeline for a live McpServer.
+async fn apply_live(
+    mcp: &McpServer,
+    ctx: &Context,
+    events: &Events,
+) -> Result<Action, ReconcileError> {
+    // lookup: the facts from outside the McpServer that decide what is built
+    let facts = Facts {
+        default_image: ctx.default_image.clone(),
+        service_monitor_served: service_monitor_served(&ctx.client).await?,
+    };
+    // validate (no client required): every default applied, every rule checked
+    let validated = validate(mcp, &facts)?;
+    // build (pure): every child
+    let desired = children(&validated);
+    // apply, in dependency order; then delete what this run did not produce
+    let (deployment, applied) = apply_all(&ctx.client, &validated, desired).await?;
+    let outcome = ctx.memory.applied(&validated.uid, applied);
+    for child in outcome.recreated {
+        events.recreated(child).await;
+    }
+    if let Some(kept) = outcome.sweep {
+        let kinds = swept_kinds(facts.service_monitor_served);
+        sweep_orphans(&ctx.client, &validated.uid, &kept, &kinds).await?;
+        ctx.memory.swept(&validated.uid, kept);
+    }
+    // status: computed from what was applied, written (and told) only when it changed
+    let status = status(&validated, mcp, &deployment, &facts, &now());
+    if mcp.status.as_ref() != Some(&status) {
+        write_status(&ctx.client, mcp, &status).await?;
+        for (reason, note) in changes(mcp.status.as_ref(), &status) {
+            events.publish(EventType::Normal, reason, note).await;
+        }
+    }
+    Ok(next_check(&validated, &facts))
+}
+
+/// Deletes what the finalizer guards: the RBAC labelled with this McpServer's uid. (Its
+/// ServiceMonitor, like every other owned child, goes by garbage collection.)
+async fn cleanup(
+    mcp: &McpServer,
+    ctx: &Context,
+    events: &Events,
+) -> Result<Action, ReconcileError> {
+    let uid = mcp.uid().unwrap_or_default();
+    sweep_orphans(&ctx.client, &uid, &BTreeSet::new(), &swept_kinds(false)).await?;
+    ctx.memory.forget(&uid);
+    events
+        .publish(
+            EventType::Normal,
+            "CleanedUp",
+            "deleted its RBAC outside the namespace".into(),
+        )
+        .await;
+    Ok(Action::await_change())
+}

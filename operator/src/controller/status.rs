@@ -1,0 +1,320 @@
+//! The McpServer's status, computed: conditions from what was applied (or from the error that
+//! stopped a reconcile), the Events a status change deserves, and when to look again. The clock
+//! is passed in. Pure.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::runtime::controller::Action;
+
+use super::error::ReconcileError;
+use crate::api::{McpServer, McpServerStatus};
+use crate::validate::{Facts, SERVER_PORT, ValidatedMcpServer};
+
+/// Whether the McpServer asks for a ServiceMonitor (served or not).
+fn service_monitor_wanted(v: &ValidatedMcpServer) -> bool {
+    v.spec.metrics.service_monitor.enabled
+}
+
+/// A condition of `type_`; `lastTransitionTime` keeps its old value unless the status flips.
+fn condition(
+    previous: &[Condition],
+    generation: Option<i64>,
+    now: &Time,
+    (type_, ok, reason, message): (&str, bool, &str, String),
+) -> Condition {
+    let status = if ok { "True" } else { "False" };
+    let last = previous
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
+    Condition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message,
+        observed_generation: generation,
+        last_transition_time: last,
+    }
+}
+
+fn previous_conditions(mcp: &McpServer) -> &[Condition] {
+    mcp.status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default()
+}
+
+/// The status for what was applied.
+pub fn status(
+    v: &ValidatedMcpServer,
+    mcp: &McpServer,
+    deployment: &Deployment,
+    facts: &Facts,
+    now: &Time,
+) -> McpServerStatus {
+    let ds = deployment.status.clone().unwrap_or_default();
+    let ready = ds.ready_replicas.unwrap_or(0);
+    let wanted = deployment.spec.replicas.unwrap_or(1);
+    let available = ready >= 1 || wanted == 0;
+    let previous = previous_conditions(mcp);
+    let condition = |c| condition(previous, v.generation, now, c);
+    let mut conditions = vec![
+        condition((
+            "Ready",
+            available,
+            if available {
+                "Available"
+            } else {
+                "Progressing"
+            },
+            format!("{ready}/{wanted} pods ready"),
+        )),
+        condition((
+            "Available",
+            available,
+            if available {
+                "MinimumReplicasAvailable"
+            } else {
+                "NoReplicasReady"
+            },
+            format!("{ready} ready replicas"),
+        )),
+        condition((
+            "Degraded",
+            false,
+            "AsExpected",
+            "every child applied".to_owned(),
+        )),
+    ];
+    if service_monitor_wanted(v) {
+        let served = facts.service_monitor_served;
+        conditions.push(condition((
+            "ServiceMonitor",
+            served,
+            if served { "Applied" } else { "CRDNotServed" },
+            if served {
+                "ServiceMonitor applied".to_owned()
+            } else {
+                "monitoring.coreos.com/v1 ServiceMonitor is not served: install prometheus-operator's CRDs".to_owned()
+            },
+        )));
+    }
+    McpServerStatus {
+        observed_generation: v.generation,
+        conditions,
+        url: Some(format!(
+            "http://{}.{}.svc:{SERVER_PORT}/mcp",
+            v.name, v.namespace
+        )),
+        replicas: ds.replicas,
+        ready_replicas: Some(ready),
+    }
+}
+
+/// The status after a failed reconcile: Degraded with the error; an invalid spec is also not
+/// Ready. Other fields keep what the last good reconcile found.
+pub fn degraded(mcp: &McpServer, error: &ReconcileError, now: &Time) -> McpServerStatus {
+    let previous = previous_conditions(mcp);
+    let generation = mcp.metadata.generation;
+    let mut status = mcp.status.clone().unwrap_or_default();
+    let mut set = |c: Condition| {
+        status.conditions.retain(|old| old.type_ != c.type_);
+        status.conditions.push(c);
+    };
+    set(condition(
+        previous,
+        generation,
+        now,
+        ("Degraded", true, error.reason(), error.to_string()),
+    ));
+    if matches!(error, ReconcileError::Invalid(_)) {
+        set(condition(
+            previous,
+            generation,
+            now,
+            ("Ready", false, error.reason(), error.to_string()),
+        ));
+        status.observed_generation = generation;
+    }
+    status
+}
+
+/// The Events a status change deserves: a newly applied generation, readiness won or lost.
+pub fn changes(
+    before: Option<&McpServerStatus>,
+    after: &McpServerStatus,
+) -> Vec<(&'static str, String)> {
+    let ready = |s: Option<&McpServerStatus>| {
+        s.and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            .map(|c| c.status == "True")
+    };
+    let mut changes = Vec::new();
+    if before.and_then(|s| s.observed_generation) != after.observed_generation {
+        changes.push((
+            "Applied",
+            format!(
+                "applied generation {} to every child",
+                after.observed_generation.unwrap_or_default()
+            ),
+        ));
+    }
+    match (ready(before), ready(Some(after))) {
+        (Some(true), Some(true)) | (None | Some(false), Some(false)) | (_, None) => {}
+        (_, Some(true)) => changes.push((
+            "Ready",
+            format!("serving at {}", after.url.clone().unwrap_or_default()),
+        )),
+        (Some(true), Some(false)) => changes.push(("NotReady", "no replica is ready".into())),
+    }
+    changes
+}
+
+/// When to look again without a change: soon while a wanted ServiceMonitor's CRD is missing
+/// (it may be installed at any time, and nothing else would wake us), else every five minutes.
+pub fn next_check(v: &ValidatedMcpServer, facts: &Facts) -> Action {
+    if service_monitor_wanted(v) && !facts.service_monitor_served {
+        Action::requeue(Duration::from_secs(10))
+    } else {
+        Action::requeue(Duration::from_secs(300))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::{ValidationError, validate};
+    use k8s_openapi::jiff::Timestamp;
+    use kube::runtime::finalizer;
+
+    fn inputs(ready: i32) -> (ValidatedMcpServer, McpServer, Deployment, Facts) {
+        let mut mcp: McpServer = serde_json::from_value(serde_json::json!({
+            "apiVersion": "kubernetes-mcp.io/v1alpha1", "kind": "McpServer",
+            "metadata": {"name": "m", "namespace": "apps", "uid": "u", "generation": 2},
+            "spec": {"metrics": {"serviceMonitor": {"enabled": true}}}
+        }))
+        .unwrap();
+        mcp.status = None;
+        let facts = Facts {
+            default_image: "i".into(),
+            service_monitor_served: false,
+        };
+        let v = validate(&mcp, &facts).unwrap();
+        let deployment: Deployment = serde_json::from_value(serde_json::json!({
+            "spec": {"selector": {}, "template": {}}, "status": {"replicas": 1, "readyReplicas": ready}
+        }))
+        .unwrap();
+        (v, mcp, deployment, facts)
+    }
+
+    fn at(seconds: i64) -> Time {
+        Time(Timestamp::from_second(seconds).unwrap())
+    }
+
+    #[test]
+    fn readiness_url_and_generation() {
+        let (v, mcp, d, facts) = inputs(1);
+        let s = status(&v, &mcp, &d, &facts, &at(100));
+        assert_eq!(s.url.as_deref(), Some("http://m.apps.svc:8080/mcp"));
+        assert_eq!(s.observed_generation, Some(2));
+        let ready = s.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("True", "Available")
+        );
+        let (v, mcp, d, facts) = inputs(0);
+        let s = status(&v, &mcp, &d, &facts, &at(100));
+        assert_eq!(s.conditions[0].status, "False");
+    }
+
+    #[test]
+    fn a_wanted_but_unserved_service_monitor_is_a_false_condition() {
+        let (v, mcp, d, facts) = inputs(1);
+        let s = status(&v, &mcp, &d, &facts, &at(100));
+        let sm = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "ServiceMonitor")
+            .unwrap();
+        assert_eq!(
+            (sm.status.as_str(), sm.reason.as_str()),
+            ("False", "CRDNotServed")
+        );
+    }
+
+    #[test]
+    fn a_failure_is_degraded_and_an_invalid_spec_is_also_not_ready() {
+        let (v, mut mcp, d, facts) = inputs(1);
+        mcp.status = Some(status(&v, &mcp, &d, &facts, &at(100)));
+        let failed = ReconcileError::Finalizer {
+            source: Box::new(finalizer::Error::UnnamedObject),
+        };
+        let s = degraded(&mcp, &failed, &at(200));
+        let get = |s: &McpServerStatus, t: &str| {
+            s.conditions.iter().find(|c| c.type_ == t).cloned().unwrap()
+        };
+        let degraded_condition = get(&s, "Degraded");
+        assert_eq!(
+            (
+                degraded_condition.status.as_str(),
+                degraded_condition.reason.as_str()
+            ),
+            ("True", "FinalizerFailed")
+        );
+        assert_eq!(degraded_condition.last_transition_time, at(200));
+        assert_eq!(
+            get(&s, "Ready").status,
+            "True",
+            "a failed apply keeps what is running"
+        );
+        let invalid = ReconcileError::Invalid(ValidationError::NoUid);
+        assert_eq!(
+            get(&degraded(&mcp, &invalid, &at(300)), "Ready").status,
+            "False"
+        );
+    }
+
+    #[test]
+    fn status_changes_become_events() {
+        let (v, mcp, d, facts) = inputs(1);
+        let ready = status(&v, &mcp, &d, &facts, &at(100));
+        let reasons = |before, after: &McpServerStatus| -> Vec<&str> {
+            changes(before, after).into_iter().map(|(r, _)| r).collect()
+        };
+        assert_eq!(reasons(None, &ready), ["Applied", "Ready"]);
+        assert!(reasons(Some(&ready), &ready).is_empty());
+        let (_, _, none_ready, _) = inputs(0);
+        let lost = status(&v, &mcp, &none_ready, &facts, &at(200));
+        assert_eq!(reasons(Some(&ready), &lost), ["NotReady"]);
+    }
+
+    #[test]
+    fn a_missing_service_monitor_crd_is_looked_for_again_soon() {
+        let (v, _, _, mut facts) = inputs(1);
+        assert_eq!(
+            next_check(&v, &facts),
+            Action::requeue(Duration::from_secs(10))
+        );
+        facts.service_monitor_served = true;
+        assert_eq!(
+            next_check(&v, &facts),
+            Action::requeue(Duration::from_secs(300))
+        );
+    }
+
+    #[test]
+    fn transition_time_moves_only_when_the_status_flips() {
+        let (v, mut mcp, d, facts) = inputs(1);
+        let first = status(&v, &mcp, &d, &facts, &at(100));
+        mcp.status = Some(first.clone());
+        let again = status(&v, &mcp, &d, &facts, &at(200));
+        assert_eq!(
+            again, first,
+            "nothing changed: the status (and so no write) is the same"
+        );
+        let (_, _, not_ready, _) = inputs(0);
+        let flipped = status(&v, &mcp, &not_ready, &facts, &at(300));
+        assert_eq!(flipped.conditions[0].last_transition_time, at(300));
+    }
+}
