@@ -30,7 +30,9 @@ use tracing::Instrument as _;
 use crate::api::{McpServer, McpServerStatus};
 use crate::desired::{Children, MANAGER, OWNER_UID, children};
 use crate::metrics::Metrics;
-use crate::validate::{Facts, SERVER_PORT, ValidatedMcpServer, ValidationError, validate};
+use crate::validate::{
+    Facts, SERVER_PORT, ServiceMonitorPlan, ValidatedMcpServer, ValidationError, validate,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -347,7 +349,7 @@ async fn apply_live(
     let validated = validate(mcp, &facts)?;
     let desired = children(&validated);
     let kept = rbac_names(&desired);
-    let (deployment, applied) = apply_all(&ctx.client, &validated, desired).await?;
+    let (deployment, applied) = apply_all(&ctx.client, desired).await?;
     let (repaired, swept_already) = {
         let mut all = locked(&ctx.remembered);
         let remembered = all.entry(validated.uid.clone()).or_default();
@@ -377,23 +379,23 @@ async fn apply_live(
             .or_default()
             .swept_rbac = Some(kept);
     }
-    if facts.service_monitor_served && !validated.service_monitor {
+    if validated.service_monitor == ServiceMonitorPlan::Delete {
         delete_service_monitor(&ctx.client, &validated).await?;
     }
-    let status = status(&validated, mcp, &deployment, &facts, &now());
+    let status = status(&validated, mcp, &deployment, &now());
     if mcp.status.as_ref() != Some(&status) {
         write_status(&ctx.client, mcp, &status).await?;
         for (reason, note) in changes(mcp.status.as_ref(), &status) {
             events.publish(EventType::Normal, reason, note).await;
         }
     }
-    Ok(next_check(&validated, &facts))
+    Ok(next_check(&validated))
 }
 
 /// When to look again without a change: soon while a wanted ServiceMonitor's CRD is missing
 /// (it may be installed at any time, and nothing else would wake us), else every five minutes.
-fn next_check(v: &ValidatedMcpServer, facts: &Facts) -> Action {
-    if v.spec.metrics.service_monitor.enabled && !facts.service_monitor_served {
+fn next_check(v: &ValidatedMcpServer) -> Action {
+    if v.service_monitor == ServiceMonitorPlan::AwaitCrd {
         Action::requeue(Duration::from_secs(10))
     } else {
         Action::requeue(Duration::from_secs(300))
@@ -637,7 +639,6 @@ fn recreated(
 /// the identity of every child applied.
 async fn apply_all(
     client: &Client,
-    v: &ValidatedMcpServer,
     desired: Children,
 ) -> Result<(Deployment, Vec<(ChildKey, String)>), ReconcileError> {
     let Children {
@@ -676,17 +677,8 @@ async fn apply_all(
     apply_namespaced(client, "ConfigMap", &config_map, seen).await?;
     apply_namespaced(client, "Service", &service, seen).await?;
     let deployment = apply_namespaced(client, "Deployment", &deployment, seen).await?;
-    let ns = &v.namespace;
-    if let Some(monitor) = service_monitor {
-        let object: DynamicObject =
-            serde_json::from_value(monitor).map_err(|e| ReconcileError::Apply {
-                kind: "ServiceMonitor",
-                name: v.name.clone(),
-                source: kube::Error::SerdeError(e),
-            })?;
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), ns, &service_monitor_resource());
-        apply(api, "ServiceMonitor", &object, seen).await?;
+    if let Some(monitor) = &service_monitor {
+        apply_namespaced(client, "ServiceMonitor", monitor, seen).await?;
     }
     Ok((deployment, applied))
 }
@@ -725,7 +717,6 @@ pub fn status(
     v: &ValidatedMcpServer,
     mcp: &McpServer,
     deployment: &Deployment,
-    facts: &Facts,
     now: &Time,
 ) -> McpServerStatus {
     let ds = deployment.status.clone().unwrap_or_default();
@@ -762,8 +753,12 @@ pub fn status(
             "every child applied".to_owned(),
         )),
     ];
-    if v.spec.metrics.service_monitor.enabled {
-        let served = facts.service_monitor_served;
+    let served = match v.service_monitor {
+        ServiceMonitorPlan::Create { .. } => Some(true),
+        ServiceMonitorPlan::AwaitCrd => Some(false),
+        ServiceMonitorPlan::Delete | ServiceMonitorPlan::Absent => None,
+    };
+    if let Some(served) = served {
         conditions.push(condition((
             "ServiceMonitor",
             served,
@@ -820,7 +815,7 @@ mod tests {
     use super::*;
     use k8s_openapi::jiff::Timestamp;
 
-    fn inputs(ready: i32) -> (ValidatedMcpServer, McpServer, Deployment, Facts) {
+    fn inputs(ready: i32) -> (ValidatedMcpServer, McpServer, Deployment) {
         let mut mcp: McpServer = serde_json::from_value(serde_json::json!({
             "apiVersion": "kubernetes-mcp.io/v1alpha1", "kind": "McpServer",
             "metadata": {"name": "m", "namespace": "apps", "uid": "u", "generation": 2},
@@ -837,7 +832,7 @@ mod tests {
             "spec": {"selector": {}, "template": {}}, "status": {"replicas": 1, "readyReplicas": ready}
         }))
         .unwrap();
-        (v, mcp, deployment, facts)
+        (v, mcp, deployment)
     }
 
     fn at(seconds: i64) -> Time {
@@ -846,8 +841,8 @@ mod tests {
 
     #[test]
     fn readiness_url_and_generation() {
-        let (v, mcp, d, facts) = inputs(1);
-        let s = status(&v, &mcp, &d, &facts, &at(100));
+        let (v, mcp, d) = inputs(1);
+        let s = status(&v, &mcp, &d, &at(100));
         assert_eq!(s.url.as_deref(), Some("http://m.apps.svc:8080/mcp"));
         assert_eq!(s.observed_generation, Some(2));
         let ready = s.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
@@ -855,15 +850,15 @@ mod tests {
             (ready.status.as_str(), ready.reason.as_str()),
             ("True", "Available")
         );
-        let (v, mcp, d, facts) = inputs(0);
-        let s = status(&v, &mcp, &d, &facts, &at(100));
+        let (v, mcp, d) = inputs(0);
+        let s = status(&v, &mcp, &d, &at(100));
         assert_eq!(s.conditions[0].status, "False");
     }
 
     #[test]
     fn a_wanted_but_unserved_service_monitor_is_a_false_condition() {
-        let (v, mcp, d, facts) = inputs(1);
-        let s = status(&v, &mcp, &d, &facts, &at(100));
+        let (v, mcp, d) = inputs(1);
+        let s = status(&v, &mcp, &d, &at(100));
         let sm = s
             .conditions
             .iter()
@@ -877,8 +872,8 @@ mod tests {
 
     #[test]
     fn a_failure_is_degraded_and_an_invalid_spec_is_also_not_ready() {
-        let (v, mut mcp, d, facts) = inputs(1);
-        mcp.status = Some(status(&v, &mcp, &d, &facts, &at(100)));
+        let (v, mut mcp, d) = inputs(1);
+        mcp.status = Some(status(&v, &mcp, &d, &at(100)));
         let failed = ReconcileError::Finalizer("boom".into());
         let s = degraded(&mcp, &failed, &at(200));
         let get = |s: &McpServerStatus, t: &str| {
@@ -907,15 +902,15 @@ mod tests {
 
     #[test]
     fn status_changes_become_events() {
-        let (v, mcp, d, facts) = inputs(1);
-        let ready = status(&v, &mcp, &d, &facts, &at(100));
+        let (v, mcp, d) = inputs(1);
+        let ready = status(&v, &mcp, &d, &at(100));
         let reasons = |before, after: &McpServerStatus| -> Vec<&str> {
             changes(before, after).into_iter().map(|(r, _)| r).collect()
         };
         assert_eq!(reasons(None, &ready), ["Applied", "Ready"]);
         assert!(reasons(Some(&ready), &ready).is_empty());
-        let (_, _, none_ready, _) = inputs(0);
-        let lost = status(&v, &mcp, &none_ready, &facts, &at(200));
+        let (_, _, none_ready) = inputs(0);
+        let lost = status(&v, &mcp, &none_ready, &at(200));
         assert_eq!(reasons(Some(&ready), &lost), ["NotReady"]);
     }
 
@@ -938,30 +933,30 @@ mod tests {
 
     #[test]
     fn a_missing_service_monitor_crd_is_looked_for_again_soon() {
-        let (v, _, _, mut facts) = inputs(1);
+        let (v, mcp, _) = inputs(1);
+        assert_eq!(next_check(&v), Action::requeue(Duration::from_secs(10)));
+        let served = Facts {
+            default_image: "i".into(),
+            service_monitor_served: true,
+        };
         assert_eq!(
-            next_check(&v, &facts),
-            Action::requeue(Duration::from_secs(10))
-        );
-        facts.service_monitor_served = true;
-        assert_eq!(
-            next_check(&v, &facts),
+            next_check(&validate(&mcp, &served).unwrap()),
             Action::requeue(Duration::from_secs(300))
         );
     }
 
     #[test]
     fn transition_time_moves_only_when_the_status_flips() {
-        let (v, mut mcp, d, facts) = inputs(1);
-        let first = status(&v, &mcp, &d, &facts, &at(100));
+        let (v, mut mcp, d) = inputs(1);
+        let first = status(&v, &mcp, &d, &at(100));
         mcp.status = Some(first.clone());
-        let again = status(&v, &mcp, &d, &facts, &at(200));
+        let again = status(&v, &mcp, &d, &at(200));
         assert_eq!(
             again, first,
             "nothing changed: the status (and so no write) is the same"
         );
-        let (_, _, not_ready, _) = inputs(0);
-        let flipped = status(&v, &mcp, &not_ready, &facts, &at(300));
+        let (_, _, not_ready) = inputs(0);
+        let flipped = status(&v, &mcp, &not_ready, &at(300));
         assert_eq!(flipped.conditions[0].last_transition_time, at(300));
     }
 }
