@@ -10,26 +10,29 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::error::DiscoveryError;
-use kube::{Client, ResourceExt as _};
+use kube::{Client, Resource as _, ResourceExt as _};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use super::error::{ReconcileError, is_not_found};
 use super::memory::ChildKey;
+use crate::api::service_monitor::ServiceMonitor;
 use crate::api::{McpServer, McpServerStatus};
 use crate::desired::{Children, MANAGER, OWNER_UID};
-use crate::validate::ValidatedMcpServer;
 
 /// Every child applied in one run: its key and its uid as the apiserver has it.
 pub type AppliedChildren = Vec<(ChildKey, String)>;
 
 fn service_monitor_gvk() -> GroupVersionKind {
-    GroupVersionKind::gvk("monitoring.coreos.com", "v1", "ServiceMonitor")
+    GroupVersionKind::gvk(
+        &ServiceMonitor::group(&()),
+        &ServiceMonitor::version(&()),
+        &ServiceMonitor::kind(&()),
+    )
 }
 
 pub fn service_monitor_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&service_monitor_gvk(), "servicemonitors")
+    ApiResource::erase::<ServiceMonitor>(&())
 }
 
 /// Whether monitoring.coreos.com/v1 ServiceMonitor is served (prometheus-operator's CRDs).
@@ -55,7 +58,6 @@ pub async fn service_monitor_served(client: &Client) -> Result<bool, ReconcileEr
 /// every child applied.
 pub async fn apply_all(
     client: &Client,
-    v: &ValidatedMcpServer,
     desired: Children,
 ) -> Result<(Deployment, AppliedChildren), ReconcileError> {
     let Children {
@@ -95,30 +97,10 @@ pub async fn apply_all(
     apply_namespaced(client, "ConfigMap", &config_map, seen).await?;
     apply_namespaced(client, "Service", &service, seen).await?;
     let deployment = apply_namespaced(client, "Deployment", &deployment, seen).await?;
-    if let Some(monitor) = service_monitor {
-        let object = service_monitor_object(v, monitor)?;
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), &v.namespace, &service_monitor_resource());
-        apply(api, "ServiceMonitor", &object, seen).await?;
+    if let Some(monitor) = &service_monitor {
+        apply_namespaced(client, "ServiceMonitor", monitor, seen).await?;
     }
     Ok((deployment, applied))
-}
-
-/// The ServiceMonitor as an object to apply, labelled with its owner's uid so that the sweep
-/// finds it once it is no longer wanted. Both go when desired builds a typed ServiceMonitor
-/// (the label then belongs with its other labels there).
-fn service_monitor_object(
-    v: &ValidatedMcpServer,
-    monitor: Value,
-) -> Result<DynamicObject, ReconcileError> {
-    let mut object: DynamicObject =
-        serde_json::from_value(monitor).map_err(|source| ReconcileError::Build {
-            kind: "ServiceMonitor",
-            name: v.name.clone(),
-            source,
-        })?;
-    object.labels_mut().insert(OWNER_UID.into(), v.uid.clone());
-    Ok(object)
 }
 
 async fn apply<K>(

@@ -16,15 +16,6 @@ pub enum ReconcileError {
         #[source]
         source: kube::Error,
     },
-    /// A child that cannot be turned into an object the apiserver takes (the untyped
-    /// ServiceMonitor; goes once it is typed).
-    #[error("building {kind} {name}: {source}")]
-    Build {
-        kind: &'static str,
-        name: String,
-        #[source]
-        source: serde_json::Error,
-    },
     #[error("applying {kind} {name}: {source}")]
     Apply {
         kind: &'static str,
@@ -61,7 +52,7 @@ impl ReconcileError {
             Self::Invalid(e) => e.reason(),
             Self::Lookup { .. } => "LookupFailed",
             // A ServiceMonitor that cannot be built was reported as failing to apply: kept.
-            Self::Build { .. } | Self::Apply { .. } => "ApplyFailed",
+            Self::Apply { .. } => "ApplyFailed",
             Self::Delete { .. } => "DeleteFailed",
             Self::StatusWrite { .. } => "StatusWriteFailed",
             Self::Finalizer { .. } => "FinalizerFailed",

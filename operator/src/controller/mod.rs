@@ -21,7 +21,7 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::Reporter;
 use kube::runtime::watcher;
@@ -33,6 +33,7 @@ pub use error::ReconcileError;
 pub use reconcile::{FINALIZER, reconcile};
 
 use crate::api::McpServer;
+use crate::api::service_monitor::ServiceMonitor;
 use crate::desired::MANAGER;
 use crate::metrics::Metrics;
 use memory::Memory;
@@ -106,12 +107,7 @@ pub async fn run(
     // watched only from the next start.
     match apply::service_monitor_served(&client).await {
         Ok(true) => {
-            let resource = apply::service_monitor_resource();
-            let api: Api<DynamicObject> = match ns {
-                Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
-                None => Api::all_with(client.clone(), &resource),
-            };
-            controller = controller.owns_with(api, resource, children_only());
+            controller = controller.owns(scoped::<ServiceMonitor>(&client, ns), children_only());
         }
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "ServiceMonitors are not watched"),

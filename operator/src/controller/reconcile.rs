@@ -127,7 +127,7 @@ async fn apply_live(
     // build (pure): every child
     let desired = children(&validated);
     // apply, in dependency order; then delete what this run did not produce
-    let (deployment, applied) = apply_all(&ctx.client, &validated, desired).await?;
+    let (deployment, applied) = apply_all(&ctx.client, desired).await?;
     let outcome = ctx.memory.applied(&validated.uid, applied);
     for child in outcome.recreated {
         events.recreated(child).await;
@@ -138,14 +138,14 @@ async fn apply_live(
         ctx.memory.swept(&validated.uid, kept);
     }
     // status: computed from what was applied, written (and told) only when it changed
-    let status = status(&validated, mcp, &deployment, &facts, &now());
+    let status = status(&validated, mcp, &deployment, &now());
     if mcp.status.as_ref() != Some(&status) {
         write_status(&ctx.client, mcp, &status).await?;
         for (reason, note) in changes(mcp.status.as_ref(), &status) {
             events.publish(EventType::Normal, reason, note).await;
         }
     }
-    Ok(next_check(&validated, &facts))
+    Ok(next_check(&validated))
 }
 
 /// Deletes what the finalizer guards: the RBAC labelled with this McpServer's uid. (Its

@@ -10,12 +10,7 @@ use kube::runtime::controller::Action;
 
 use super::error::ReconcileError;
 use crate::api::{McpServer, McpServerStatus};
-use crate::validate::{Facts, SERVER_PORT, ValidatedMcpServer};
-
-/// Whether the McpServer asks for a ServiceMonitor (served or not).
-fn service_monitor_wanted(v: &ValidatedMcpServer) -> bool {
-    v.spec.metrics.service_monitor.enabled
-}
+use crate::validate::{SERVER_PORT, ServiceMonitorPlan, ValidatedMcpServer};
 
 /// A condition of `type_`; `lastTransitionTime` keeps its old value unless the status flips.
 fn condition(
@@ -51,7 +46,6 @@ pub fn status(
     v: &ValidatedMcpServer,
     mcp: &McpServer,
     deployment: &Deployment,
-    facts: &Facts,
     now: &Time,
 ) -> McpServerStatus {
     let ds = deployment.status.clone().unwrap_or_default();
@@ -88,8 +82,13 @@ pub fn status(
             "every child applied".to_owned(),
         )),
     ];
-    if service_monitor_wanted(v) {
-        let served = facts.service_monitor_served;
+    // A condition only for a ServiceMonitor the McpServer asks for: applied, or awaiting its CRD.
+    let served = match v.service_monitor {
+        ServiceMonitorPlan::Create { .. } => Some(true),
+        ServiceMonitorPlan::AwaitCrd => Some(false),
+        ServiceMonitorPlan::Delete | ServiceMonitorPlan::Absent => None,
+    };
+    if let Some(served) = served {
         conditions.push(condition((
             "ServiceMonitor",
             served,
@@ -173,8 +172,8 @@ pub fn changes(
 
 /// When to look again without a change: soon while a wanted ServiceMonitor's CRD is missing
 /// (it may be installed at any time, and nothing else would wake us), else every five minutes.
-pub fn next_check(v: &ValidatedMcpServer, facts: &Facts) -> Action {
-    if service_monitor_wanted(v) && !facts.service_monitor_served {
+pub fn next_check(v: &ValidatedMcpServer) -> Action {
+    if v.service_monitor == ServiceMonitorPlan::AwaitCrd {
         Action::requeue(Duration::from_secs(10))
     } else {
         Action::requeue(Duration::from_secs(300))
@@ -184,11 +183,11 @@ pub fn next_check(v: &ValidatedMcpServer, facts: &Facts) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validate::{ValidationError, validate};
+    use crate::validate::{Facts, ValidationError, validate};
     use k8s_openapi::jiff::Timestamp;
     use kube::runtime::finalizer;
 
-    fn inputs(ready: i32) -> (ValidatedMcpServer, McpServer, Deployment, Facts) {
+    fn inputs(ready: i32) -> (ValidatedMcpServer, McpServer, Deployment) {
         let mut mcp: McpServer = serde_json::from_value(serde_json::json!({
             "apiVersion": "kubernetes-mcp.io/v1alpha1", "kind": "McpServer",
             "metadata": {"name": "m", "namespace": "apps", "uid": "u", "generation": 2},
@@ -205,7 +204,7 @@ mod tests {
             "spec": {"selector": {}, "template": {}}, "status": {"replicas": 1, "readyReplicas": ready}
         }))
         .unwrap();
-        (v, mcp, deployment, facts)
+        (v, mcp, deployment)
     }
 
     fn at(seconds: i64) -> Time {
@@ -214,8 +213,8 @@ mod tests {
 
     #[test]
     fn readiness_url_and_generation() {
-        let (v, mcp, d, facts) = inputs(1);
-        let s = status(&v, &mcp, &d, &facts, &at(100));
+        let (v, mcp, d) = inputs(1);
+        let s = status(&v, &mcp, &d, &at(100));
         assert_eq!(s.url.as_deref(), Some("http://m.apps.svc:8080/mcp"));
         assert_eq!(s.observed_generation, Some(2));
         let ready = s.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
@@ -223,15 +222,15 @@ mod tests {
             (ready.status.as_str(), ready.reason.as_str()),
             ("True", "Available")
         );
-        let (v, mcp, d, facts) = inputs(0);
-        let s = status(&v, &mcp, &d, &facts, &at(100));
+        let (v, mcp, d) = inputs(0);
+        let s = status(&v, &mcp, &d, &at(100));
         assert_eq!(s.conditions[0].status, "False");
     }
 
     #[test]
     fn a_wanted_but_unserved_service_monitor_is_a_false_condition() {
-        let (v, mcp, d, facts) = inputs(1);
-        let s = status(&v, &mcp, &d, &facts, &at(100));
+        let (v, mcp, d) = inputs(1);
+        let s = status(&v, &mcp, &d, &at(100));
         let sm = s
             .conditions
             .iter()
@@ -245,8 +244,8 @@ mod tests {
 
     #[test]
     fn a_failure_is_degraded_and_an_invalid_spec_is_also_not_ready() {
-        let (v, mut mcp, d, facts) = inputs(1);
-        mcp.status = Some(status(&v, &mcp, &d, &facts, &at(100)));
+        let (v, mut mcp, d) = inputs(1);
+        mcp.status = Some(status(&v, &mcp, &d, &at(100)));
         let failed = ReconcileError::Finalizer {
             source: Box::new(finalizer::Error::UnnamedObject),
         };
@@ -277,44 +276,44 @@ mod tests {
 
     #[test]
     fn status_changes_become_events() {
-        let (v, mcp, d, facts) = inputs(1);
-        let ready = status(&v, &mcp, &d, &facts, &at(100));
+        let (v, mcp, d) = inputs(1);
+        let ready = status(&v, &mcp, &d, &at(100));
         let reasons = |before, after: &McpServerStatus| -> Vec<&str> {
             changes(before, after).into_iter().map(|(r, _)| r).collect()
         };
         assert_eq!(reasons(None, &ready), ["Applied", "Ready"]);
         assert!(reasons(Some(&ready), &ready).is_empty());
-        let (_, _, none_ready, _) = inputs(0);
-        let lost = status(&v, &mcp, &none_ready, &facts, &at(200));
+        let (_, _, none_ready) = inputs(0);
+        let lost = status(&v, &mcp, &none_ready, &at(200));
         assert_eq!(reasons(Some(&ready), &lost), ["NotReady"]);
     }
 
     #[test]
     fn a_missing_service_monitor_crd_is_looked_for_again_soon() {
-        let (v, _, _, mut facts) = inputs(1);
+        let (v, mcp, _) = inputs(1);
+        assert_eq!(next_check(&v), Action::requeue(Duration::from_secs(10)));
+        let served = Facts {
+            default_image: "i".into(),
+            service_monitor_served: true,
+        };
         assert_eq!(
-            next_check(&v, &facts),
-            Action::requeue(Duration::from_secs(10))
-        );
-        facts.service_monitor_served = true;
-        assert_eq!(
-            next_check(&v, &facts),
+            next_check(&validate(&mcp, &served).unwrap()),
             Action::requeue(Duration::from_secs(300))
         );
     }
 
     #[test]
     fn transition_time_moves_only_when_the_status_flips() {
-        let (v, mut mcp, d, facts) = inputs(1);
-        let first = status(&v, &mcp, &d, &facts, &at(100));
+        let (v, mut mcp, d) = inputs(1);
+        let first = status(&v, &mcp, &d, &at(100));
         mcp.status = Some(first.clone());
-        let again = status(&v, &mcp, &d, &facts, &at(200));
+        let again = status(&v, &mcp, &d, &at(200));
         assert_eq!(
             again, first,
             "nothing changed: the status (and so no write) is the same"
         );
-        let (_, _, not_ready, _) = inputs(0);
-        let flipped = status(&v, &mcp, &not_ready, &facts, &at(300));
+        let (_, _, not_ready) = inputs(0);
+        let flipped = status(&v, &mcp, &not_ready, &at(300));
         assert_eq!(flipped.conditions[0].last_transition_time, at(300));
     }
 }

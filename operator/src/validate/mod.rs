@@ -1,11 +1,19 @@
 //! The McpServer read once: every default applied and every cross-field rule checked, plus the
-//! facts looked up in the cluster (default image, is the ServiceMonitor CRD served). Builders
-//! take only the result. Pure.
+//! facts looked up in the cluster (default image, is the ServiceMonitor CRD served). The result
+//! holds only decisions, not the spec, so builders take it alone and default nothing again.
+//! Pure.
 
+mod telemetry;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Affinity, EnvVar, ResourceRequirements, Toleration};
 use kube::ResourceExt as _;
 use serde::Serialize;
 
-use crate::api::{AccessScope, DeniedResource, McpServer, McpServerSpec, Toolset};
+use crate::api::{AccessScope, AccessVerbs, DeniedResource, McpServer, Toolset};
+
+pub use telemetry::{OTLP_CA_DIR, TelemetryPlan};
 
 /// Facts from outside the McpServer that decide what is built.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,20 +27,69 @@ pub struct Facts {
 /// Everything the builders need, already decided.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidatedMcpServer {
+    /// Identity of the McpServer: its children's names, namespace and owner reference.
     pub name: String,
     pub namespace: String,
     pub uid: String,
     pub generation: Option<i64>,
-    pub image: String,
-    pub spec: McpServerSpec,
-    /// Namespaces that get a Role and RoleBinding (scope Namespace); empty for scope Cluster.
-    pub role_namespaces: Vec<String>,
-    /// Whether to create the ServiceMonitor (asked for and its CRD served).
-    pub service_monitor: bool,
+    pub rbac: RbacPlan,
+    pub pod: PodSettings,
+    pub telemetry: TelemetryPlan,
+    pub service_monitor: ServiceMonitorPlan,
     /// The server's config.toml.
     pub config_toml: String,
     /// Changes whenever config.toml changes; on the pod template, so pods roll.
     pub config_hash: String,
+}
+
+/// What the server's ServiceAccount may do, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RbacPlan {
+    pub scope: RbacScope,
+    /// Verbs on every resource of every group.
+    pub verbs: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RbacScope {
+    /// A Role and RoleBinding in each namespace, sorted and without duplicates.
+    Namespaces(Vec<String>),
+    /// One ClusterRole and ClusterRoleBinding.
+    Cluster,
+}
+
+/// The pod as asked for, defaults applied; what the operator adds is the builder's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodSettings {
+    pub image: String,
+    /// None: an HPA or `kubectl scale` owns the field.
+    pub replicas: Option<i32>,
+    pub resources: Option<ResourceRequirements>,
+    pub node_selector: BTreeMap<String, String>,
+    pub tolerations: Vec<Toleration>,
+    pub affinity: Option<Affinity>,
+    /// The user's pod annotations (the config hash joins them in the builder).
+    pub annotations: BTreeMap<String, String>,
+    /// The user's variables; they come after the operator's, so they win.
+    pub env: Vec<EnvVar>,
+}
+
+/// What to do about the ServiceMonitor: decided once, read by the builder, apply, status and
+/// the next check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceMonitorPlan {
+    /// Asked for and served.
+    Create {
+        interval: Option<String>,
+        /// Added to the common labels, e.g. what a Prometheus selects on.
+        labels: BTreeMap<String, String>,
+    },
+    /// Asked for, but its CRD is not served: say so and look again soon.
+    AwaitCrd,
+    /// Not asked for while served: one left from before is deleted.
+    Delete,
+    /// Not asked for and not served: nothing to do.
+    Absent,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -65,13 +122,7 @@ struct ServerToml<'a> {
     toolsets: Vec<Toolset>,
     denied_resources: &'a [DeniedResource],
     #[serde(skip_serializing_if = "Option::is_none")]
-    telemetry: Option<TelemetryToml>,
-}
-
-/// `[telemetry]`: only the explicit switch; the rest travels as OTEL_* variables.
-#[derive(Serialize)]
-struct TelemetryToml {
-    enabled: bool,
+    telemetry: Option<telemetry::TelemetryToml>,
 }
 
 /// The port the server listens on inside the pod.
@@ -80,17 +131,23 @@ pub const SERVER_PORT: u16 = 8080;
 pub fn validate(mcp: &McpServer, facts: &Facts) -> Result<ValidatedMcpServer, ValidationError> {
     let namespace = mcp.namespace().ok_or(ValidationError::NoNamespace)?;
     let uid = mcp.uid().ok_or(ValidationError::NoUid)?;
-    let spec = mcp.spec.clone();
-    let role_namespaces = match spec.access.scope {
-        AccessScope::Cluster => Vec::new(),
-        AccessScope::Namespace if spec.access.namespaces.is_empty() => vec![namespace.clone()],
+    let spec = &mcp.spec;
+    let scope = match spec.access.scope {
+        AccessScope::Cluster => RbacScope::Cluster,
+        AccessScope::Namespace if spec.access.namespaces.is_empty() => {
+            RbacScope::Namespaces(vec![namespace.clone()])
+        }
         AccessScope::Namespace => {
             let mut list = spec.access.namespaces.clone();
             list.sort();
             list.dedup();
-            list
+            RbacScope::Namespaces(list)
         }
     };
+    let mut verbs = vec!["get", "list", "watch"];
+    if spec.access.verbs == AccessVerbs::ReadWrite {
+        verbs.extend(["create", "update", "patch", "delete"]);
+    }
     let toolsets = if spec.server.toolsets.is_empty() {
         vec![Toolset::Core, Toolset::Config]
     } else {
@@ -103,26 +160,42 @@ pub fn validate(mcp: &McpServer, facts: &Facts) -> Result<ValidatedMcpServer, Va
         disable_destructive: spec.server.disable_destructive,
         toolsets,
         denied_resources: &spec.server.denied_resources,
-        telemetry: spec
-            .telemetry
-            .enabled
-            .map(|enabled| TelemetryToml { enabled }),
+        telemetry: telemetry::toml_section(&spec.telemetry),
     })
     .map_err(|e| ValidationError::Config(e.to_string()))?;
+    let monitor = &spec.metrics.service_monitor;
+    let service_monitor = match (monitor.enabled, facts.service_monitor_served) {
+        (true, true) => ServiceMonitorPlan::Create {
+            interval: monitor.interval.clone(),
+            labels: monitor.labels.clone(),
+        },
+        (true, false) => ServiceMonitorPlan::AwaitCrd,
+        (false, true) => ServiceMonitorPlan::Delete,
+        (false, false) => ServiceMonitorPlan::Absent,
+    };
     Ok(ValidatedMcpServer {
         name: mcp.name_any(),
         namespace,
         uid,
         generation: mcp.metadata.generation,
-        image: spec
-            .image
-            .clone()
-            .unwrap_or_else(|| facts.default_image.clone()),
-        service_monitor: spec.metrics.service_monitor.enabled && facts.service_monitor_served,
+        rbac: RbacPlan { scope, verbs },
+        pod: PodSettings {
+            image: spec
+                .image
+                .clone()
+                .unwrap_or_else(|| facts.default_image.clone()),
+            replicas: spec.replicas,
+            resources: spec.resources.clone(),
+            node_selector: spec.node_selector.clone(),
+            tolerations: spec.tolerations.clone(),
+            affinity: spec.affinity.clone(),
+            annotations: spec.pod_annotations.clone(),
+            env: spec.env.clone(),
+        },
+        telemetry: telemetry::plan(&spec.telemetry),
+        service_monitor,
         config_hash: fnv1a_hex(&config_toml),
         config_toml,
-        role_namespaces,
-        spec,
     })
 }
 
@@ -159,15 +232,15 @@ mod tests {
     #[test]
     fn defaults_own_namespace_default_image_stateless_core_and_config() {
         let v = validate(&mcp(&serde_json::json!({})), &facts()).unwrap();
-        assert_eq!(v.role_namespaces, vec!["apps"]);
-        assert_eq!(v.image, "kubernetes-mcp-server:default");
+        assert_eq!(v.rbac.scope, RbacScope::Namespaces(vec!["apps".into()]));
+        assert_eq!(v.pod.image, "kubernetes-mcp-server:default");
         assert!(v.config_toml.contains("stateless = true"));
         assert!(
             v.config_toml.contains("toolsets = [\"core\", \"config\"]"),
             "{}",
             v.config_toml
         );
-        assert!(!v.service_monitor);
+        assert_eq!(v.service_monitor, ServiceMonitorPlan::Delete);
     }
 
     #[test]
@@ -177,24 +250,41 @@ mod tests {
             &facts(),
         )
         .unwrap();
-        assert!(v.role_namespaces.is_empty());
+        assert_eq!(v.rbac.scope, RbacScope::Cluster);
         let v = validate(
             &mcp(&serde_json::json!({"access": {"namespaces": ["b", "a", "b"]}})),
             &facts(),
         )
         .unwrap();
-        assert_eq!(v.role_namespaces, vec!["a", "b"]);
+        assert_eq!(
+            v.rbac.scope,
+            RbacScope::Namespaces(vec!["a".into(), "b".into()])
+        );
     }
 
     #[test]
     fn service_monitor_only_when_asked_and_served() {
         let asked = mcp(&serde_json::json!({"metrics": {"serviceMonitor": {"enabled": true}}}));
-        assert!(validate(&asked, &facts()).unwrap().service_monitor);
+        assert_eq!(
+            validate(&asked, &facts()).unwrap().service_monitor,
+            ServiceMonitorPlan::Create {
+                interval: None,
+                labels: BTreeMap::new()
+            }
+        );
         let unserved = Facts {
             service_monitor_served: false,
             ..facts()
         };
-        assert!(!validate(&asked, &unserved).unwrap().service_monitor);
+        assert_eq!(
+            validate(&asked, &unserved).unwrap().service_monitor,
+            ServiceMonitorPlan::AwaitCrd
+        );
+        let unasked = mcp(&serde_json::json!({}));
+        assert_eq!(
+            validate(&unasked, &unserved).unwrap().service_monitor,
+            ServiceMonitorPlan::Absent
+        );
     }
 
     #[test]

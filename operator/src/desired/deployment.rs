@@ -1,0 +1,156 @@
+//! The server's Deployment: the pod template with its config mount, the environment in its one
+//! order, probes, and the security context that passes the `restricted` Pod Security Standard.
+//! Pure.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, HTTPGetAction,
+    KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
+    SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::HTTP_PORT;
+use super::config_map::CONFIG_FILE;
+use super::meta::{Placement, config_map_name, labels, object_meta, selector, server_name};
+use crate::validate::{OTLP_CA_DIR, SERVER_PORT, ValidatedMcpServer};
+
+/// On the pod template: changes with config.toml, so a new config rolls the pods.
+const CONFIG_HASH: &str = "kubernetes-mcp.io/config-hash";
+const CONFIG_DIR: &str = "/etc/kubernetes-mcp";
+
+pub fn deployment(v: &ValidatedMcpServer) -> Deployment {
+    let pod = &v.pod;
+    let mut annotations = pod.annotations.clone();
+    annotations.insert(CONFIG_HASH.into(), v.config_hash.clone());
+    let (volumes, mounts) = volumes(v);
+    Deployment {
+        metadata: object_meta(v, server_name(v), Placement::Own, BTreeMap::new()),
+        spec: DeploymentSpec {
+            // None unless asked for: otherwise an HPA or `kubectl scale` owns the field.
+            replicas: pod.replicas,
+            selector: LabelSelector {
+                match_labels: Some(selector(v)),
+                ..Default::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels(v)),
+                    annotations: Some(annotations),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    service_account_name: Some(server_name(v)),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".into(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    containers: vec![Container {
+                        name: "server".into(),
+                        image: Some(pod.image.clone()),
+                        args: Some(vec![
+                            "--port".into(),
+                            SERVER_PORT.to_string(),
+                            "--config".into(),
+                            format!("{CONFIG_DIR}/{CONFIG_FILE}"),
+                        ]),
+                        ports: Some(vec![ContainerPort {
+                            name: Some(HTTP_PORT.into()),
+                            container_port: i32::from(SERVER_PORT),
+                            ..Default::default()
+                        }]),
+                        env: Some(env(v)),
+                        readiness_probe: Some(health_probe(5)),
+                        liveness_probe: Some(health_probe(10)),
+                        resources: pod.resources.clone(),
+                        security_context: Some(SecurityContext {
+                            allow_privilege_escalation: Some(false),
+                            read_only_root_filesystem: Some(true),
+                            run_as_non_root: Some(true),
+                            capabilities: Some(Capabilities {
+                                drop: Some(vec!["ALL".into()]),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        }),
+                        volume_mounts: Some(mounts),
+                        ..Default::default()
+                    }],
+                    volumes: Some(volumes),
+                    node_selector: Some(pod.node_selector.clone()),
+                    tolerations: Some(pod.tolerations.clone()),
+                    affinity: pod.affinity.clone(),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// The operator's variables (downward API, then telemetry), then the user's own, which
+/// therefore win.
+fn env(v: &ValidatedMcpServer) -> Vec<EnvVar> {
+    v.telemetry.env.iter().chain(&v.pod.env).cloned().collect()
+}
+
+/// config.toml from the ConfigMap, and the collector's CA bundle when there is one; both
+/// read-only.
+fn volumes(v: &ValidatedMcpServer) -> (Vec<Volume>, Vec<VolumeMount>) {
+    let mut volumes = vec![Volume {
+        name: "config".into(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: config_map_name(v),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }];
+    let mut mounts = vec![read_only_mount("config", CONFIG_DIR)];
+    if let Some(ca) = &v.telemetry.ca_secret {
+        volumes.push(Volume {
+            name: "otlp-ca".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(ca.name.clone()),
+                items: Some(vec![KeyToPath {
+                    key: ca.key.clone(),
+                    path: ca.key.clone(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        mounts.push(read_only_mount("otlp-ca", OTLP_CA_DIR));
+    }
+    (volumes, mounts)
+}
+
+fn read_only_mount(name: &str, path: &str) -> VolumeMount {
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        read_only: Some(true),
+        ..Default::default()
+    }
+}
+
+fn health_probe(period_seconds: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some("/healthz".into()),
+            port: IntOrString::String(HTTP_PORT.into()),
+            ..Default::default()
+        }),
+        period_seconds: Some(period_seconds),
+        failure_threshold: Some(3),
+        ..Default::default()
+    }
+}
