@@ -19,5 +19,5 @@ step "tests inside the stack"
 INSTA_UPDATE=${INSTA_UPDATE:-no} e2e/stack.sh run -- bash -c '
   set -e
   cargo test --locked --offline --workspace
-  "$KMCP_PYTHON" -m pytest -q -p no:cacheprovider e2e/mcp_client
+  "$KMCP_PYTHON" -m pytest -q -p no:cacheprovider e2e/tests
 '
