@@ -1,6 +1,8 @@
-"""What a kubelet and a CNI would do for a pod whose process we run ourselves: a pod IP on the
-stack's namespace loopback, and the Pod bound to the node and reported Running and Ready. Used by
-the MCP client tests and the demo (the Rust harness has the same in `kubelet.rs`)."""
+"""What a kubelet, a scheduler and a CNI would do for a pod, in the Python side of the tests: pod
+IPs claimed on the stack's cluster network, the Binding a scheduler posts, the status a kubelet
+reports, and `mark_running` for a pod whose process a test runs itself. The pod runner builds on
+the same pieces; Rust tests have theirs in the harness's `kubelet.rs` and `pod_ip.rs`. The claims
+do file I/O, `mark_running` runs kubectl."""
 
 import contextlib
 import json
@@ -9,10 +11,12 @@ import shutil
 import subprocess
 import time
 
+NODE_IP = os.environ.get("KMCP_NODE_IP", "10.244.0.1")
+CONDITIONS = ("PodScheduled", "Initialized", "ContainersReady", "Ready")
 
-def _kubectl(*args, stdin=None):
-    kubectl = shutil.which("kubectl", path=os.environ.get("KMCP_BIN", ""))
-    return subprocess.run([kubectl, *args], input=stdin, capture_output=True, text=True, check=True).stdout
+
+def now():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def claim_address():
@@ -35,6 +39,30 @@ def release_address(ip):
         os.remove(os.path.join(os.environ["KMCP_STACK_DIR"], "pod-ips", ip))
 
 
+def binding(namespace, name, node):
+    """The body a scheduler posts to `pods/binding`: the Pod onto `node`."""
+    return {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": namespace},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+
+
+def condition(type_, ok, since):
+    return {"type": type_, "status": "True" if ok else "False", "lastTransitionTime": since, "lastProbeTime": None}
+
+
+def pod_status(phase, ip, started, conditions, container):
+    """The Pod status a kubelet reports on this node: one container, the pod IP once it has one."""
+    status = {"phase": phase, "hostIP": NODE_IP, "hostIPs": [{"ip": NODE_IP}], "startTime": started,
+              "conditions": conditions, "containerStatuses": [container]}
+    if ip:
+        status.update(podIP=ip, podIPs=[{"ip": ip}])
+    return status
+
+
+def _kubectl(*args, stdin=None):
+    kubectl = shutil.which("kubectl", path=os.environ.get("KMCP_BIN", ""))
+    return subprocess.run([kubectl, *args], input=stdin, capture_output=True, text=True, check=True).stdout
+
+
 def claim_pod_ip():
     """The next free 10.244.0.N, on the namespace's loopback for a process of the test itself."""
     ip = claim_address()
@@ -45,13 +73,10 @@ def claim_pod_ip():
 def mark_running(namespace, name, ip):
     """What a kubelet reports: bound to the node, Running and Ready on its pod IP."""
     node = _kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}")
-    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": namespace},
-               "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
-    _kubectl("create", "-f", "-", stdin=json.dumps(binding))
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    conditions = [{"type": t, "status": "True", "lastTransitionTime": now} for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")]
-    status = {"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "10.244.0.1", "startTime": now,
-                         "conditions": conditions,
-                         "containerStatuses": [{"name": name, "image": "registry.invalid/kubernetes-mcp-server:dev", "imageID": "", "ready": True,
-                                                "restartCount": 0, "started": True, "state": {"running": {"startedAt": now}}}]}}
-    _kubectl("patch", "pod", name, "-n", namespace, "--subresource=status", "--type=merge", "-p", json.dumps(status))
+    _kubectl("create", "-f", "-", stdin=json.dumps(binding(namespace, name, node)))
+    started = now()
+    container = {"name": name, "image": "registry.invalid/kubernetes-mcp-server:dev", "imageID": "", "ready": True,
+                 "restartCount": 0, "started": True, "state": {"running": {"startedAt": started}}}
+    status = pod_status("Running", ip, started, [condition(t, True, started) for t in CONDITIONS], container)
+    _kubectl("patch", "pod", name, "-n", namespace, "--subresource=status", "--type=merge",
+             "-p", json.dumps({"status": status}))

@@ -49,16 +49,11 @@ import time
 
 import httpx2 as httpx
 
-from kubelet import claim_address, release_address
+from kubelet import NODE_IP, binding, claim_address, condition, now, pod_status, release_address
 
-NODE_IP = os.environ.get("KMCP_NODE_IP", "10.244.0.1")
 APISERVER_PORT = "6443"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-
-
-def now():
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def log(message):
@@ -185,9 +180,7 @@ class Pod(threading.Thread):
     def bind(self):
         if self.pod["spec"].get("nodeName"):
             return
-        self.api.request("POST", f"{self.path}/binding", {
-            "apiVersion": "v1", "kind": "Binding", "metadata": {"name": self.name, "namespace": self.ns},
-            "target": {"apiVersion": "v1", "kind": "Node", "name": self.runner.node}})
+        self.api.request("POST", f"{self.path}/binding", binding(self.ns, self.name, self.runner.node))
 
     def refresh_pod(self):
         self.pod = self.api.get(self.path)
@@ -412,11 +405,7 @@ class Pod(threading.Thread):
     def patch_status(self, phase, container, ready):
         started = self.pod.get("status", {}).get("startTime") or now()
         conditions = {"PodScheduled": True, "Initialized": True, "ContainersReady": ready, "Ready": ready}
-        status = {"phase": phase, "hostIP": NODE_IP, "hostIPs": [{"ip": NODE_IP}], "startTime": started,
-                  "conditions": [self.condition(t, ok) for t, ok in conditions.items()],
-                  "containerStatuses": [container]}
-        if self.ip:
-            status.update(podIP=self.ip, podIPs=[{"ip": self.ip}])
+        status = pod_status(phase, self.ip, started, [self.condition(t, ok) for t, ok in conditions.items()], container)
         key = json.dumps({**status, "conditions": [(c["type"], c["status"]) for c in status["conditions"]]}, sort_keys=True)
         if key == self.reported:
             return
@@ -427,10 +416,11 @@ class Pod(threading.Thread):
             self.reported = key
 
     def condition(self, type_, ok):
+        """The condition, keeping its lastTransitionTime while its status stays."""
         status = "True" if ok else "False"
         previous = next((c for c in self.pod.get("status", {}).get("conditions", []) if c["type"] == type_), None)
         since = previous["lastTransitionTime"] if previous and previous["status"] == status else now()
-        return {"type": type_, "status": status, "lastTransitionTime": since, "lastProbeTime": None}
+        return condition(type_, ok, since)
 
 
 class Probe:

@@ -1,6 +1,7 @@
 //! The controller against the real apiserver and kube-controller-manager: a sample becomes its
 //! children, a deleted child comes back, readiness reaches the status, and a ServiceMonitor is
-//! made when its CRD is served.
+//! made when its CRD is served. Every test here needs the stack: without the `stack` feature
+//! they are reported ignored.
 
 #![allow(
     clippy::unwrap_used,
@@ -49,6 +50,10 @@ async fn create(client: &Client, ns: &str, mcp: &McpServer) {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "stack"),
+    ignore = "needs the test stack: e2e/stack.sh run -- cargo test --features stack"
+)]
 async fn a_sample_becomes_a_running_observable_server() {
     let stack = Stack::get().unwrap();
     let client = stack.client().await.unwrap();
@@ -246,6 +251,10 @@ async fn may(client: &Client, ns: &str, sa: &str, verb: &str, namespace: &str) -
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "stack"),
+    ignore = "needs the test stack: e2e/stack.sh run -- cargo test --features stack"
+)]
 async fn access_is_exact_pods_are_admitted_as_restricted_scale_is_left_alone_and_rbac_is_swept() {
     let stack = Stack::get().unwrap();
     let client = stack.client().await.unwrap();

@@ -2,9 +2,11 @@
 //! kube-controller-manager, the OpenTelemetry Collector and Prometheus, all inside one private
 //! network namespace.
 //!
-//! Tests run inside that namespace (`e2e/stack.sh exec -- cargo test`), so they read the stack's
-//! addresses from the environment that `stack.sh` sets. [`Stack::get`] fails with a clear message
-//! when a test is run outside it. Everything here does I/O against those real components.
+//! Tests run inside that namespace (`e2e/stack.sh run -- cargo test --features stack`), so they
+//! read the stack's addresses from the environment that `stack.sh` sets. [`Stack::get`] fails
+//! with a clear message when a test is run outside it. Everything here does I/O against those
+//! real components. This is the Rust tier's helper (Rust tests); the Python suite reads the
+//! collector and plays kubelet with `e2e/stack/collector.py` and `e2e/stack/kubelet.py`.
 
 mod collector;
 pub mod kubelet;
@@ -25,7 +27,7 @@ pub use prometheus::Prometheus;
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
     #[error(
-        "{0} is not set: run tests inside the stack (`e2e/stack.sh exec -- cargo test`, or the README test command)"
+        "{0} is not set: run tests inside the stack (`e2e/stack.sh run -- cargo test --features stack`, or e2e/run-tests.sh)"
     )]
     NotInStack(&'static str),
     #[error("reading kubeconfig {path}: {source}")]

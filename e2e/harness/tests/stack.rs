@@ -1,7 +1,8 @@
 //! Each part of the test stack does what the other tests rely on, against the real components:
 //! the apiserver (objects, CRDs, RBAC with TokenRequest), kube-controller-manager (Deployments,
 //! EndpointSlices), the collector (spans from the Python OpenTelemetry SDK) and Prometheus (a
-//! ServiceMonitor turned into a scrape by the real prometheus-operator).
+//! ServiceMonitor turned into a scrape by the real prometheus-operator). Every test here needs the
+//! stack: without the `stack` feature they are reported ignored.
 
 #![allow(
     clippy::unwrap_used,
@@ -36,6 +37,10 @@ async fn setup(prefix: &str) -> (Stack, Client, TempNamespace) {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "stack"),
+    ignore = "needs the test stack: e2e/stack.sh run -- cargo test --features stack"
+)]
 async fn objects_are_created_listed_and_deleted() {
     let (_stack, client, ns) = setup("objects").await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.name);
@@ -56,6 +61,10 @@ async fn objects_are_created_listed_and_deleted() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "stack"),
+    ignore = "needs the test stack: e2e/stack.sh run -- cargo test --features stack"
+)]
 async fn a_crd_is_installed_and_served() {
     let (_stack, client, ns) = setup("crd").await;
     let group = format!("{}.e2e.kubernetes-mcp.io", ns.name);
@@ -94,6 +103,10 @@ async fn a_crd_is_installed_and_served() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "stack"),
+    ignore = "needs the test stack: e2e/stack.sh run -- cargo test --features stack"
+)]
 async fn rbac_denies_a_token_until_a_role_binding_allows_it() {
     let (stack, client, ns) = setup("rbac").await;
     let other = TempNamespace::create(&client, "rbac-other", &[])
@@ -164,6 +177,10 @@ fn web_deployment(replicas: i32) -> Deployment {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "stack"),
+    ignore = "needs the test stack: e2e/stack.sh run -- cargo test --features stack"
+)]
 async fn a_deployment_gets_its_replicaset_and_pods() {
     let (_stack, client, ns) = setup("deploy").await;
     Api::<Deployment>::namespaced(client.clone(), &ns.name)
@@ -225,6 +242,10 @@ async fn running_pod_behind_service(
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "stack"),
+    ignore = "needs the test stack: e2e/stack.sh run -- cargo test --features stack"
+)]
 async fn a_ready_pod_ip_appears_in_its_services_endpointslice() {
     let (stack, client, ns) = setup("endpoints").await;
     let ip = running_pod_behind_service(&stack, &client, &ns.name, "echo", 8080).await;
@@ -250,6 +271,10 @@ async fn a_ready_pod_ip_appears_in_its_services_endpointslice() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "stack"),
+    ignore = "needs the test stack: e2e/stack.sh run -- cargo test --features stack"
+)]
 async fn spans_from_the_python_sdk_reach_the_collector_over_grpc_and_http() {
     let stack = Stack::get().unwrap();
     let marker = format!("stack-test-{}", std::process::id());
@@ -303,6 +328,10 @@ for protocol, exporter in (("grpc", Grpc(endpoint=grpc_endpoint, insecure=True))
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "stack"),
+    ignore = "needs the test stack: e2e/stack.sh run -- cargo test --features stack"
+)]
 async fn a_servicemonitor_makes_prometheus_scrape_the_pod() {
     let (stack, client, ns) = setup("scrape").await;
     let name = "exporter";

@@ -5,27 +5,24 @@ own network namespace and hostname, probes, restarts with CrashLoopBackOff, grac
 import json
 import os
 import re
-import uuid
 
 import pytest
 
-from conftest import kubectl, pod_runner
-from test_end_to_end import eventually
+from support.stack import is_ready, kubectl, pid_of, pod_runner
+from support.wait import eventually
 
 SHELL_IMAGE = "registry.invalid/shell:1"
 STACK_DIR = os.environ["KMCP_STACK_DIR"]
 
 
 @pytest.fixture
-def ns(tmp_path):
-    name = f"runner-{uuid.uuid4().hex[:8]}"
-    kubectl("create", "namespace", name)
-    with pod_runner(name, tmp_path / "pod-runner.log"):
+def ns(namespace, tmp_path):
+    """A fresh namespace whose pods the pod runner runs."""
+    with pod_runner(namespace, tmp_path / "pod-runner.log"):
         try:
-            yield name
+            yield namespace
         finally:
-            kubectl("delete", "pods", "--all", "-n", name, "--wait=true", "--timeout=60s")
-    kubectl("delete", "namespace", name, "--wait=false")
+            kubectl("delete", "pods", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
 
 
 def run_pod(namespace, name, script, **extra):
@@ -47,10 +44,6 @@ def log_of(p, finished=False):
         os.path.join(STACK_DIR, "pods", base, "container.log")
     with open(path) as f:
         return f.read()
-
-
-def ready(p):
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))
 
 
 def test_env_volumes_identity_network_and_readiness(ns):
@@ -77,7 +70,7 @@ exec python3 -m http.server 9000
     run_pod(ns, "probe", script, volumes=[{"name": "cfg", "configMap": {"name": "settings"}}], container={
         "env": env, "volumeMounts": [{"name": "cfg", "mountPath": "/etc/runner-test", "readOnly": True}],
         "readinessProbe": {"tcpSocket": {"port": 9000}, "periodSeconds": 1}})
-    p = eventually("the pod Ready", lambda: (p := pod(ns, "probe")) and ready(p) and p)
+    p = eventually("the pod Ready", lambda: (p := pod(ns, "probe")) and is_ready(p) and p)
     ip, node = p["status"]["podIP"], p["spec"]["nodeName"]
     assert p["status"]["phase"] == "Running" and p["status"]["containerStatuses"][0]["ready"]
     out = eventually("the report", lambda: "SANS=" in (text := log_of(p)) and "\n{" in text and text)
@@ -103,11 +96,11 @@ def test_deletion_sends_sigterm_then_sigkill_after_the_grace_period(ns):
     run_pod(ns, "polite", "trap 'echo got TERM; exit 0' TERM; echo up; while :; do sleep 0.1; done")
     run_pod(ns, "stubborn", "trap 'echo ignoring TERM' TERM; echo up; while :; do sleep 0.1; done",
             terminationGracePeriodSeconds=1)
-    pods = {name: eventually(f"{name} running", lambda n=name: (p := pod(ns, n)) and ready(p) and p)
+    pods = {name: eventually(f"{name} running", lambda n=name: (p := pod(ns, n)) and is_ready(p) and p)
             for name in ("polite", "stubborn")}
     for p in pods.values():
         eventually("the script started", lambda p=p: "up" in log_of(p))
-    pids = {name: int(p["status"]["containerStatuses"][0]["containerID"].rsplit("/", 1)[1]) for name, p in pods.items()}
+    pids = {name: pid_of(p) for name, p in pods.items()}
     kubectl("delete", "pod", "polite", "stubborn", "-n", ns, "--wait=true", "--timeout=60s")
     assert "got TERM" in log_of(pods["polite"], finished=True)
     assert "ignoring TERM" in log_of(pods["stubborn"], finished=True)

@@ -6,7 +6,8 @@ import json
 import pytest
 import yaml
 
-from conftest import TRANSPORTS, kubectl, session, text
+from support.server import TRANSPORTS, session, text
+from support.stack import kubectl
 
 pytestmark = pytest.mark.anyio
 

@@ -4,68 +4,30 @@ Degraded condition for a spec the cluster cannot satisfy."""
 
 import json
 import os
-import signal
-import subprocess
 import time
 import uuid
 
 import httpx2 as httpx
-import pytest
 
 from collector import spans_of
-from conftest import kubectl
-from test_end_to_end import OPERATOR, eventually
-from test_telemetry import free_port
+from support.operator import Operator
+from support.stack import apply_mcp, kubectl
+from support.wait import eventually
 
 
-class Operator:
-    def __init__(self, tmp_path, namespace, lease, env=None):
-        self.port = free_port()
-        self.log = open(tmp_path / f"operator-{self.port}.log", "w")  # noqa: SIM115 - closed in stop
-        self.process = subprocess.Popen(
-            [str(OPERATOR), "--default-image", "registry.invalid/kubernetes-mcp-server:test",
-             "--namespace", namespace, "--lease-name", lease, "--lease-namespace", namespace,
-             "--metrics-bind-address", f"127.0.0.1:{self.port}"],
-            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def metric(self, name):
-        for line in httpx.get(self.url + "/metrics", timeout=5).text.splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                return float(line.rsplit(" ", 1)[1])
-        return 0.0
-
-    def leads(self):
-        return self.metric("kubernetes_mcp_operator_leader") == 1
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(20)
-        self.log.close()
-
-
-@pytest.fixture
-def namespace():
-    name = f"op-{uuid.uuid4().hex[:8]}"
-    kubectl("create", "namespace", name)
-    yield name
-    kubectl("delete", "mcpservers", "--all", "-n", name, "--wait=false")
-    kubectl("delete", "namespace", name, "--wait=false")
-
-
-def apply_mcp(namespace, name, spec):
-    kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps({
-        "apiVersion": "kubernetes-mcp.io/v1alpha1", "kind": "McpServer", "metadata": {"name": name}, "spec": spec}))
+def replica(tmp_path, namespace, lease, env=None):
+    """An operator replica watching `namespace`, electing its leader on the Lease `lease` there."""
+    return Operator(tmp_path, "--default-image", "registry.invalid/kubernetes-mcp-server:test",
+                    "--namespace", namespace, "--lease-name", lease, "--lease-namespace", namespace, env=env)
 
 
 def test_two_replicas_elect_one_leader_and_the_standby_takes_over(tmp_path, namespace, crds):
     lease = "kubernetes-mcp-operator"
-    first, second = Operator(tmp_path, namespace, lease), Operator(tmp_path, namespace, lease)
+    first, second = replica(tmp_path, namespace, lease), replica(tmp_path, namespace, lease)
     try:
-        for replica in (first, second):
-            eventually("/healthz", lambda r=replica: httpx.get(r.url + "/healthz", timeout=2).status_code == 200)
-            eventually("/readyz", lambda r=replica: httpx.get(r.url + "/readyz", timeout=2).status_code == 200)
+        for each in (first, second):
+            eventually("/healthz", lambda r=each: httpx.get(r.url + "/healthz", timeout=2).status_code == 200)
+            eventually("/readyz", lambda r=each: httpx.get(r.url + "/readyz", timeout=2).status_code == 200)
         leader = eventually("one leader", lambda: [r for r in (first, second) if r.leads()] or None)
         time.sleep(2)  # a second leader would show within the renew period
         assert len([r for r in (first, second) if r.leads()]) == 1
@@ -98,7 +60,7 @@ def test_two_replicas_elect_one_leader_and_the_standby_takes_over(tmp_path, name
 def test_reconciles_are_traced_changes_and_failures_are_events_and_failures_are_degraded(
         tmp_path, namespace, crds):
     service = f"operator-{uuid.uuid4().hex[:8]}"
-    replica = Operator(tmp_path, namespace, "events-test", env={
+    operator = replica(tmp_path, namespace, "events-test", env={
         "OTEL_EXPORTER_OTLP_ENDPOINT": os.environ["OTLP_GRPC_ENDPOINT"], "OTEL_SERVICE_NAME": service,
         "OTEL_BSP_SCHEDULE_DELAY": "100", "OTEL_METRICS_EXPORTER": "none"})
     try:
@@ -119,7 +81,7 @@ def test_reconciles_are_traced_changes_and_failures_are_events_and_failures_are_
             return found[0] if found else None
         condition = eventually("Degraded=True", degraded)
         assert condition["reason"] == "ApplyFailed" and "Role" in condition["message"]
-        assert replica.metric('kubernetes_mcp_operator_reconcile_errors_total{reason="ApplyFailed"}') > 0
+        assert operator.metric('kubernetes_mcp_operator_reconcile_errors_total{reason="ApplyFailed"}') > 0
 
         # One span per reconcile, named for the object, failures marked.
         def spans(name):
@@ -133,7 +95,7 @@ def test_reconciles_are_traced_changes_and_failures_are_events_and_failures_are_
                             lambda: [s for s in spans("broken") if "error.type" in s["attrs"]])[0]
         assert broken["attrs"]["error.type"] == "ApplyFailed" and broken["status"]["code"] == 2
     finally:
-        replica.stop()
+        operator.stop()
 
 
 def test_a_service_monitor_waits_for_its_crd_and_appears_once_it_is_installed(tmp_path, namespace, crds):
@@ -141,7 +103,7 @@ def test_a_service_monitor_waits_for_its_crd_and_appears_once_it_is_installed(tm
     live = json.loads(kubectl("get", "crd", crd_name, "-o", "json"))
     crd = {"apiVersion": live["apiVersion"], "kind": live["kind"], "spec": live["spec"],
            "metadata": {k: v for k, v in live["metadata"].items() if k in ("name", "labels", "annotations")}}
-    replica = Operator(tmp_path, namespace, "service-monitor-test")
+    operator = replica(tmp_path, namespace, "service-monitor-test")
 
     def condition():
         status = json.loads(kubectl("get", "mcpserver", "watched", "-n", namespace, "-o", "json")).get("status", {})
@@ -159,4 +121,4 @@ def test_a_service_monitor_waits_for_its_crd_and_appears_once_it_is_installed(tm
             "get", "servicemonitor", "watched", "-n", namespace, "--ignore-not-found", "-o", "name"), seconds=30)
         eventually("ServiceMonitor=True", lambda: (c := condition()) and c["status"] == "True" and c["reason"] == "Applied")
     finally:
-        replica.stop()
+        operator.stop()

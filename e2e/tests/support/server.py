@@ -1,72 +1,23 @@
-"""Fixtures for driving kubernetes-mcp-server through the official Python MCP SDK (a client we
-did not write) against the test stack's real apiserver. Run inside the stack:
-`e2e/stack.sh exec -- $KMCP_PYTHON -m pytest e2e/mcp_client`."""
+"""The server binary under test and clients to it: the binary in HTTP mode on a free port, an
+initialized MCP SDK session over stdio, streamable HTTP or SSE, and the MCP Inspector CLI (a
+second client we did not write). Runs processes."""
 
 import contextlib
+import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import tempfile
-import uuid
-from pathlib import Path
 
-import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.sse import sse_client
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVER = Path(os.environ.get("KMCP_SERVER_BIN", ROOT / "target" / "debug" / "kubernetes-mcp-server"))
-KUBECTL = shutil.which("kubectl", path=os.environ.get("KMCP_BIN", ""))
-assert KUBECTL, "run inside the stack: e2e/stack.sh exec -- ... (KMCP_BIN names its kubectl)"
+from support.stack import SERVER
+
 TRANSPORTS = ["stdio", "http", "sse"]
-
-
-def kubectl(*args, stdin=None):
-    """Runs the stack's kubectl as admin and returns stdout; raises on failure."""
-    done = subprocess.run([KUBECTL, *args], input=stdin, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr}")
-    return done.stdout
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture(scope="session")
-def crds():
-    """The McpServer CRD, installed from crds/ and established."""
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl("wait", "--for=condition=Established", "crd/mcpservers.kubernetes-mcp.io")
-
-
-@contextlib.contextmanager
-def pod_runner(namespace, log_path, images=()):
-    """e2e/stack/pod_runner.py running the pods of `namespace` (images: IMAGE=PATH mappings)."""
-    stack = ROOT / "e2e" / "stack"
-    args = [arg for image in images for arg in ("--image", image)]
-    with open(log_path, "w") as log:
-        runner = subprocess.Popen([sys.executable, str(stack / "pod_runner.py"), "--namespace", namespace, *args],
-                                  stderr=log, cwd=stack)
-        try:
-            yield runner
-        finally:
-            runner.terminate()
-            runner.wait(30)
-
-
-@pytest.fixture
-def namespace():
-    name = f"mcp-{uuid.uuid4().hex[:8]}"
-    kubectl("create", "namespace", name)
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false")
 
 
 class HttpServer:
@@ -129,3 +80,12 @@ async def session(transport, *args, env=None):
 def text(result):
     """The text of a CallToolResult."""
     return "".join(block.text for block in result.content if getattr(block, "type", "") == "text")
+
+
+def inspector(url, *args):
+    """The MCP Inspector CLI's JSON answer for `args` against the server at `url` (streamable HTTP)."""
+    binary = os.path.join(os.environ["KMCP_NODE_MODULES"], ".bin", "mcp-inspector")
+    done = subprocess.run([binary, "--cli", url + "/mcp", "--transport", "http", *args],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

@@ -12,7 +12,8 @@ import yaml
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from conftest import KUBECTL, SERVER, kubectl, text
+from support.server import text
+from support.stack import KUBECTL, SERVER, kubectl
 
 pytestmark = pytest.mark.anyio
 

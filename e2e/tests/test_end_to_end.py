@@ -16,47 +16,30 @@ import uuid
 
 import httpx2 as httpx
 import pytest
+import yaml
 from mcp import ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from collector import spans_of
-from conftest import ROOT, SERVER, kubectl, pod_runner, text
-from test_telemetry import ExtraCollector, free_port, make_certificate
+from support.net import free_port, make_certificate
+from support.operator import Operator
+from support.otel import ExtraCollector
+from support.server import inspector, text
+from support.stack import (NODE_IP, ROOT, SERVER, STACK, apply_mcp, is_ready, kubectl, pid_of, pod_runner,
+                           prometheus)
+from support.wait import eventually
 
 pytestmark = pytest.mark.anyio
 
 IMAGE = "registry.invalid/kubernetes-mcp-server:e2e"
-OPERATOR = ROOT / "target" / "debug" / "kubernetes-mcp-operator"
-STACK = ROOT / "e2e" / "stack"
-NODE_IP = os.environ.get("KMCP_NODE_IP", "10.244.0.1")
-
-
-def eventually(what, check, seconds=60, interval=0.2):
-    """The first truthy result of `check()` within `seconds`, else a failure naming `what`."""
-    deadline = time.time() + seconds
-    last = None
-    while time.time() < deadline:
-        try:
-            last = check()
-        except (subprocess.CalledProcessError, AssertionError, KeyError, httpx.HTTPError) as e:
-            last = e
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not within {seconds}s (last: {last!r})")
 
 
 @pytest.fixture(scope="module")
 def operator(crds, tmp_path_factory):
     """The operator binary watching every namespace."""
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen([str(OPERATOR), "--default-image", IMAGE], stdout=out, stderr=subprocess.STDOUT)
-    yield process
-    process.terminate()
-    process.wait(15)
+    with Operator(tmp_path_factory.mktemp("operator"), "--default-image", IMAGE) as process:
+        yield process
 
 
 class Cluster:
@@ -66,8 +49,7 @@ class Cluster:
         self.ns, self.tmp = namespace, tmp_path
 
     def apply(self, name, spec):
-        kubectl("apply", "-n", self.ns, "-f", "-", stdin=json.dumps({
-            "apiVersion": "kubernetes-mcp.io/v1alpha1", "kind": "McpServer", "metadata": {"name": name}, "spec": spec}))
+        apply_mcp(self.ns, name, spec)
 
     def get(self, kind, name=None, selector=None):
         args = ["get", kind, "-n", self.ns, "-o", "json"] + ([name] if name else []) + (["-l", selector] if selector else [])
@@ -77,9 +59,8 @@ class Cluster:
         """The McpServer once kstatus calls it current: Ready=True for its latest generation."""
         def check():
             mcp = self.get("mcpserver", name)
-            status = mcp.get("status", {})
-            ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
-            return mcp if ready and status.get("observedGeneration") == mcp["metadata"]["generation"] else None
+            current = mcp.get("status", {}).get("observedGeneration") == mcp["metadata"]["generation"]
+            return mcp if is_ready(mcp) and current else None
         return eventually(f"McpServer {name} Ready", check)
 
     def pods(self, name):
@@ -90,8 +71,7 @@ class Cluster:
     def ready_pods(self, name, count):
         def check():
             pods = self.pods(name)
-            ready = [p for p in pods if any(c["type"] == "Ready" and c["status"] == "True"
-                                            for c in p.get("status", {}).get("conditions", []))]
+            ready = [p for p in pods if is_ready(p)]
             return ready if len(ready) == count == len(pods) else None
         return eventually(f"{count} ready pod(s) of {name}", check)
 
@@ -110,19 +90,15 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(operator, tmp_path):
-    namespace = f"e2e-{uuid.uuid4().hex[:8]}"
-    kubectl("create", "namespace", namespace)
+def cluster(operator, namespace, tmp_path):
     with pod_runner(namespace, tmp_path / "pod-runner.log", [f"{IMAGE}={SERVER}"]):
         try:
             yield Cluster(namespace, tmp_path)
         finally:
             kubectl("delete", "mcpservers", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
-    kubectl("delete", "namespace", namespace, "--wait=false")
 
 
 def sample(name):
-    import yaml
     with open(ROOT / "config" / "samples" / name) as f:
         return yaml.safe_load(f)
 
@@ -148,23 +124,6 @@ async def mcp_session(url, transport="http", headers=None):
             async with ClientSession(streams[0], streams[1]) as s:
                 await s.initialize()
                 yield s
-
-
-def prometheus(query):
-    answer = httpx.get(os.environ["PROMETHEUS_URL"] + "/api/v1/query", params={"query": query}, timeout=10).json()
-    return answer["data"]["result"]
-
-
-def inspector(url, *args):
-    binary = os.path.join(os.environ["KMCP_NODE_MODULES"], ".bin", "mcp-inspector")
-    done = subprocess.run([binary, "--cli", url + "/mcp", "--transport", "http", *args],
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def pid_of(pod):
-    return int(pod["status"]["containerStatuses"][0]["containerID"].rsplit("/", 1)[1])
 
 
 async def test_minimal_sample_serves_is_traced_scraped_rolls_on_change_and_is_removed(cluster):

@@ -16,9 +16,12 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from conftest import HttpServer, kubectl, session, text
-from collector import spans_of
+from collector import metrics_of, spans_of
 from kubelet import claim_pod_ip, mark_running
+from support.net import free_port, make_certificate
+from support.otel import ExtraCollector
+from support.server import HttpServer, session
+from support.stack import kubectl, prometheus
 
 pytestmark = pytest.mark.anyio
 
@@ -225,18 +228,17 @@ async def test_prometheus_scrapes_the_server_through_a_servicemonitor(namespace)
                 await s.initialize()
                 for _ in range(3):
                     await s.call_tool("namespaces_list", {})
-        prom = os.environ["PROMETHEUS_URL"]
         query = f'k8s_mcp_tool_calls_total{{namespace="{namespace}",job="mcp",tool_name="namespaces_list"}}'
         deadline = time.time() + 40
         value = None
         while time.time() < deadline:
-            result = httpx.get(prom + "/api/v1/query", params={"query": query}).json()["data"]["result"]
+            result = prometheus(query)
             if result:
                 value = float(result[0]["value"][1])
                 if value == 3:
                     break
             time.sleep(0.5)
-        up = httpx.get(prom + "/api/v1/query", params={"query": f'up{{namespace="{namespace}",job="mcp"}}'}).json()["data"]["result"]
+        up = prometheus(f'up{{namespace="{namespace}",job="mcp"}}')
         stats = httpx.get(server.url + "/stats").json()
     assert up and up[0]["value"][1] == "1", up
     assert value == stats["tool_calls_by_name"]["namespaces_list"] == 3
@@ -258,21 +260,10 @@ async def test_otlp_metrics_reach_the_collector():
 def tool_calls_exported(service):
     """The latest exported k8s_mcp_tool_calls data points of `service`, by tool, or None."""
     latest = None
-    with open(os.environ["COLLECTOR_OUTPUT"]) as f:
-        for line in f:
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            for rm in data.get("resourceMetrics", []):
-                names = [a["value"].get("stringValue") for a in rm["resource"]["attributes"] if a["key"] == "service.name"]
-                if names != [service]:
-                    continue
-                for sm in rm.get("scopeMetrics", []):
-                    for metric in sm.get("metrics", []):
-                        if metric["name"] == "k8s_mcp_tool_calls":
-                            latest = {next(a["value"]["stringValue"] for a in p["attributes"] if a["key"] == "tool_name"): int(p["asInt"])
-                                      for p in metric["sum"]["dataPoints"]}
+    for metric in metrics_of(service):
+        if metric["name"] == "k8s_mcp_tool_calls":
+            latest = {next(a["value"]["stringValue"] for a in p["attributes"] if a["key"] == "tool_name"): int(p["asInt"])
+                      for p in metric["sum"]["dataPoints"]}
     return latest
 
 
@@ -284,61 +275,13 @@ async def test_verbose_logs_say_tracing_is_initialized(tmp_path):
 
 
 def test_metrics_port_serves_metrics_and_stats_apart_from_mcp():
-    import socket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        metrics_port = probe.getsockname()[1]
+    metrics_port = free_port()
     with HttpServer("--metrics-port", str(metrics_port)) as server:
         side = f"http://127.0.0.1:{metrics_port}"
         assert httpx.get(side + "/healthz").text == "ok"
         assert "k8s_mcp_server_info" in httpx.get(side + "/metrics").text
         assert "total_tool_calls" in httpx.get(side + "/stats").json()
         assert httpx.get(server.url + "/metrics").status_code == 404
-
-
-class ExtraCollector:
-    """A second real collector on its own port and file (OTLP over gRPC or HTTP), for
-    start-order and TLS tests."""
-
-    def __init__(self, tmp_path, port, tls=None, protocol="grpc", host="127.0.0.1"):
-        self.output = tmp_path / f"otlp-{port}.jsonl"
-        tls_block = f"\n        tls: {{cert_file: {tls[0]}, key_file: {tls[1]}}}" if tls else ""
-        config = tmp_path / f"otelcol-{port}.yaml"
-        config.write_text(f"""receivers:
-  otlp:
-    protocols:
-      {protocol}:
-        endpoint: {host}:{port}{tls_block}
-processors:
-  batch: {{timeout: 10ms}}
-exporters:
-  file: {{path: {self.output}, flush_interval: 10ms}}
-service:
-  telemetry: {{metrics: {{level: none}}}}
-  pipelines:
-    traces: {{receivers: [otlp], processors: [batch], exporters: [file]}}
-""")
-        self.process = subprocess.Popen(["otelcol", "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def spans(self, service):
-        return spans_of(service, self.output) if self.output.exists() else []
-
-    def wait_for_spans(self, service, seconds=15):
-        deadline = time.time() + seconds
-        while time.time() < deadline and not self.spans(service):
-            time.sleep(0.2)
-        return self.spans(service)
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(10)
-
-
-def free_port():
-    import socket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def test_spans_arrive_once_a_collector_that_was_down_comes_up(tmp_path):
@@ -362,21 +305,6 @@ async def test_spans_arrive_once_a_collector_that_was_down_comes_up(tmp_path):
 @pytest.fixture
 def collector_certificate(tmp_path):
     return make_certificate(tmp_path, "127.0.0.1")
-
-
-def make_certificate(tmp_path, ip):
-    """A CA and a serving certificate for `ip` signed by it: (ca, cert, key)."""
-    ca_key, ca, key, cert = (tmp_path / n for n in ("ca.key", "ca.crt", "tls.key", "tls.crt"))
-    run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
-    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", str(ca_key), "-out", str(ca), "-days", "1", "-subj", "/CN=test-ca",
-        "-addext", "basicConstraints=critical,CA:TRUE")
-    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", str(key), "-out", str(tmp_path / "tls.csr"), "-subj", "/CN=collector")
-    (tmp_path / "ext").write_text(f"subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth\n")
-    run("openssl", "x509", "-req", "-in", str(tmp_path / "tls.csr"), "-CA", str(ca), "-CAkey", str(ca_key),
-        "-CAcreateserial", "-days", "1", "-extfile", str(tmp_path / "ext"), "-out", str(cert))
-    return ca, cert, key
 
 
 async def tls_spans(tmp_path, certificate, protocol, **tls_env):

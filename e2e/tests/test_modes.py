@@ -2,18 +2,18 @@
 denied resources, multi-cluster contexts, an unreachable cluster, stateless HTTP, graceful
 shutdown, and malformed requests."""
 
-import json
 import os
 import ssl
 import subprocess
-import tempfile
 
 import httpx2 as httpx
 import pytest
 import yaml
 from mcp.shared.exceptions import MCPError
 
-from conftest import SERVER, HttpServer, kubectl, session, text
+from support.net import make_certificate
+from support.server import HttpServer, inspector, session, text
+from support.stack import SERVER, kubectl
 
 pytestmark = pytest.mark.anyio
 
@@ -151,26 +151,17 @@ def test_unknown_config_key_fails_at_start_naming_it(tmp_path):
 
 def test_mcp_inspector_cli_lists_and_calls_tools():
     """The MCP Inspector CLI (npm) as a second client we did not write."""
-    inspector = os.path.join(os.environ["KMCP_NODE_MODULES"], ".bin", "mcp-inspector")
     with HttpServer() as server:
-        base = [inspector, "--cli", server.url + "/mcp", "--transport", "http"]
-        listed = subprocess.run([*base, "--method", "tools/list"], capture_output=True, text=True, timeout=60)
-        assert listed.returncode == 0, listed.stderr
-        assert len(json.loads(listed.stdout)["tools"]) == 20
-        called = subprocess.run([*base, "--method", "tools/call", "--tool-name", "namespaces_list"],
-                                capture_output=True, text=True, timeout=60)
-        assert called.returncode == 0, called.stderr
-        assert "kube-system" in json.loads(called.stdout)["content"][0]["text"]
+        assert len(inspector(server.url, "--method", "tools/list")["tools"]) == 20
+        called = inspector(server.url, "--method", "tools/call", "--tool-name", "namespaces_list")
+        assert "kube-system" in called["content"][0]["text"]
 
 
 def test_tls_serves_mcp_with_the_given_certificate(tmp_path):
-    key, cert = tmp_path / "tls.key", tmp_path / "tls.crt"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    ca, cert, key = make_certificate(tmp_path, "127.0.0.1")
     with HttpServer("--tls-cert", str(cert), "--tls-key", str(key), "--require-tls") as server:
         assert server.url.startswith("https://")
-        with httpx.Client(base_url=server.url, headers=HEADERS, verify=ssl.create_default_context(cafile=str(cert))) as https:
+        with httpx.Client(base_url=server.url, headers=HEADERS, verify=ssl.create_default_context(cafile=str(ca))) as https:
             assert https.get("/healthz").text == "ok"
             assert https.post("/mcp", json=INITIALIZE).status_code == 200
         with pytest.raises(httpx.HTTPError):

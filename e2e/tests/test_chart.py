@@ -10,11 +10,9 @@ import shutil
 import subprocess
 import uuid
 
-import httpx2 as httpx
-
-from conftest import ROOT, kubectl
-from test_end_to_end import OPERATOR, eventually
-from test_telemetry import free_port
+from support.operator import Operator
+from support.stack import ROOT, kubectl
+from support.wait import eventually
 
 CHART = ROOT / "charts" / "kubernetes-mcp-operator"
 HELM = shutil.which("helm", path=os.environ.get("KMCP_BIN", ""))
@@ -54,13 +52,8 @@ def test_the_operator_does_all_its_work_with_the_charts_rbac(tmp_path, crds):
                                                    "certificate-authority": os.path.join(os.environ["KMCP_STACK_DIR"], "pki", "ca.crt")}}],
         "users": [{"name": "chart", "user": {"token": token}}],
         "contexts": [{"name": "chart", "context": {"cluster": "stack", "user": "chart"}}]}))
-    port = free_port()
-    with open(tmp_path / "operator.log", "w") as log:
-        operator = subprocess.Popen(
-            [str(OPERATOR), "--namespace", work, "--lease-namespace", system, "--lease-name", release,
-             "--metrics-bind-address", f"127.0.0.1:{port}"],
-            env={**os.environ, "KUBECONFIG": str(kubeconfig)}, stdout=log, stderr=subprocess.STDOUT)
-    metrics = f"http://127.0.0.1:{port}/metrics"
+    operator = Operator(tmp_path, "--namespace", work, "--lease-namespace", system, "--lease-name", release,
+                        env={"KUBECONFIG": str(kubeconfig)})
     try:
         for sample in ("minimal.yaml", "cluster-reader.yaml"):
             kubectl("apply", "-n", work, "-f", str(ROOT / "config" / "samples" / sample))
@@ -73,13 +66,12 @@ def test_the_operator_does_all_its_work_with_the_charts_rbac(tmp_path, crds):
             "get", "events", "-n", work, "--field-selector", "involvedObject.name=minimal", "-o", "json"))
         kubectl("delete", "mcpserver", "cluster-reader", "-n", work, "--wait=true", "--timeout=30s")
         assert kubectl("get", "clusterrole", f"kubernetes-mcp-{work}-cluster-reader", "--ignore-not-found", "-o", "name") == ""
-        text = httpx.get(metrics, timeout=5).text
+        text = operator.metrics()
         assert "kubernetes_mcp_operator_leader 1" in text
         assert not [line for line in text.splitlines()
                     if line.startswith("kubernetes_mcp_operator_reconcile_errors_total{")], text
         kubectl("delete", "mcpserver", "--all", "-n", work, "--wait=true", "--timeout=30s")
     finally:
-        operator.terminate()
-        operator.wait(20)
+        operator.stop()
         kubectl("delete", "namespace", work, system, "--wait=false")
         kubectl("delete", "clusterrole,clusterrolebinding", release, "--ignore-not-found")

@@ -1,0 +1,31 @@
+"""Fixtures for the Python suite: real clients (the official MCP SDK, the MCP Inspector CLI) and
+the real binaries against the test stack's apiserver, collector and Prometheus. Run inside the
+stack: `e2e/stack.sh exec -- $KMCP_PYTHON -m pytest e2e/tests`. Helpers other than fixtures are
+in support/."""
+
+import uuid
+
+import pytest
+
+from support.stack import ROOT, kubectl
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def crds():
+    """The McpServer CRD, installed from crds/ and established."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    kubectl("wait", "--for=condition=Established", "crd/mcpservers.kubernetes-mcp.io")
+
+
+@pytest.fixture
+def namespace():
+    """A fresh namespace, deleted (without waiting) after the test."""
+    name = f"mcp-{uuid.uuid4().hex[:8]}"
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false")
