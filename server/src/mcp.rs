@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use opentelemetry::Context;
+use opentelemetry::trace::Span as _;
+use opentelemetry::{Context, KeyValue};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -16,6 +17,8 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
+use crate::audit::{self, AuditLog};
+use crate::auth::Caller;
 use crate::cluster::Cluster;
 use crate::config::{Config, DeniedResource, ListOutput};
 use crate::observe::{HttpContext, Observer, Outcome, UNKNOWN_TOOL};
@@ -30,6 +33,16 @@ struct Shared {
     list_output: ListOutput,
     denied: Arc<Vec<DeniedResource>>,
     observer: Arc<Observer>,
+    audit: Option<AuditLog>,
+}
+
+/// Where a tool call comes from: the trace it continues, the admitted caller (with
+/// `require_oauth`) and its JSON-RPC id.
+#[derive(Debug, Default)]
+pub struct Origin {
+    pub parent: Context,
+    pub caller: Option<Caller>,
+    pub request_id: Option<Value>,
 }
 
 /// The MCP handler given to every transport.
@@ -41,7 +54,12 @@ pub struct McpServer {
 }
 
 impl McpServer {
-    pub fn new(config: &Config, cluster: Arc<Cluster>, observer: Arc<Observer>) -> Self {
+    pub fn new(
+        config: &Config,
+        cluster: Arc<Cluster>,
+        observer: Arc<Observer>,
+        audit: Option<AuditLog>,
+    ) -> Self {
         let contexts = cluster.contexts();
         let current = cluster.current_context();
         Self {
@@ -51,6 +69,7 @@ impl McpServer {
                 list_output: config.list_output,
                 denied: Arc::new(config.denied_resources.clone()),
                 observer,
+                audit,
             }),
             network_transport: "pipe",
         }
@@ -65,16 +84,20 @@ impl McpServer {
         }
     }
 
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.shared.cluster
+    }
+
     pub fn observer(&self) -> &Arc<Observer> {
         &self.shared.observer
     }
 
-    /// Runs one tool call inside its span, and counts it. `Err` only for a protocol error
-    /// (unknown tool).
+    /// Runs one tool call inside its span, counts it and audits it. `Err` only for a protocol
+    /// error (unknown tool).
     pub async fn call(
         &self,
         request: CallToolRequestParams,
-        parent: &Context,
+        origin: &Origin,
     ) -> Result<CallToolResult, ErrorData> {
         let observer = &self.shared.observer;
         let started = Instant::now();
@@ -84,18 +107,43 @@ impl McpServer {
         } else {
             UNKNOWN_TOOL.to_owned()
         };
-        let span = observer.start_tool_span(&label, self.network_transport, parent);
-        let result = self.run_tool(request).await;
+        let mut span = observer.start_tool_span(&label, self.network_transport, &origin.parent);
+        if let (Some(span), Some(caller)) = (&mut span, &origin.caller) {
+            span.set_attribute(KeyValue::new(
+                "enduser.id",
+                caller.identity.username.clone(),
+            ));
+        }
+        let audited = self.shared.audit.as_ref().map(|log| {
+            let target = audit::target_of(request.arguments.as_ref());
+            let trace_id = span
+                .as_ref()
+                .map(|s| s.span_context().trace_id().to_string());
+            (log, request.name.clone(), target, trace_id)
+        });
+        let result = self.run_tool(request, origin.caller.clone()).await;
         let outcome = match &result {
             Ok(r) if r.is_error == Some(true) => Outcome::ToolError,
             Ok(_) => Outcome::Ok,
             Err(_) => Outcome::ProtocolError,
         };
-        observer.finish_tool_call(span, &label, started.elapsed(), outcome);
+        let elapsed = started.elapsed();
+        if let Some((log, tool, target, trace_id)) = audited {
+            let mut entry = audit::Entry::new(&tool, origin.caller.as_ref(), target, elapsed);
+            entry.outcome = audit::outcome_name(outcome);
+            entry.trace_id = trace_id;
+            entry.jsonrpc_id = origin.request_id.as_ref();
+            log.record(&entry);
+        }
+        observer.finish_tool_call(span, &label, elapsed, outcome);
         result
     }
 
-    async fn run_tool(&self, request: CallToolRequestParams) -> Result<CallToolResult, ErrorData> {
+    async fn run_tool(
+        &self,
+        request: CallToolRequestParams,
+        caller: Option<Caller>,
+    ) -> Result<CallToolResult, ErrorData> {
         let shared = &self.shared;
         let Some(spec) = shared.registry.get(&request.name) else {
             return Err(ErrorData::invalid_params(
@@ -113,6 +161,8 @@ impl McpServer {
             context,
             list_output: shared.list_output,
             denied: shared.denied.clone(),
+            caller,
+            as_caller: tokio::sync::OnceCell::new(),
         };
         Ok(match (spec.handler)(&ctx, Arguments(arguments)).await {
             Ok(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
@@ -179,7 +229,23 @@ impl ServerHandler for McpServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let parent = self.parent_context(&context);
-        self.call(request, &parent).await.map(Into::into)
+        let origin = Origin {
+            parent: self.parent_context(&context),
+            caller: caller_of(&context),
+            request_id: serde_json::to_value(&context.id).ok(),
+        };
+        self.call(request, &origin).await.map(Into::into)
     }
+}
+
+/// The caller the auth layer admitted: in the request's own extensions (SSE puts it there) or
+/// in those of the HTTP request it came in (streamable HTTP).
+fn caller_of(context: &RequestContext<RoleServer>) -> Option<Caller> {
+    context.extensions.get::<Caller>().cloned().or_else(|| {
+        context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Caller>())
+            .cloned()
+    })
 }
