@@ -232,7 +232,12 @@ impl ServerHandler for McpServer {
         let origin = Origin {
             parent: self.parent_context(&context),
             caller: caller_of(&context),
-            request_id: serde_json::to_value(&context.id).ok(),
+            // Only the audit trail reads the id.
+            request_id: self
+                .shared
+                .audit
+                .as_ref()
+                .and_then(|_| serde_json::to_value(&context.id).ok()),
         };
         self.call(request, &origin).await.map(Into::into)
     }
