@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use rmcp::model::CallToolRequestParams;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -62,8 +63,18 @@ impl AuditLog {
         }))
     }
 
+    /// Starts the line of a call (`trace_id`: its span's); [`Pending::finish`] writes it.
+    pub fn begin(&self, request: &CallToolRequestParams, trace_id: Option<String>) -> Pending<'_> {
+        Pending {
+            log: self,
+            tool: request.name.to_string(),
+            target: target_of(request.arguments.as_ref()),
+            trace_id,
+        }
+    }
+
     /// Writes one line; a failed write is a warning, never a failed call.
-    pub fn record(&self, entry: &Entry<'_>) {
+    fn record(&self, entry: &Entry<'_>) {
         let mut line = serde_json::to_vec(entry).unwrap_or_default();
         line.push(b'\n');
         let mut sink = self
@@ -76,36 +87,24 @@ impl AuditLog {
     }
 }
 
-/// One audit line (see the module docs for the fields).
-#[derive(Debug, Serialize)]
-pub struct Entry<'a> {
-    pub time: String,
-    pub user: Option<User<'a>>,
-    pub auth_mode: &'static str,
-    pub tool: &'a str,
-    pub target: Option<Map<String, Value>>,
-    pub outcome: &'static str,
-    pub duration_ms: f64,
-    pub trace_id: Option<String>,
-    pub jsonrpc_id: Option<&'a Value>,
+/// What a line knows when its call starts (the arguments are gone once the tool has them).
+pub struct Pending<'a> {
+    log: &'a AuditLog,
+    tool: String,
+    target: Option<Map<String, Value>>,
+    trace_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct User<'a> {
-    pub username: &'a str,
-    pub uid: &'a str,
-    pub groups: &'a [String],
-}
-
-impl<'a> Entry<'a> {
-    /// The line for a call that took `elapsed`; `time` is now.
-    pub fn new(
-        tool: &'a str,
-        caller: Option<&'a Caller>,
-        target: Option<Map<String, Value>>,
+impl Pending<'_> {
+    /// Writes the line of a call that ended with `outcome` after `elapsed`.
+    pub fn finish(
+        self,
+        caller: Option<&Caller>,
+        request_id: Option<&Value>,
+        outcome: Outcome,
         elapsed: Duration,
-    ) -> Self {
-        Self {
+    ) {
+        self.log.record(&Entry {
             time: k8s_openapi::jiff::Timestamp::now().to_string(),
             user: caller.map(|c| User {
                 username: &c.identity.username,
@@ -115,18 +114,39 @@ impl<'a> Entry<'a> {
             auth_mode: caller
                 .map_or(ClusterAuthMode::Kubeconfig, |c| c.mode)
                 .as_str(),
-            tool,
-            target,
-            outcome: "ok",
+            tool: &self.tool,
+            target: self.target,
+            outcome: outcome_name(outcome),
             duration_ms: elapsed.as_secs_f64() * 1000.0,
-            trace_id: None,
-            jsonrpc_id: None,
-        }
+            trace_id: self.trace_id,
+            jsonrpc_id: request_id,
+        });
     }
 }
 
+/// One audit line (see the module docs for the fields).
+#[derive(Debug, Serialize)]
+struct Entry<'a> {
+    time: String,
+    user: Option<User<'a>>,
+    auth_mode: &'static str,
+    tool: &'a str,
+    target: Option<Map<String, Value>>,
+    outcome: &'static str,
+    duration_ms: f64,
+    trace_id: Option<String>,
+    jsonrpc_id: Option<&'a Value>,
+}
+
+#[derive(Debug, Serialize)]
+struct User<'a> {
+    username: &'a str,
+    uid: &'a str,
+    groups: &'a [String],
+}
+
 /// `outcome` of a line.
-pub fn outcome_name(outcome: Outcome) -> &'static str {
+fn outcome_name(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Ok => "ok",
         Outcome::ToolError => "tool_error",
@@ -136,7 +156,7 @@ pub fn outcome_name(outcome: Outcome) -> &'static str {
 
 /// The object a call's arguments name: only `apiVersion`, `kind`, `namespace` and `name`, and
 /// only when they are strings.
-pub fn target_of(arguments: Option<&Map<String, Value>>) -> Option<Map<String, Value>> {
+fn target_of(arguments: Option<&Map<String, Value>>) -> Option<Map<String, Value>> {
     let arguments = arguments?;
     let named: Map<String, Value> = ["apiVersion", "kind", "namespace", "name"]
         .into_iter()
@@ -152,6 +172,8 @@ pub fn target_of(arguments: Option<&Map<String, Value>>) -> Option<Map<String, V
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use serde_json::json;
 
     use super::*;
@@ -169,8 +191,29 @@ mod tests {
         assert_eq!(target_of(None), None);
     }
 
+    /// A log whose lines land in memory.
+    fn log_in_memory() -> (AuditLog, Arc<Mutex<Vec<u8>>>) {
+        #[derive(Clone)]
+        struct Memory(Arc<Mutex<Vec<u8>>>);
+        impl Write for Memory {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let memory = Memory(Arc::default());
+        let log = AuditLog {
+            sink: Mutex::new(Box::new(memory.clone())),
+        };
+        (log, memory.0)
+    }
+
     #[test]
-    fn a_line_has_every_documented_field() {
+    fn a_line_has_every_documented_field_and_no_other() {
+        let (log, written) = log_in_memory();
         let caller = Caller::for_test(
             Identity {
                 username: "system:serviceaccount:team:agent".into(),
@@ -180,17 +223,30 @@ mod tests {
             },
             ClusterAuthMode::Impersonate,
         );
-        let id = json!(7);
-        let mut entry = Entry::new(
-            "pods_get",
+        let mut request = CallToolRequestParams::new("resources_get");
+        request.arguments =
+            json!({"apiVersion": "v1", "kind": "Secret", "name": "db", "resource": "s3cr3t"})
+                .as_object()
+                .cloned();
+        let trace = "0af7651916cd43dd8448eb211c80319c";
+        log.begin(&request, Some(trace.into())).finish(
             Some(&caller),
-            target_of(json!({"namespace": "team", "name": "web"}).as_object()),
+            Some(&json!(7)),
+            Outcome::ToolError,
             Duration::from_millis(12),
         );
-        entry.outcome = outcome_name(Outcome::ToolError);
-        entry.trace_id = Some("0af7651916cd43dd8448eb211c80319c".into());
-        entry.jsonrpc_id = Some(&id);
-        let line = serde_json::to_value(&entry).unwrap();
+        log.begin(&CallToolRequestParams::new("nope"), None).finish(
+            None,
+            None,
+            Outcome::ProtocolError,
+            Duration::ZERO,
+        );
+        let text = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let [line, anonymous] = lines.try_into().unwrap();
         let mut fields: Vec<&str> = line
             .as_object()
             .unwrap()
@@ -216,11 +272,36 @@ mod tests {
             line["user"],
             json!({"username": "system:serviceaccount:team:agent", "uid": "u-1", "groups": ["system:serviceaccounts"]})
         );
-        assert_eq!(line["auth_mode"], "impersonate");
-        assert_eq!(line["duration_ms"], 12.0);
+        assert_eq!(
+            line["target"],
+            json!({"apiVersion": "v1", "kind": "Secret", "name": "db"})
+        );
+        assert_eq!(
+            (
+                line["tool"].as_str(),
+                line["auth_mode"].as_str(),
+                line["outcome"].as_str()
+            ),
+            (
+                Some("resources_get"),
+                Some("impersonate"),
+                Some("tool_error")
+            )
+        );
+        assert_eq!(
+            (line["duration_ms"].as_f64(), line["jsonrpc_id"].as_i64()),
+            (Some(12.0), Some(7))
+        );
+        assert_eq!(line["trace_id"], trace);
         assert!(line["time"].as_str().unwrap().ends_with('Z'));
-        let anonymous = serde_json::to_value(Entry::new("x", None, None, Duration::ZERO)).unwrap();
-        assert_eq!(anonymous["user"], Value::Null);
-        assert_eq!(anonymous["auth_mode"], "kubeconfig");
+        assert!(!text.contains("s3cr3t"));
+        assert_eq!(
+            (
+                &anonymous["user"],
+                &anonymous["auth_mode"],
+                &anonymous["outcome"]
+            ),
+            (&Value::Null, &json!("kubeconfig"), &json!("protocol_error"))
+        );
     }
 }

@@ -17,7 +17,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
-use crate::audit::{self, AuditLog};
+use crate::audit::AuditLog;
 use crate::auth::Caller;
 use crate::cluster::Cluster;
 use crate::config::{Config, DeniedResource, ListOutput};
@@ -114,12 +114,12 @@ impl McpServer {
                 caller.identity.username.clone(),
             ));
         }
-        let audited = self.shared.audit.as_ref().map(|log| {
-            let target = audit::target_of(request.arguments.as_ref());
-            let trace_id = span
-                .as_ref()
-                .map(|s| s.span_context().trace_id().to_string());
-            (log, request.name.clone(), target, trace_id)
+        let audit = self.shared.audit.as_ref().map(|log| {
+            log.begin(
+                &request,
+                span.as_ref()
+                    .map(|s| s.span_context().trace_id().to_string()),
+            )
         });
         let result = self.run_tool(request, origin.caller.clone()).await;
         let outcome = match &result {
@@ -128,12 +128,13 @@ impl McpServer {
             Err(_) => Outcome::ProtocolError,
         };
         let elapsed = started.elapsed();
-        if let Some((log, tool, target, trace_id)) = audited {
-            let mut entry = audit::Entry::new(&tool, origin.caller.as_ref(), target, elapsed);
-            entry.outcome = audit::outcome_name(outcome);
-            entry.trace_id = trace_id;
-            entry.jsonrpc_id = origin.request_id.as_ref();
-            log.record(&entry);
+        if let Some(audit) = audit {
+            audit.finish(
+                origin.caller.as_ref(),
+                origin.request_id.as_ref(),
+                outcome,
+                elapsed,
+            );
         }
         observer.finish_tool_call(span, &label, elapsed, outcome);
         result
