@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use kubernetes_mcp_otel::TelemetryConfig;
 use kubernetes_mcp_server::cluster::Cluster;
 use kubernetes_mcp_server::config::{ClusterProvider, Config, Flags};
-use kubernetes_mcp_server::mcp::McpServer;
+use kubernetes_mcp_server::mcp::{McpServer, Origin};
 use kubernetes_mcp_server::observe::Observer;
 use rmcp::model::CallToolRequestParams;
 
@@ -37,17 +37,17 @@ async fn run(label: &str, observer: Observer) -> (Duration, Duration) {
     let config = Config::from_toml("", Flags::default()).expect("default config");
     let cluster = Arc::new(Cluster::discover(ClusterProvider::Disabled, None));
     let observer = Arc::new(observer);
-    let server = McpServer::new(&config, cluster, observer.clone()).over_tcp();
-    let parent = opentelemetry::Context::new();
+    let server = McpServer::new(&config, cluster, observer.clone(), None).over_tcp();
+    let origin = Origin::default();
     let request = CallToolRequestParams::new("namespaces_list");
     for _ in 0..WARMUP {
-        let _ = server.call(request.clone(), &parent).await;
+        let _ = server.call(request.clone(), &origin).await;
     }
     let rss_before = rss_kib();
     let mut samples = Vec::with_capacity(CALLS);
     for _ in 0..CALLS {
         let started = Instant::now();
-        let result = server.call(request.clone(), &parent).await;
+        let result = server.call(request.clone(), &origin).await;
         samples.push(started.elapsed());
         assert!(result.is_ok());
     }

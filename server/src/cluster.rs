@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource};
 use kube::{Client, Config};
-use tokio::sync::{Mutex, RwLock};
+use tokio::sync::{Mutex, OnceCell, RwLock};
 
 use crate::config::ClusterProvider;
 
@@ -28,6 +28,8 @@ pub enum ClusterError {
     Client(#[source] kube::Error),
     #[error("{}", kube_message(.0))]
     Api(#[from] kube::Error),
+    #[error("cannot act as the caller: {0}")]
+    Caller(String),
 }
 
 /// What the apiserver said (its Status message, e.g. `pods "x" is forbidden: …`), or the
@@ -63,11 +65,21 @@ enum Source {
     Broken(String),
 }
 
+type Kinds = RwLock<HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>>;
+
 /// One context's client, its default namespace and a cache of resolved kinds.
 pub struct Target {
     pub client: Client,
     pub default_namespace: String,
-    kinds: RwLock<HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>>,
+    kinds: Arc<Kinds>,
+    credentialless: Arc<Credentialless>,
+}
+
+/// The context's connection settings without the server's credentials, and the client built
+/// from them on first use (for callers who bring their own token).
+struct Credentialless {
+    config: Config,
+    client: OnceCell<Client>,
 }
 
 impl Target {
@@ -91,6 +103,29 @@ impl Target {
         let found = kube::discovery::pinned_kind(&self.client, gvk).await?;
         self.kinds.write().await.insert(gvk.clone(), found.clone());
         Ok(found)
+    }
+
+    /// The same context reached through `client` (one acting as a caller), sharing the
+    /// discovery cache.
+    #[must_use]
+    pub fn through(&self, client: Client) -> Self {
+        Self {
+            client,
+            default_namespace: self.default_namespace.clone(),
+            kinds: self.kinds.clone(),
+            credentialless: self.credentialless.clone(),
+        }
+    }
+
+    /// A client of this context that presents no credentials of the server's (no token, no
+    /// client certificate), built once and shared, so callers' tokens share its connections.
+    pub async fn credentialless(&self) -> Result<Client, ClusterError> {
+        let slot = &self.credentialless;
+        slot.client
+            .get_or_try_init(|| async { Client::try_from(slot.config.clone()) })
+            .await
+            .cloned()
+            .map_err(ClusterError::Client)
     }
 }
 
@@ -166,11 +201,18 @@ impl Cluster {
         }
         let config = self.client_config(&key).await?;
         let default_namespace = config.default_namespace.clone();
+        let mut without_credentials = config.clone();
+        without_credentials.auth_info = AuthInfo::default();
+        let credentialless = Credentialless {
+            config: without_credentials,
+            client: OnceCell::new(),
+        };
         let client = Client::try_from(config).map_err(ClusterError::Client)?;
         let target = Arc::new(Target {
             client,
             default_namespace,
-            kinds: RwLock::default(),
+            kinds: Arc::default(),
+            credentialless: Arc::new(credentialless),
         });
         targets.insert(key, target.clone());
         Ok(target)

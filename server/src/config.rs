@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use kubernetes_mcp_otel::TelemetryConfig;
 use serde::Deserialize;
 
+use crate::auth::settings::{
+    self, AuthInput, AuthSettings, AuthorizationConfig, ClusterAuthMode, OneOrMany,
+};
+
 /// A named group of tools, selected with `--toolsets`.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, clap::ValueEnum,
@@ -101,6 +105,13 @@ struct FileConfig {
     allowed_hosts: Option<Vec<String>>,
     max_body_bytes: Option<usize>,
     telemetry: Option<TelemetryConfig>,
+    require_oauth: Option<bool>,
+    oauth_audience: Option<String>,
+    authorization_url: Option<OneOrMany>,
+    server_url: Option<String>,
+    cluster_auth_mode: Option<ClusterAuthMode>,
+    authorization: Option<AuthorizationConfig>,
+    audit_log: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +197,24 @@ pub struct Flags {
     /// Host headers accepted on /mcp besides loopback (DNS-rebinding guard); `*` accepts any.
     #[arg(long, value_delimiter = ',')]
     pub allowed_hosts: Option<Vec<String>>,
+    /// Require `Authorization: Bearer` on /mcp, /sse and /message, checked with a TokenReview.
+    #[arg(long)]
+    pub require_oauth: bool,
+    /// The audience tokens must be issued for (with --require-oauth).
+    #[arg(long)]
+    pub oauth_audience: Option<String>,
+    /// Authorization server(s) named in /.well-known/oauth-protected-resource, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    pub authorization_url: Option<Vec<String>>,
+    /// The server's public base URL (default: the request's scheme and Host).
+    #[arg(long)]
+    pub server_url: Option<String>,
+    /// As whom tool calls reach the apiserver (passthrough and impersonate need --require-oauth).
+    #[arg(long, value_enum)]
+    pub cluster_auth_mode: Option<ClusterAuthMode>,
+    /// Append the audit trail (one JSON line per tool call) to this file instead of stderr.
+    #[arg(long)]
+    pub audit_log: Option<PathBuf>,
 }
 
 /// The configuration the server runs with, every default applied.
@@ -211,6 +240,9 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     pub max_body_bytes: usize,
     pub telemetry: TelemetryConfig,
+    /// `None`: the HTTP endpoints are open to anyone who reaches them.
+    pub auth: Option<AuthSettings>,
+    pub audit_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,6 +328,18 @@ impl Config {
             .unwrap_or_else(|| vec![Toolset::Core, Toolset::Config])
             .into_iter()
             .collect();
+        let auth = settings::resolve(AuthInput {
+            require_oauth: flags.require_oauth || file.require_oauth.unwrap_or(false),
+            oauth_audience: flags.oauth_audience.or(file.oauth_audience),
+            authorization_url: flags
+                .authorization_url
+                .map(OneOrMany::Many)
+                .or(file.authorization_url),
+            server_url: flags.server_url.or(file.server_url),
+            cluster_auth_mode: flags.cluster_auth_mode.or(file.cluster_auth_mode),
+            authorization: file.authorization,
+            http: port.is_some(),
+        })?;
         Ok(Self {
             port,
             bind_address: flags
@@ -327,6 +371,8 @@ impl Config {
                 .unwrap_or_default(),
             max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             telemetry: file.telemetry.unwrap_or_default(),
+            auth,
+            audit_log: flags.audit_log.or(file.audit_log),
         })
     }
 }
@@ -464,6 +510,46 @@ mod tests {
         let err =
             Config::from_toml("port = 8080\nrequire_tls = true", Flags::default()).unwrap_err();
         assert!(err.to_string().contains("require_tls"), "{err}");
+    }
+
+    #[test]
+    fn auth_keys_parse_and_bad_ones_are_named() {
+        let c = Config::from_toml(
+            r#"
+            port = 8080
+            require_oauth = true
+            oauth_audience = "kubernetes-mcp.io/team/srv"
+            authorization_url = "https://issuer.example.com"
+            cluster_auth_mode = "impersonate"
+            audit_log = "/tmp/audit.jsonl"
+            [authorization]
+            resource_name = "srv"
+            resource_namespace = "team"
+            "#,
+            Flags::default(),
+        )
+        .unwrap();
+        let auth = c.auth.unwrap();
+        assert_eq!(auth.mode, ClusterAuthMode::Impersonate);
+        assert_eq!(auth.access.unwrap().verb, "use");
+        assert_eq!(c.audit_log, Some(PathBuf::from("/tmp/audit.jsonl")));
+        assert!(
+            Config::from_toml("", Flags::default())
+                .unwrap()
+                .auth
+                .is_none()
+        );
+        let err =
+            Config::from_toml("port = 1\nrequire_oauth = true", Flags::default()).unwrap_err();
+        assert!(err.to_string().contains("oauth_audience"), "{err}");
+        let err = Config::from_toml("cluster_auth_mode = \"sudo\"", Flags::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("sudo") && err.to_string().contains("impersonate"),
+            "{err}"
+        );
+        let err =
+            Config::from_toml("cluster_auth_mode = \"passthrough\"", Flags::default()).unwrap_err();
+        assert!(err.to_string().contains("require_oauth"), "{err}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{self, Authenticator};
 use crate::config::Config;
 use crate::jsonrpc::jsonrpc_error;
 use crate::mcp::McpServer;
@@ -50,6 +51,7 @@ const MAX_SSE_SESSIONS: usize = 1024;
 /// [`observability_router`] on that port.
 pub fn router(server: &McpServer, config: &Config, shutdown: &CancellationToken) -> Router {
     let server = server.over_tcp();
+    let cluster = server.cluster().clone();
     let observer = server.observer().clone();
     let mcp = StreamableHttpService::new(
         {
@@ -66,20 +68,33 @@ pub fn router(server: &McpServer, config: &Config, shutdown: &CancellationToken)
             config.max_body_bytes,
             jsonrpc_guard,
         ));
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let mut app = Router::new()
         .nest("/mcp", mcp)
         .route("/sse", get(sse::connect))
         .route("/message", post(sse::message))
         .with_state(sessions)
         .layer(DefaultBodyLimit::max(config.max_body_bytes));
+    if let Some(settings) = &config.auth {
+        // Only the MCP endpoints: the metadata, /healthz, /metrics and /stats stay open.
+        let gate = auth::http::Gate {
+            authenticator: Arc::new(Authenticator::new(settings.clone(), cluster)),
+            scheme,
+        };
+        app = app
+            .layer(middleware::from_fn_with_state(
+                gate.clone(),
+                auth::http::require_caller,
+            ))
+            .merge(auth::http::metadata_routes(gate));
+    }
     if config.metrics_port.is_none() {
         app = app.merge(observability_routes(observer.clone()));
     }
-    let scheme = if config.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
     app.layer(middleware::from_fn_with_state(
         (observer, scheme),
         observe_http,

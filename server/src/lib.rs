@@ -1,6 +1,8 @@
 //! `kubernetes-mcp-server`: an MCP server whose tools read and change a Kubernetes cluster,
 //! compatible with the Go server of the same name (tools, flags, TOML config, endpoints).
 
+pub mod audit;
+pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod http;

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use opentelemetry::Context;
+use opentelemetry::trace::Span as _;
+use opentelemetry::{Context, KeyValue};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -16,6 +17,8 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
+use crate::audit::AuditLog;
+use crate::auth::Caller;
 use crate::cluster::Cluster;
 use crate::config::{Config, DeniedResource, ListOutput};
 use crate::observe::{HttpContext, Observer, Outcome, UNKNOWN_TOOL};
@@ -28,6 +31,16 @@ struct Shared {
     list_output: ListOutput,
     denied: Arc<Vec<DeniedResource>>,
     observer: Arc<Observer>,
+    audit: Option<AuditLog>,
+}
+
+/// Where a tool call comes from: the trace it continues, the admitted caller (with
+/// `require_oauth`) and its JSON-RPC id.
+#[derive(Debug, Default)]
+pub struct Origin {
+    pub parent: Context,
+    pub caller: Option<Caller>,
+    pub request_id: Option<Value>,
 }
 
 /// The MCP handler given to every transport.
@@ -39,7 +52,12 @@ pub struct McpServer {
 }
 
 impl McpServer {
-    pub fn new(config: &Config, cluster: Arc<Cluster>, observer: Arc<Observer>) -> Self {
+    pub fn new(
+        config: &Config,
+        cluster: Arc<Cluster>,
+        observer: Arc<Observer>,
+        audit: Option<AuditLog>,
+    ) -> Self {
         let contexts = cluster.contexts();
         let current = cluster.current_context();
         Self {
@@ -49,6 +67,7 @@ impl McpServer {
                 list_output: config.list_output,
                 denied: Arc::new(config.denied_resources.clone()),
                 observer,
+                audit,
             }),
             network_transport: "pipe",
         }
@@ -63,16 +82,20 @@ impl McpServer {
         }
     }
 
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.shared.cluster
+    }
+
     pub fn observer(&self) -> &Arc<Observer> {
         &self.shared.observer
     }
 
-    /// Runs one tool call inside its span, and counts it. `Err` only for a protocol error
-    /// (unknown tool).
+    /// Runs one tool call inside its span, counts it and audits it. `Err` only for a protocol
+    /// error (unknown tool).
     pub async fn call(
         &self,
         request: CallToolRequestParams,
-        parent: &Context,
+        origin: &Origin,
     ) -> Result<CallToolResult, ErrorData> {
         let observer = &self.shared.observer;
         let started = Instant::now();
@@ -82,18 +105,44 @@ impl McpServer {
         } else {
             UNKNOWN_TOOL.to_owned()
         };
-        let span = observer.start_tool_span(&label, self.network_transport, parent);
-        let result = self.run_tool(request).await;
+        let mut span = observer.start_tool_span(&label, self.network_transport, &origin.parent);
+        if let (Some(span), Some(caller)) = (&mut span, &origin.caller) {
+            span.set_attribute(KeyValue::new(
+                "enduser.id",
+                caller.identity.username.clone(),
+            ));
+        }
+        let audit = self.shared.audit.as_ref().map(|log| {
+            log.begin(
+                &request,
+                span.as_ref()
+                    .map(|s| s.span_context().trace_id().to_string()),
+            )
+        });
+        let result = self.run_tool(request, origin.caller.clone()).await;
         let outcome = match &result {
             Ok(r) if r.is_error == Some(true) => Outcome::ToolError,
             Ok(_) => Outcome::Ok,
             Err(_) => Outcome::ProtocolError,
         };
-        observer.finish_tool_call(span, &label, started.elapsed(), outcome);
+        let elapsed = started.elapsed();
+        if let Some(audit) = audit {
+            audit.finish(
+                origin.caller.as_ref(),
+                origin.request_id.as_ref(),
+                outcome,
+                elapsed,
+            );
+        }
+        observer.finish_tool_call(span, &label, elapsed, outcome);
         result
     }
 
-    async fn run_tool(&self, request: CallToolRequestParams) -> Result<CallToolResult, ErrorData> {
+    async fn run_tool(
+        &self,
+        request: CallToolRequestParams,
+        caller: Option<Caller>,
+    ) -> Result<CallToolResult, ErrorData> {
         let shared = &self.shared;
         let Some(spec) = shared.registry.get(&request.name) else {
             return Err(ErrorData::invalid_params(
@@ -111,6 +160,8 @@ impl McpServer {
             context,
             list_output: shared.list_output,
             denied: shared.denied.clone(),
+            caller,
+            as_caller: tokio::sync::OnceCell::new(),
         };
         Ok(match (spec.handler)(&ctx, Arguments(arguments)).await {
             Ok(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
@@ -177,7 +228,28 @@ impl ServerHandler for McpServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let parent = self.parent_context(&context);
-        self.call(request, &parent).await.map(Into::into)
+        let origin = Origin {
+            parent: self.parent_context(&context),
+            caller: caller_of(&context),
+            // Only the audit trail reads the id.
+            request_id: self
+                .shared
+                .audit
+                .as_ref()
+                .and_then(|_| serde_json::to_value(&context.id).ok()),
+        };
+        self.call(request, &origin).await.map(Into::into)
     }
+}
+
+/// The caller the auth layer admitted: in the request's own extensions (SSE puts it there) or
+/// in those of the HTTP request it came in (streamable HTTP).
+fn caller_of(context: &RequestContext<RoleServer>) -> Option<Caller> {
+    context.extensions.get::<Caller>().cloned().or_else(|| {
+        context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Caller>())
+            .cloned()
+    })
 }

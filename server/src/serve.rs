@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rmcp::ServiceExt as _;
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::AuditLog;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::http::{self, PeerAddr};
@@ -34,6 +35,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// Logs to stderr (stdout belongs to MCP in stdio mode) or to `--log-file`. Level 0 shows
@@ -76,8 +79,9 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         config.cluster_provider,
         config.kubeconfig.as_ref(),
     ));
+    let audit = AuditLog::open(config.auth.is_some(), config.audit_log.as_deref())?;
     let observer = Arc::new(Observer::start(&config.telemetry).await);
-    let server = McpServer::new(&config, cluster, observer.clone());
+    let server = McpServer::new(&config, cluster, observer.clone(), audit);
     let result = match config.port {
         None => run_stdio(server).await,
         Some(port) => run_http(server, &config, port).await,

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Caller;
 use crate::jsonrpc::jsonrpc_error;
 use crate::mcp::McpServer;
 use crate::observe::HttpContext;
@@ -136,6 +137,7 @@ pub async fn message(
     State(sessions): State<SseSessions>,
     Query(query): Query<MessageQuery>,
     http_context: Option<Extension<HttpContext>>,
+    caller: Option<Extension<Caller>>,
     body: axum::body::Bytes,
 ) -> Response {
     let Some(id) = query.session_id else {
@@ -149,7 +151,7 @@ pub async fn message(
         }
         serde_json::from_value::<ClientJsonRpcMessage>(value)
     });
-    let message = match parsed {
+    let mut message = match parsed {
         Ok(m) => m,
         Err(e) => {
             return jsonrpc_error(
@@ -160,6 +162,10 @@ pub async fn message(
             );
         }
     };
+    // The caller of this POST (not of the stream) is who the call acts as.
+    if let Some(Extension(caller)) = caller {
+        message.insert_extension(caller);
+    }
     let sender = sessions.sessions().get(&id).cloned();
     let Some(mut sender) = sender else {
         return (StatusCode::NOT_FOUND, "unknown or closed session").into_response();

@@ -60,6 +60,7 @@ async fn kubeconfig_client(kubeconfig: &str, name: &str) -> Client {
         &support::config(""),
         Arc::new(cluster),
         observer,
+        None,
     ))
     .await
 }

@@ -22,6 +22,7 @@ use rmcp::model::{Tool, ToolAnnotations};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
+use crate::auth::{Caller, impersonate};
 use crate::cluster::{Cluster, ClusterError, Target, kube_message};
 use crate::config::{Config, DeniedResource, ListOutput, Toolset};
 
@@ -126,18 +127,29 @@ impl Arguments {
     }
 }
 
-/// What a handler may use: the cluster (for the context the call chose) and the output and
-/// deny-list settings.
+/// What a handler may use: the cluster (for the context the call chose, as the caller when
+/// there is one) and the output and deny-list settings.
 pub struct ToolContext {
     pub cluster: Arc<Cluster>,
     pub context: Option<String>,
     pub list_output: ListOutput,
     pub denied: Arc<Vec<DeniedResource>>,
+    pub caller: Option<Caller>,
+    /// The caller's target, built once per call.
+    pub as_caller: tokio::sync::OnceCell<Arc<Target>>,
 }
 
 impl ToolContext {
     pub async fn target(&self) -> Result<Arc<Target>, ToolError> {
-        Ok(self.cluster.target(self.context.as_deref()).await?)
+        let target = self.cluster.target(self.context.as_deref()).await?;
+        let Some(caller) = &self.caller else {
+            return Ok(target);
+        };
+        let acting = self
+            .as_caller
+            .get_or_try_init(|| impersonate::target_for(caller, &target))
+            .await?;
+        Ok(acting.clone())
     }
 
     /// Refuses kinds listed in `denied_resources`.

@@ -18,5 +18,5 @@ pub fn config(toml: &str) -> Config {
 /// A server with no cluster (provider `disabled`): tools that need one answer with an error.
 pub fn server(config: &Config, observer: Observer) -> McpServer {
     let cluster = Arc::new(Cluster::discover(ClusterProvider::Disabled, None));
-    McpServer::new(config, cluster, Arc::new(observer))
+    McpServer::new(config, cluster, Arc::new(observer), None)
 }
