@@ -26,7 +26,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::auth::Caller;
-use crate::auth::settings::ClusterAuthMode;
+use crate::config::auth::ClusterAuthMode;
 use crate::observe::Outcome;
 
 #[derive(Debug, thiserror::Error)]

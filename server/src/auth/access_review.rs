@@ -8,8 +8,8 @@ use k8s_openapi::api::authorization::v1::{
 use kube::Client;
 use kube::api::{Api, PostParams};
 
-use super::settings::{AccessRule, MCP_GROUP, MCP_RESOURCE};
 use super::{Identity, ReviewError};
+use crate::config::auth::{AccessRule, MCP_GROUP, MCP_RESOURCE};
 
 /// `Ok(true)` when RBAC (or any authorizer of the apiserver) allows the caller.
 pub async fn review(

@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::settings::AuthSettings;
 use super::{Authenticator, Refusal};
+use crate::config::auth::AuthSettings;
 use crate::jsonrpc::jsonrpc_error;
 
 /// Where the protected-resource metadata lives (RFC 9728 §3).
@@ -156,7 +156,7 @@ fn base_url(settings: &AuthSettings, headers: &HeaderMap, scheme: &str) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::settings::ClusterAuthMode;
+    use crate::config::auth::ClusterAuthMode;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         pairs

@@ -14,9 +14,9 @@ use http::{HeaderMap, Request, Response};
 use kube::Client;
 use kube::client::Body;
 
-use super::settings::ClusterAuthMode;
 use super::{Caller, Identity};
 use crate::cluster::{ClusterError, Target};
+use crate::config::auth::ClusterAuthMode;
 
 /// The target a tool call of `caller` runs against: `base` itself in `kubeconfig` mode, else the
 /// same context (and discovery cache) through a client that acts as the caller.

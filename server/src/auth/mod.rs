@@ -15,15 +15,14 @@ mod access_review;
 mod cache;
 pub mod http;
 pub mod impersonate;
-pub mod settings;
 mod token_review;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::config::auth::{AccessRule, AuthSettings, ClusterAuthMode};
 use cache::{Digest, TtlCache};
-use settings::{AccessRule, AuthSettings, ClusterAuthMode};
 
 use crate::cluster::{Cluster, ClusterError};
 

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use kubernetes_mcp_otel::TelemetryConfig;
 use serde::Deserialize;
 
-use crate::auth::settings::{
-    self, AuthInput, AuthSettings, AuthorizationConfig, ClusterAuthMode, OneOrMany,
-};
+pub mod auth;
+
+use auth::{AuthInput, AuthSettings, AuthorizationConfig, ClusterAuthMode, OneOrMany};
 
 /// A named group of tools, selected with `--toolsets`.
 #[derive(
@@ -328,7 +328,7 @@ impl Config {
             .unwrap_or_else(|| vec![Toolset::Core, Toolset::Config])
             .into_iter()
             .collect();
-        let auth = settings::resolve(AuthInput {
+        let auth = auth::resolve(AuthInput {
             require_oauth: flags.require_oauth || file.require_oauth.unwrap_or(false),
             oauth_audience: flags.oauth_audience.or(file.oauth_audience),
             authorization_url: flags
