@@ -310,10 +310,13 @@ async fn access_is_exact_pods_are_admitted_as_restricted_scale_is_left_alone_and
         .await
         .unwrap();
     let servers: Api<McpServer> = Api::namespaced(client.clone(), &ns.name);
-    mcp = servers.get("minimal").await.unwrap();
-    mcp.spec.access.namespaces = vec![ns.name.clone()];
-    servers
-        .replace("minimal", &PostParams::default(), &mcp)
+    // A merge patch, not get + replace: the controller writes the status meanwhile (409).
+    let mcp = servers
+        .patch(
+            "minimal",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"access": {"namespaces": [ns.name]}}})),
+        )
         .await
         .unwrap();
     // The narrowed access is applied (the Role in the granted namespace is swept)...
