@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +23,9 @@ use crate::auth::{self, Authenticator};
 use crate::config::Config;
 use crate::jsonrpc::jsonrpc_error;
 use crate::mcp::McpServer;
-use crate::observe::{EndSpanOnDrop, HttpContext, HttpRequestFacts, Observer};
+use crate::observe::{
+    EndSpanOnDrop, HttpContext, HttpRequestFacts, OTHER_METHOD, Observer, UNKNOWN as UNMATCHED,
+};
 use crate::sse::{self, SseSessions};
 
 /// The client's address, for every listener (plain TCP or TLS).
@@ -63,7 +65,7 @@ pub fn router(server: &McpServer, config: &Config, shutdown: &CancellationToken)
     );
     let sessions = SseSessions::new(server, MAX_SSE_SESSIONS, shutdown.child_token());
     let mcp = Router::new()
-        .fallback_service(mcp)
+        .route_service("/mcp", mcp)
         .layer(middleware::from_fn_with_state(
             config.max_body_bytes,
             jsonrpc_guard,
@@ -74,10 +76,10 @@ pub fn router(server: &McpServer, config: &Config, shutdown: &CancellationToken)
         "http"
     };
     let mut app = Router::new()
-        .nest("/mcp", mcp)
         .route("/sse", get(sse::connect))
         .route("/message", post(sse::message))
         .with_state(sessions)
+        .merge(mcp)
         .layer(DefaultBodyLimit::max(config.max_body_bytes));
     if let Some(settings) = &config.auth {
         // Only the MCP endpoints: the metadata, /healthz, /metrics and /stats stay open.
@@ -136,8 +138,13 @@ async fn observe_http(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let method = request.method().as_str().to_owned();
-    let path = request.uri().path().to_owned();
+    // Labels and span names from the route and a known method only: a scan of made-up paths
+    // or methods must not grow the metrics, /stats or the set of span names.
+    let method = request_method(request.method());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|matched| matched.as_str().to_owned());
     let context = if observer.tracing_enabled() {
         let headers = request.headers();
         let text = |name: axum::http::header::HeaderName| {
@@ -147,8 +154,10 @@ async fn observe_http(
                 .map(str::to_owned)
         };
         let facts = HttpRequestFacts {
-            method: method.clone(),
-            path: path.clone(),
+            method,
+            method_original: (method == OTHER_METHOD).then(|| request.method().to_string()),
+            path: request.uri().path().to_owned(),
+            route: route.clone(),
             scheme,
             protocol_version: match request.version() {
                 axum::http::Version::HTTP_2 => "2",
@@ -175,7 +184,12 @@ async fn observe_http(
         .extensions_mut()
         .insert(HttpContext(context.clone()));
     let response = next.run(request).await;
-    observer.record_http_response(&context, &method, &path, response.status().as_u16());
+    observer.record_http_response(
+        &context,
+        method,
+        route.as_deref().unwrap_or(UNMATCHED),
+        response.status().as_u16(),
+    );
     if !observer.tracing_enabled() {
         return response;
     }
@@ -188,6 +202,25 @@ async fn observe_http(
         chunk
     }));
     Response::from_parts(parts, body)
+}
+
+/// The method as a label: one of HTTP's own, or `_OTHER` (OpenTelemetry's HTTP conventions).
+fn request_method(method: &Method) -> &'static str {
+    const KNOWN: [&Method; 9] = [
+        &Method::GET,
+        &Method::HEAD,
+        &Method::POST,
+        &Method::PUT,
+        &Method::DELETE,
+        &Method::CONNECT,
+        &Method::OPTIONS,
+        &Method::TRACE,
+        &Method::PATCH,
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method)
+        .map_or(OTHER_METHOD, Method::as_str)
 }
 
 /// Answers what is not a JSON-RPC message with a JSON-RPC error instead of rmcp's plain-text

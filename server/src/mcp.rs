@@ -21,7 +21,7 @@ use crate::audit::AuditLog;
 use crate::auth::Caller;
 use crate::cluster::Cluster;
 use crate::config::{Config, DeniedResource, ListOutput};
-use crate::observe::{HttpContext, Observer, Outcome, UNKNOWN_TOOL};
+use crate::observe::{HttpContext, Observer, Outcome, UNKNOWN};
 use crate::tools::{Arguments, Registry, ToolContext};
 use crate::{SERVER_NAME, VERSION};
 
@@ -103,7 +103,7 @@ impl McpServer {
         let label = if known {
             request.name.to_string()
         } else {
-            UNKNOWN_TOOL.to_owned()
+            UNKNOWN.to_owned()
         };
         let mut span = observer.start_tool_span(&label, self.network_transport, &origin.parent);
         if let (Some(span), Some(caller)) = (&mut span, &origin.caller) {

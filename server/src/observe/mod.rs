@@ -48,9 +48,12 @@ pub struct Observer {
     pub stats: Arc<Stats>,
 }
 
-/// The label for a tool name the router does not have: one value, so that garbage names cannot
-/// grow the metrics without bound.
-pub const UNKNOWN_TOOL: &str = "_unknown";
+/// The label for a tool name the router does not have, and for a path no route serves: one
+/// value, so that garbage names cannot grow the metrics, /stats or span names without bound.
+pub const UNKNOWN: &str = "_unknown";
+
+/// The label for a request method HTTP does not define (OpenTelemetry's HTTP conventions).
+pub const OTHER_METHOD: &str = "_OTHER";
 
 impl Observer {
     /// Counters only, no spans.
@@ -135,7 +138,7 @@ impl Observer {
     }
 
     /// Ends the span and counts the call under `label` (a registered tool name or
-    /// [`UNKNOWN_TOOL`]).
+    /// [`UNKNOWN`]).
     pub fn finish_tool_call(
         &self,
         span: Option<Span>,
@@ -180,7 +183,7 @@ impl Observer {
             return parent;
         };
         let mut attributes = vec![
-            KeyValue::new("http.request.method", request.method.clone()),
+            KeyValue::new("http.request.method", request.method),
             KeyValue::new("url.path", request.path.clone()),
             KeyValue::new("url.scheme", request.scheme),
             KeyValue::new("network.protocol.name", "http"),
@@ -190,6 +193,8 @@ impl Observer {
             ("server.address", &request.server_address),
             ("client.address", &request.client_address),
             ("user_agent.original", &request.user_agent),
+            ("http.route", &request.route),
+            ("http.request.method_original", &request.method_original),
         ];
         attributes.extend(
             optional
@@ -200,7 +205,10 @@ impl Observer {
             attributes.push(KeyValue::new("http.request.body.size", size));
         }
         let span = tracer
-            .span_builder(format!("{} {}", request.method, request.path))
+            .span_builder(match &request.route {
+                Some(route) => format!("{} {route}", request.method),
+                None => request.method.to_owned(),
+            })
             .with_kind(SpanKind::Server)
             .with_attributes(attributes)
             .start_with_context(tracer, &parent);
@@ -282,8 +290,13 @@ fn export_counts(meter: &opentelemetry::metrics::Meter, stats: &Arc<Stats>) {
 /// What the HTTP span records about a request, gathered by the HTTP middleware.
 #[derive(Debug, Clone)]
 pub struct HttpRequestFacts {
-    pub method: String,
+    /// A known HTTP method, or `_OTHER`.
+    pub method: &'static str,
+    /// The method as sent, when `method` is `_OTHER`.
+    pub method_original: Option<String>,
     pub path: String,
+    /// The route template the request matched; none for a path no route serves.
+    pub route: Option<String>,
     pub scheme: &'static str,
     pub protocol_version: &'static str,
     pub server_address: Option<String>,
