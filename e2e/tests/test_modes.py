@@ -3,8 +3,10 @@ denied resources, multi-cluster contexts, an unreachable cluster, stateless HTTP
 shutdown, and malformed requests."""
 
 import os
+import signal
 import ssl
 import subprocess
+import time
 
 import httpx2 as httpx
 import pytest
@@ -140,6 +142,18 @@ def test_stateless_mode_answers_without_a_session():
 def test_sigterm_stops_the_http_server_cleanly():
     server = HttpServer().__enter__()
     assert server.stop() == 0
+
+
+def test_sighup_leaves_the_server_running_and_says_why():
+    with HttpServer("--log-level", "2") as server:
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while not any("SIGHUP" in line for line in server.stderr_lines) and time.monotonic() < deadline:
+            server.stderr_lines.append(server.process.stderr.readline())
+        assert any("reloading the configuration is not supported" in line for line in server.stderr_lines), server.stderr_lines
+        assert server.process.poll() is None
+        assert httpx.get(server.url + "/healthz").status_code == 200
+        assert server.stop() == 0
 
 
 def test_unknown_config_key_fails_at_start_naming_it(tmp_path):

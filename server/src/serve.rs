@@ -80,6 +80,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         config.kubeconfig.as_ref(),
     ));
     let audit = AuditLog::open(config.auth.is_some(), config.audit_log.as_deref())?;
+    survive_hangups();
     let observer = Arc::new(Observer::start(&config.telemetry).await);
     let server = McpServer::new(&config, cluster, observer.clone(), audit);
     let result = match config.port {
@@ -168,6 +169,25 @@ where
     .with_graceful_shutdown(stopping)
     .await
     .map_err(ServeError::Http)
+}
+
+/// SIGHUP (a closed terminal, or a supervisor asking for a reload) would end the process by
+/// default. Reloading the configuration is not implemented yet, so the server says so and goes
+/// on with what it runs.
+fn survive_hangups() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hangups) => {
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    tracing::warn!(
+                        "SIGHUP: reloading the configuration is not supported yet; the running configuration stays"
+                    );
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "SIGHUP handler not installed"),
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not when the
