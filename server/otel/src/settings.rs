@@ -133,7 +133,12 @@ pub fn resolve(
         }
     };
 
-    let resource_attributes = resource_attributes(&var, &mut warnings);
+    let mut resource_attributes = resource_attributes(&var, &mut warnings);
+    // OpenTelemetry's order: OTEL_SERVICE_NAME, then a service.name among the resource
+    // attributes, then the binary's own name. Taken out of the map so it cannot override.
+    let service_name = var("OTEL_SERVICE_NAME")
+        .or(resource_attributes.remove("service.name"))
+        .unwrap_or_else(|| identity.name.to_owned());
 
     let insecure = match var("OTEL_EXPORTER_OTLP_INSECURE").as_deref() {
         None | Some("false") => false,
@@ -179,7 +184,7 @@ pub fn resolve(
         endpoint,
         protocol,
         sampler,
-        service_name: var("OTEL_SERVICE_NAME").unwrap_or_else(|| identity.name.to_owned()),
+        service_name,
         service_version: var("OTEL_SERVICE_VERSION").unwrap_or_else(|| identity.version.to_owned()),
         resource_attributes,
         certificate: var("OTEL_EXPORTER_OTLP_CERTIFICATE"),
@@ -358,6 +363,23 @@ mod tests {
             assert_eq!(s.sampler, expected, "{name}");
             assert!(w.is_empty());
         }
+    }
+
+    #[test]
+    fn otel_service_name_beats_a_service_name_in_the_resource_attributes() {
+        let attributes = (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "service.name=from-attributes,team=sre",
+        );
+        let (s, _) = with(&[attributes], &TelemetryConfig::default());
+        assert_eq!(s.service_name, "from-attributes");
+        let (s, _) = with(
+            &[attributes, ("OTEL_SERVICE_NAME", "from-variable")],
+            &TelemetryConfig::default(),
+        );
+        assert_eq!(s.service_name, "from-variable");
+        assert!(!s.resource_attributes.contains_key("service.name"));
+        assert_eq!(s.resource_attributes["team"], "sre");
     }
 
     #[test]
