@@ -91,7 +91,7 @@ impl Metrics {
         );
         info.get_or_create(&InfoLabels {
             version: crate::VERSION.to_owned(),
-            rust_version: env!("CARGO_PKG_RUST_VERSION").to_owned(),
+            rust_version: env!("KMCP_RUSTC_VERSION").to_owned(),
         })
         .set(1);
         Self {
@@ -132,6 +132,21 @@ pub fn status_class(status: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_info_names_the_compiler_that_built_it() {
+        let rustc = std::process::Command::new("rustc")
+            .arg("--version")
+            .output()
+            .unwrap();
+        let version = String::from_utf8(rustc.stdout).unwrap();
+        let (_, text) = Metrics::new().render("text/plain");
+        let expected = format!(
+            "rust_version=\"{}\"",
+            version.split_whitespace().nth(1).unwrap()
+        );
+        assert!(text.contains(&expected), "{expected} not in {text}");
+    }
 
     #[test]
     fn negotiates_openmetrics_and_names_every_family() {
