@@ -113,6 +113,10 @@ impl ValidationError {
 }
 
 /// The subset of the server's TOML config that the operator decides.
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "the server's on/off settings, as its TOML has them"
+)]
 #[derive(Serialize)]
 struct ServerToml<'a> {
     port: u16,

@@ -410,11 +410,11 @@ async fn pods_run(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErro
         ),
     };
     // Both APIs first: a denied Service refuses the call before the Pod exists.
-    let (pods, ns) = namespaced::<Pod>(ctx, a.namespace.as_deref()).await?;
     let services = match port {
-        Some(_) => Some(namespaced::<Service>(ctx, Some(&ns)).await?.0),
+        Some(_) => Some(namespaced::<Service>(ctx, a.namespace.as_deref()).await?.0),
         None => None,
     };
+    let (pods, _) = namespaced::<Pod>(ctx, a.namespace.as_deref()).await?;
     let name = a
         .name
         .filter(|n| !n.is_empty())
