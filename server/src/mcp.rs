@@ -30,6 +30,7 @@ struct Shared {
     cluster: Arc<Cluster>,
     list_output: ListOutput,
     denied: Arc<Vec<DeniedResource>>,
+    redact_secrets: bool,
     observer: Arc<Observer>,
     audit: Option<AuditLog>,
 }
@@ -66,6 +67,7 @@ impl McpServer {
                 cluster,
                 list_output: config.list_output,
                 denied: Arc::new(config.denied_resources.clone()),
+                redact_secrets: config.redact_secrets,
                 observer,
                 audit,
             }),
@@ -160,6 +162,7 @@ impl McpServer {
             context,
             list_output: shared.list_output,
             denied: shared.denied.clone(),
+            redact_secrets: shared.redact_secrets,
             caller,
             as_caller: tokio::sync::OnceCell::new(),
         };

@@ -1,8 +1,9 @@
 //! The MCP handler (`mcp::McpServer`) driven by an rmcp client over an in-memory duplex pipe:
 //! initialize, `tools/list` per filter set against the golden snapshot, the unknown-tool error
-//! and its metric label, cluster failures as tool errors, and the parent of a tool span taken
-//! from `_meta.traceparent`. No cluster is reachable (provider `disabled`, or a kubeconfig whose
-//! apiserver is 127.0.0.1:1); the span test binds one loopback port for its OTLP receiver.
+//! and its metric label, cluster failures as tool errors, `denied_resources` refusing before any
+//! cluster access, and the parent of a tool span taken from `_meta.traceparent`. No cluster is
+//! reachable (provider `disabled`, or a kubeconfig whose apiserver is 127.0.0.1:1); the span test
+//! binds one loopback port for its OTLP receiver.
 
 #![allow(
     clippy::expect_used,
@@ -281,6 +282,51 @@ async fn without_a_cluster_tools_answer_with_a_tool_error() {
     let message = text(&result);
     assert!(message.starts_with("invalid arguments: "), "{message}");
     assert!(message.contains("`name`"), "{message}");
+    client.cancel().await.expect("close");
+}
+
+#[tokio::test]
+async fn denied_resources_refuse_before_any_cluster_access() {
+    // No cluster at all: a call that reached for one would fail with "no Kubernetes cluster".
+    let client = client(
+        r#"toolsets = ["core", "helm"]
+        denied_resources = [
+            {group = "", version = "v1", kind = "Node"},
+            {group = "", version = "v1", kind = "Service"},
+            {group = "", version = "v1", kind = "Secret"},
+        ]"#,
+    )
+    .await;
+    let calls = [
+        (
+            "nodes_log",
+            json!({"name": "n1", "query": "kubelet"}),
+            "Node",
+        ),
+        ("nodes_stats_summary", json!({"name": "n1"}), "Node"),
+        ("nodes_top", json!({}), "Node"),
+        ("pods_run", json!({"image": "nginx", "port": 80}), "Service"),
+        ("helm_list", json!({"all_namespaces": true}), "Secret"),
+        (
+            "resources_get",
+            json!({"apiVersion": "v1", "kind": "Secret", "name": "db"}),
+            "Secret",
+        ),
+    ];
+    for (tool, arguments, kind) in calls {
+        let result = client
+            .call_tool(call(tool, &arguments))
+            .await
+            .expect("tools/call");
+        assert_eq!(result.is_error, Some(true), "{tool}");
+        assert_eq!(
+            text(&result),
+            format!(
+                "resource v1, Kind={kind} is not allowed by the server configuration (denied_resources)"
+            ),
+            "{tool}"
+        );
+    }
     client.cancel().await.expect("close");
 }
 

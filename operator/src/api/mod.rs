@@ -88,6 +88,10 @@ pub struct ServerSettings {
     /// Kinds no tool may touch, e.g. {group: "", version: v1, kind: Secret}.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub denied_resources: Vec<DeniedResource>,
+    /// Mask the values of Secrets (`data`, `stringData`, the last-applied annotation) in every
+    /// tool answer. Default true; false lets the model read Secrets the access grants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redact_secrets: Option<bool>,
     /// Serve streamable HTTP without sessions. Default true: any replica can answer any request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stateless: Option<bool>,

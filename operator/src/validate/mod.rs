@@ -113,12 +113,17 @@ impl ValidationError {
 }
 
 /// The subset of the server's TOML config that the operator decides.
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "the server's on/off settings, as its TOML has them"
+)]
 #[derive(Serialize)]
 struct ServerToml<'a> {
     port: u16,
     stateless: bool,
     read_only: bool,
     disable_destructive: bool,
+    redact_secrets: bool,
     toolsets: Vec<Toolset>,
     denied_resources: &'a [DeniedResource],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -158,6 +163,7 @@ pub fn validate(mcp: &McpServer, facts: &Facts) -> Result<ValidatedMcpServer, Va
         stateless: spec.server.stateless.unwrap_or(true),
         read_only: spec.server.read_only,
         disable_destructive: spec.server.disable_destructive,
+        redact_secrets: spec.server.redact_secrets.unwrap_or(true),
         toolsets,
         denied_resources: &spec.server.denied_resources,
         telemetry: telemetry::toml_section(&spec.telemetry),

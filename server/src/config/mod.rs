@@ -99,6 +99,7 @@ struct FileConfig {
     stateless: Option<bool>,
     toolsets: Option<Vec<Toolset>>,
     denied_resources: Option<Vec<DeniedResource>>,
+    redact_secrets: Option<bool>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     require_tls: Option<bool>,
@@ -235,6 +236,8 @@ pub struct Config {
     pub stateless: bool,
     pub toolsets: BTreeSet<Toolset>,
     pub denied_resources: Vec<DeniedResource>,
+    /// Mask the values of Secrets in every tool answer (TOML only, default on).
+    pub redact_secrets: bool,
     pub tls: Option<TlsFiles>,
     pub require_tls: bool,
     pub allowed_hosts: Vec<String>,
@@ -363,6 +366,7 @@ impl Config {
             stateless: flags.stateless || file.stateless.unwrap_or(false),
             toolsets,
             denied_resources: file.denied_resources.unwrap_or_default(),
+            redact_secrets: file.redact_secrets.unwrap_or(true),
             tls,
             require_tls,
             allowed_hosts: flags
@@ -434,6 +438,17 @@ mod tests {
         assert_eq!(c.list_output, ListOutput::Table);
         assert_eq!(c.toolsets, BTreeSet::from([Toolset::Core, Toolset::Config]));
         assert!(!c.read_only && !c.stateless);
+    }
+
+    #[test]
+    fn secrets_are_redacted_unless_the_file_says_otherwise() {
+        assert!(
+            Config::from_toml("", Flags::default())
+                .unwrap()
+                .redact_secrets
+        );
+        let c = Config::from_toml("redact_secrets = false", Flags::default()).unwrap();
+        assert!(!c.redact_secrets);
     }
 
     #[test]

@@ -4,11 +4,12 @@
 
 use std::fmt::Write as _;
 
+use k8s_openapi::api::core::v1::Node;
 use kube::core::GroupVersionKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::kube::{encode, get_raw, items, list, metrics_api, selectors};
+use super::kube::{encode, get_raw, items, kind_of, list, metrics_api, selectors};
 use super::{
     Arguments, Hints, ToolContext, ToolError, ToolSpec, field_selector_property,
     label_selector_property, object_schema,
@@ -168,6 +169,7 @@ async fn nodes_log(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErr
     );
     let text = get_raw(
         ctx,
+        &[kind_of::<Node>()],
         &path,
         &format!("get log {} of node {}", a.query, a.name),
     )
@@ -192,7 +194,13 @@ async fn nodes_stats_summary(ctx: &ToolContext, args: Arguments) -> Result<Strin
     }
     let a: Args = args.parse()?;
     let path = format!("/api/v1/nodes/{}/proxy/stats/summary", encode(&a.name));
-    get_raw(ctx, &path, &format!("get stats summary of node {}", a.name)).await
+    get_raw(
+        ctx,
+        &[kind_of::<Node>()],
+        &path,
+        &format!("get stats summary of node {}", a.name),
+    )
+    .await
 }
 
 async fn nodes_top(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
@@ -208,7 +216,11 @@ async fn nodes_top(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErr
     } else if let Some(selector) = a.label_selector.as_deref().filter(|s| !s.is_empty()) {
         path = format!("{path}?labelSelector={}", encode(selector));
     }
-    let text = metrics_api(ctx, &path, "get nodes top").await?;
+    let touches = [
+        kind_of::<Node>(),
+        GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "NodeMetrics"),
+    ];
+    let text = metrics_api(ctx, &touches, &path, "get nodes top").await?;
     let metrics: Value = serde_json::from_str(&text).unwrap_or_default();
     let mut out = String::from("NAME\tCPU(cores)\tMEMORY(bytes)\n");
     for item in items(&metrics) {

@@ -12,7 +12,7 @@ use kube::api::{Api, DeleteParams, ListParams};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::kube::{delete, gvk};
+use super::kube::{delete, everywhere, gvk, namespaced};
 use super::output::yaml;
 use super::{Arguments, Hints, ToolContext, ToolError, ToolSpec, object_schema};
 
@@ -117,11 +117,9 @@ async fn releases(
     namespace: Option<&str>,
     name: Option<&str>,
 ) -> Result<Vec<Release>, ToolError> {
-    ctx.check_allowed(&gvk("v1", "Secret")?)?;
-    let target = ctx.target().await?;
     let api: Api<Secret> = match namespace {
-        Some(ns) => Api::namespaced(target.client.clone(), ns),
-        None => Api::all(target.client.clone()),
+        Some(ns) => namespaced(ctx, Some(ns)).await?.0,
+        None => everywhere(ctx).await?,
     };
     let mut selector = "owner=helm".to_owned();
     if let Some(name) = name {
@@ -232,7 +230,7 @@ async fn helm_uninstall(ctx: &ToolContext, args: Arguments) -> Result<String, To
             Err(e) => return Err(e),
         }
     }
-    let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &ns);
+    let (secrets, _) = namespaced::<Secret>(ctx, Some(&ns)).await?;
     secrets
         .delete_collection(
             &DeleteParams::default(),

@@ -1,17 +1,20 @@
-//! The dynamic-API helpers every toolset shares: kinds from `apiVersion` + `kind`, discovery
-//! behind the deny-list, list (table or YAML), get, delete, selectors, raw GETs (node proxy,
-//! metrics API) and URL encoding. Does I/O against the apiserver.
+//! The cluster access every toolset shares: kinds from `apiVersion` + `kind`, discovery, typed
+//! APIs, list (table or YAML), get, delete, selectors, raw GETs (node proxy, metrics API) and URL
+//! encoding. Every way a tool reaches the apiserver passes `denied_resources` here first (tools
+//! build no `Api` and send no request of their own), and every object printed goes through
+//! [`ToolContext::printable`], which redacts Secrets. Does I/O against the apiserver.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use kube::Resource as _;
+use kube::Resource;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiResource, Scope};
 use serde_json::Value;
 
-use super::output::{table, tidy, yaml};
+use super::output::{table, yaml};
+use super::redact;
 use super::{ToolContext, ToolError};
 use crate::cluster::{Target, chain};
 use crate::config::ListOutput;
@@ -69,6 +72,34 @@ pub async fn resolve(
     Ok((target, ar, caps.scope))
 }
 
+/// The kind of a typed resource, for the deny-list.
+pub fn kind_of<K: Resource<DynamicType = ()>>() -> GroupVersionKind {
+    GroupVersionKind::gvk(&K::group(&()), &K::version(&()), &K::kind(&()))
+}
+
+/// Checks the deny-list, then gives the typed API of `K` in `namespace` (default: the
+/// configured one) and that namespace.
+pub async fn namespaced<K>(
+    ctx: &ToolContext,
+    namespace: Option<&str>,
+) -> Result<(Api<K>, String), ToolError>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
+{
+    ctx.check_allowed(&kind_of::<K>())?;
+    let target = ctx.target().await?;
+    let ns = target.namespace_or_default(namespace).to_owned();
+    Ok((Api::namespaced(target.client.clone(), &ns), ns))
+}
+
+/// Checks the deny-list, then gives the typed API of `K` across every namespace.
+pub async fn everywhere<K: Resource<DynamicType = ()>>(
+    ctx: &ToolContext,
+) -> Result<Api<K>, ToolError> {
+    ctx.check_allowed(&kind_of::<K>())?;
+    Ok(Api::all(ctx.target().await?.client.clone()))
+}
+
 /// Lists `gvk` in `namespace` (None: every namespace) as a table or YAML. When listing every
 /// namespace is forbidden and no namespace was asked for, falls back to the default one.
 pub async fn list(
@@ -106,10 +137,9 @@ async fn list_in(
             let list = api(target, ar, scope, namespace).list(params).await?;
             let items: Vec<Value> = list
                 .items
-                .into_iter()
-                .map(|o| serde_json::to_value(o).map(tidy))
-                .collect::<Result<_, _>>()
-                .map_err(kube::Error::SerdeError)?;
+                .iter()
+                .map(|o| ctx.printable(o, &ar.kind))
+                .collect();
             Ok(yaml(&Value::Array(items)))
         }
         ListOutput::Table => {
@@ -127,7 +157,10 @@ async fn list_in(
                     "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
                 ),
             );
-            let response: Value = target.client.request(request).await?;
+            let mut response: Value = target.client.request(request).await?;
+            if ctx.redact_secrets && ar.kind == "Secret" {
+                redact::table_rows(&mut response);
+            }
             Ok(table(&response, &ar.api_version, &ar.kind))
         }
     }
@@ -147,9 +180,7 @@ pub async fn get(
         .get(name)
         .await
         .map_err(ToolError::api(action))?;
-    Ok(yaml(&tidy(
-        serde_json::to_value(object).unwrap_or_default(),
-    )))
+    Ok(yaml(&ctx.printable(&object, &ar.kind)))
 }
 
 /// Deletes one object; answers with what was deleted.
@@ -189,8 +220,17 @@ pub fn selectors(label: Option<&str>, field: Option<&str>) -> ListParams {
     params
 }
 
-/// GET of a raw apiserver path (node proxy, metrics API), as text.
-pub async fn get_raw(ctx: &ToolContext, path: &str, action: &str) -> Result<String, ToolError> {
+/// GET of a raw apiserver path (node proxy, metrics API), as text, after checking the kinds
+/// it `touches` against the deny-list.
+pub async fn get_raw(
+    ctx: &ToolContext,
+    touches: &[GroupVersionKind],
+    path: &str,
+    action: &str,
+) -> Result<String, ToolError> {
+    for gvk in touches {
+        ctx.check_allowed(gvk)?;
+    }
     let target = ctx.target().await?;
     let request = http::Request::get(path)
         .body(Vec::new())
@@ -206,8 +246,13 @@ pub async fn get_raw(ctx: &ToolContext, path: &str, action: &str) -> Result<Stri
 }
 
 /// GET from the metrics API, with a clear message when metrics-server is not installed.
-pub async fn metrics_api(ctx: &ToolContext, path: &str, action: &str) -> Result<String, ToolError> {
-    match get_raw(ctx, path, action).await {
+pub async fn metrics_api(
+    ctx: &ToolContext,
+    touches: &[GroupVersionKind],
+    path: &str,
+    action: &str,
+) -> Result<String, ToolError> {
+    match get_raw(ctx, touches, path, action).await {
         Err(ToolError::Api {
             source: kube::Error::Api(status),
             ..

@@ -10,6 +10,7 @@ mod helm;
 mod kube;
 pub mod output;
 mod pods;
+mod redact;
 mod resources;
 
 use std::collections::{BTreeSet, HashMap};
@@ -19,6 +20,7 @@ use futures::future::BoxFuture;
 // `::kube` is the crate; plain `kube` here names the helpers module below.
 use ::kube::core::GroupVersionKind;
 use rmcp::model::{Tool, ToolAnnotations};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
@@ -128,12 +130,14 @@ impl Arguments {
 }
 
 /// What a handler may use: the cluster (for the context the call chose, as the caller when
-/// there is one) and the output and deny-list settings.
+/// there is one) and the output, redaction and deny-list settings.
 pub struct ToolContext {
     pub cluster: Arc<Cluster>,
     pub context: Option<String>,
     pub list_output: ListOutput,
     pub denied: Arc<Vec<DeniedResource>>,
+    /// Print Secrets with their values masked (`redact_secrets`).
+    pub redact_secrets: bool,
     pub caller: Option<Caller>,
     /// The caller's target, built once per call.
     pub as_caller: tokio::sync::OnceCell<Arc<Target>>,
@@ -150,6 +154,16 @@ impl ToolContext {
             .get_or_try_init(|| impersonate::target_for(caller, &target))
             .await?;
         Ok(acting.clone())
+    }
+
+    /// An object of `kind` (for list items, which carry none) as tools print it: without
+    /// `managedFields`, and with its values masked if it is a Secret and redaction is on.
+    pub fn printable(&self, object: &impl Serialize, kind: &str) -> Value {
+        let mut value = output::tidy(serde_json::to_value(object).unwrap_or_default());
+        if self.redact_secrets {
+            redact::secrets(&mut value, kind);
+        }
+        value
     }
 
     /// Refuses kinds listed in `denied_resources`.

@@ -5,14 +5,16 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::api::{Api, AttachParams, DeleteParams, ListParams, LogParams, PostParams};
+use kube::api::{AttachParams, DeleteParams, ListParams, LogParams, PostParams};
 use kube::core::GroupVersionKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt as _;
 
-use super::kube::{FIELD_MANAGER, delete, encode, get, items, list, metrics_api, selectors};
-use super::output::{tidy, yaml};
+use super::kube::{
+    FIELD_MANAGER, delete, encode, get, items, kind_of, list, metrics_api, namespaced, selectors,
+};
+use super::output::yaml;
 use super::{
     Arguments, Hints, ToolContext, ToolError, ToolSpec, field_selector_property,
     label_selector_property, object_schema,
@@ -21,7 +23,7 @@ use super::{
 use crate::config::Toolset;
 
 fn pod_gvk() -> GroupVersionKind {
-    GroupVersionKind::gvk("", "v1", "Pod")
+    kind_of::<Pod>()
 }
 
 #[allow(clippy::too_many_lines, reason = "a table of tool definitions")]
@@ -189,10 +191,17 @@ const NAME_LABEL: &str = "app.kubernetes.io/name";
 async fn pods_delete(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
     let a: PodArgs = args.parse()?;
     let deleted = delete(ctx, &pod_gvk(), a.namespace.as_deref(), &a.name, None).await?;
-    // Remove the Service that pods_run made beside the Pod, if there is one.
-    let target = ctx.target().await?;
-    let ns = target.namespace_or_default(a.namespace.as_deref());
-    let services: Api<Service> = Api::namespaced(target.client.clone(), ns);
+    // Remove the Service that pods_run made beside the Pod, if there is one and Services may
+    // be touched; the Pod is gone either way, so a denied Service is a note, not an error.
+    let services = match namespaced::<Service>(ctx, a.namespace.as_deref()).await {
+        Ok((services, _)) => services,
+        Err(ToolError::Denied(kind)) => {
+            return Ok(format!(
+                "{deleted}\nServices were not looked for: {kind} is denied by denied_resources"
+            ));
+        }
+        Err(e) => return Err(e),
+    };
     let selector = format!("{MANAGED_BY}={FIELD_MANAGER},{NAME_LABEL}={}", a.name);
     if let Ok(list) = services
         .list(&ListParams::default().labels(&selector))
@@ -221,9 +230,7 @@ struct LogArgs {
 
 async fn pods_log(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
     let a: LogArgs = args.parse()?;
-    ctx.check_allowed(&pod_gvk())?;
-    let target = ctx.target().await?;
-    let ns = target.namespace_or_default(a.namespace.as_deref());
+    let (pods, ns) = namespaced::<Pod>(ctx, a.namespace.as_deref()).await?;
     let params = LogParams {
         container: a.container.filter(|c| !c.is_empty()),
         previous: a.previous.unwrap_or(false),
@@ -234,7 +241,7 @@ async fn pods_log(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErro
         },
         ..LogParams::default()
     };
-    let log = Api::<Pod>::namespaced(target.client.clone(), ns)
+    let log = pods
         .logs(&a.name, &params)
         .await
         .map_err(ToolError::api(format!("get log of pod {}", a.name)))?;
@@ -255,7 +262,6 @@ struct TopArgs {
 
 async fn pods_top(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
     let a: TopArgs = args.parse()?;
-    ctx.check_allowed(&pod_gvk())?;
     let target = ctx.target().await?;
     let namespace = a.namespace.filter(|n| !n.is_empty());
     let scope = match (&namespace, a.all_namespaces.unwrap_or(true), &a.name) {
@@ -269,7 +275,11 @@ async fn pods_top(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErro
     } else if let Some(selector) = a.label_selector.as_deref().filter(|s| !s.is_empty()) {
         path = format!("{path}?labelSelector={}", encode(selector));
     }
-    let text = metrics_api(ctx, &path, "get pods top").await?;
+    let touches = [
+        pod_gvk(),
+        GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "PodMetrics"),
+    ];
+    let text = metrics_api(ctx, &touches, &path, "get pods top").await?;
     let metrics: Value = serde_json::from_str(&text).unwrap_or_default();
     let mut out = String::from("NAMESPACE\tPOD\tCONTAINER\tCPU(cores)\tMEMORY(bytes)\n");
     for pod in items(&metrics) {
@@ -318,9 +328,7 @@ async fn pods_exec(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErr
             "command must not be empty".into(),
         ));
     }
-    ctx.check_allowed(&pod_gvk())?;
-    let target = ctx.target().await?;
-    let ns = target.namespace_or_default(a.namespace.as_deref());
+    let (pods, _) = namespaced::<Pod>(ctx, a.namespace.as_deref()).await?;
     let mut params = AttachParams::default()
         .stdin(false)
         .stdout(true)
@@ -329,7 +337,7 @@ async fn pods_exec(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErr
         params = params.container(c);
     }
     let action = format!("exec in pod {}", a.name);
-    let mut process = Api::<Pod>::namespaced(target.client.clone(), ns)
+    let mut process = pods
         .exec(&a.name, a.command, &params)
         .await
         .map_err(ToolError::api(action.clone()))?;
@@ -401,11 +409,12 @@ async fn pods_run(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErro
                 })?,
         ),
     };
-    ctx.check_allowed(&pod_gvk())?;
-    let target = ctx.target().await?;
-    let ns = target
-        .namespace_or_default(a.namespace.as_deref())
-        .to_owned();
+    // Both APIs first: a denied Service refuses the call before the Pod exists.
+    let services = match port {
+        Some(_) => Some(namespaced::<Service>(ctx, a.namespace.as_deref()).await?.0),
+        None => None,
+    };
+    let (pods, _) = namespaced::<Pod>(ctx, a.namespace.as_deref()).await?;
     let name = a
         .name
         .filter(|n| !n.is_empty())
@@ -416,17 +425,17 @@ async fn pods_run(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErro
         ..PostParams::default()
     };
     let mut created = Vec::new();
-    let pod = Api::<Pod>::namespaced(target.client.clone(), &ns)
+    let pod = pods
         .create(&params, &pod)
         .await
         .map_err(ToolError::api(format!("create pod {name}")))?;
-    created.push(tidy(serde_json::to_value(pod).unwrap_or_default()));
-    if let Some(service) = service {
-        let service = Api::<Service>::namespaced(target.client.clone(), &ns)
+    created.push(ctx.printable(&pod, "Pod"));
+    if let (Some(services), Some(service)) = (services, service) {
+        let service = services
             .create(&params, &service)
             .await
             .map_err(ToolError::api(format!("create service {name}")))?;
-        created.push(tidy(serde_json::to_value(service).unwrap_or_default()));
+        created.push(ctx.printable(&service, "Service"));
     }
     Ok(format!(
         "# The following resources (YAML) have been created or updated successfully\n{}",

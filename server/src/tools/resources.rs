@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::kube::{FIELD_MANAGER, api, delete, get, gvk, list, plural, resolve, selectors};
-use super::output::{tidy, yaml};
+use super::output::yaml;
 use super::{
     Arguments, Hints, ToolContext, ToolError, ToolSpec, field_selector_property,
     label_selector_property, object_schema,
@@ -169,7 +169,7 @@ async fn resources_scale(ctx: &ToolContext, args: Arguments) -> Result<String, T
         None => api.get_scale(&a.name).await,
     }
     .map_err(ToolError::api(action))?;
-    Ok(yaml(&tidy(serde_json::to_value(scale).unwrap_or_default())))
+    Ok(yaml(&ctx.printable(&scale, "Scale")))
 }
 
 async fn resources_create_or_update(
@@ -202,7 +202,7 @@ async fn resources_create_or_update(
             .patch(&name, &params, &Patch::Apply(&object))
             .await
             .map_err(ToolError::api(action))?;
-        applied.push(tidy(serde_json::to_value(result).unwrap_or_default()));
+        applied.push(ctx.printable(&result, &kind));
     }
     Ok(format!(
         "# The following resources (YAML) have been created or updated successfully\n{}",
