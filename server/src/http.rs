@@ -2,7 +2,7 @@
 //! `/stats`, `/metrics` and `/healthz`, built in one place so tests can drive it with `oneshot`.
 //! Every request but `/healthz` is traced and counted. No I/O until served.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -26,6 +26,7 @@ use crate::mcp::McpServer;
 use crate::observe::{
     EndSpanOnDrop, HttpContext, HttpRequestFacts, OTHER_METHOD, Observer, UNKNOWN as UNMATCHED,
 };
+use crate::rebinding::{self, HostRule};
 use crate::sse::{self, SseSessions};
 
 /// The client's address, for every listener (plain TCP or TLS).
@@ -80,7 +81,11 @@ pub fn router(server: &McpServer, config: &Config, shutdown: &CancellationToken)
         .route("/message", post(sse::message))
         .with_state(sessions)
         .merge(mcp)
-        .layer(DefaultBodyLimit::max(config.max_body_bytes));
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(HostRule::new(config)),
+            rebinding::guard,
+        ));
     if let Some(settings) = &config.auth {
         // Only the MCP endpoints: the metadata, /healthz, /metrics and /stats stay open.
         let gate = auth::http::Gate {
@@ -303,29 +308,6 @@ fn streamable_config(config: &Config, cancel: CancellationToken) -> StreamableHt
         .with_json_response(config.stateless)
         .with_max_request_body_bytes(config.max_body_bytes)
         .with_cancellation_token(cancel);
-    // DNS-rebinding guard: a server bound to loopback accepts only loopback Host headers (rmcp's
-    // default); one bound to a routable address is reached by Service names it cannot know, so
-    // it accepts any Host unless --allowed-hosts narrows it.
-    if config.allowed_hosts.iter().any(|h| h == "*") {
-        base.disable_allowed_hosts()
-    } else if !config.allowed_hosts.is_empty() {
-        let mut hosts = vec![
-            "localhost".to_owned(),
-            "127.0.0.1".to_owned(),
-            "::1".to_owned(),
-        ];
-        hosts.extend(config.allowed_hosts.iter().cloned());
-        base.with_allowed_hosts(hosts)
-    } else if is_loopback(&config.bind_address) {
-        base
-    } else {
-        base.disable_allowed_hosts()
-    }
-}
-
-fn is_loopback(bind_address: &str) -> bool {
-    bind_address == "localhost"
-        || bind_address
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    // One DNS-rebinding guard for every MCP endpoint: crate::rebinding, in front of this.
+    base.disable_allowed_hosts()
 }

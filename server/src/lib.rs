@@ -9,6 +9,7 @@ pub mod http;
 pub mod jsonrpc;
 pub mod mcp;
 pub mod observe;
+pub mod rebinding;
 pub mod serve;
 pub mod sse;
 pub mod tls;

@@ -73,7 +73,13 @@ impl Drop for SessionGuard {
 
 /// `GET /sse`
 pub async fn connect(State(sessions): State<SseSessions>) -> Response {
-    let id = session_id();
+    let Some(id) = session_id() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no randomness for a session id",
+        )
+            .into_response();
+    };
     let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(QUEUE);
     let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(QUEUE);
     {
@@ -195,10 +201,11 @@ fn carry_trace_context(message: &mut Value, carrier: &std::collections::HashMap<
     }
 }
 
-/// 128 random bits as hex; unguessable, so one client cannot post into another's session.
-fn session_id() -> String {
-    use std::hash::{BuildHasher, RandomState};
-    let a = RandomState::new().hash_one(std::time::SystemTime::now());
-    let b = RandomState::new().hash_one(std::process::id());
-    format!("{a:016x}{b:016x}")
+/// 128 bits from the operating system's CSPRNG, as hex: unguessable, so one client cannot post
+/// into another's session. Without randomness the server cannot keep sessions apart: `None`.
+fn session_id() -> Option<String> {
+    use ring::rand::SecureRandom as _;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new().fill(&mut bytes).ok()?;
+    Some(format!("{:032x}", u128::from_be_bytes(bytes)))
 }

@@ -215,6 +215,45 @@ async fn the_host_rule_follows_the_bind_address_and_allowed_hosts() {
 }
 
 #[tokio::test]
+async fn a_foreign_origin_is_refused_on_every_mcp_endpoint_whatever_the_bind_address() {
+    for toml in ["", "bind_address = \"127.0.0.1\""] {
+        let app = app(toml);
+        let with_origin = |request: Request<Body>, origin: &str| {
+            let (mut parts, body) = request.into_parts();
+            parts
+                .headers
+                .insert(header::ORIGIN, origin.parse().expect("origin"));
+            Request::from_parts(parts, body)
+        };
+        let requests = [
+            with_origin(post_mcp("localhost", INITIALIZE), "http://evil.example"),
+            with_origin(get("/sse"), "http://evil.example"),
+            with_origin(
+                Request::post("/message?sessionId=0")
+                    .header(header::HOST, "localhost")
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(INITIALIZE))
+                    .expect("request"),
+                "http://evil.example",
+            ),
+        ];
+        for request in requests {
+            let path = request.uri().path().to_owned();
+            let answer = send(&app, request).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{toml:?} {path}");
+            assert!(
+                answer.body.contains("Origin header is not allowed"),
+                "{}",
+                answer.body
+            );
+        }
+        // The MCP Inspector's page on localhost is a client like any other.
+        let local = with_origin(post_mcp("localhost", INITIALIZE), "http://localhost:6274");
+        assert_eq!(send(&app, local).await.status, StatusCode::OK, "{toml:?}");
+    }
+}
+
+#[tokio::test]
 async fn healthz_is_answered_outside_the_counted_and_traced_layer() {
     let app = app("");
     for _ in 0..3 {
