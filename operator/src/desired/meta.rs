@@ -11,7 +11,7 @@ use crate::validate::ValidatedMcpServer;
 
 /// The field manager of every apply, and the `managed-by` label.
 pub const MANAGER: &str = "kubernetes-mcp-operator";
-/// On RBAC children: the uid of their McpServer. Owner references cannot reach Roles in other
+/// On bindings: the uid of their McpServer. Owner references cannot reach RoleBindings in other
 /// namespaces nor cluster-scoped objects, so the sweep and the finalizer find them by this label.
 pub const OWNER_UID: &str = "kubernetes-mcp.io/owner-uid";
 
