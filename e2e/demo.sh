@@ -28,11 +28,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
-step "installing the CRD, starting the operator and the pod runner, applying the McpServer"
+step "installing the CRD and its ClusterRoles, starting the operator and the pod runner, applying the McpServer"
 sock="$PWD/$stack_dir/demo-forward.sock"
 e2e/stack.sh exec -- bash -c "
   set -e
-  kubectl apply --server-side -f crds/ >/dev/null
+  kubectl apply --server-side -f crds/ -f config/rbac/ -f config/admission/ >/dev/null
   kubectl wait --for=condition=Established crd/mcpservers.kubernetes-mcp.io >/dev/null
   kubectl create namespace demo >/dev/null
   nohup target/debug/kubernetes-mcp-operator --default-image $image >$logs/operator.log 2>&1 &

@@ -17,8 +17,10 @@ def anyio_backend():
 
 @pytest.fixture(scope="session")
 def crds():
-    """The McpServer CRD, installed from crds/ and established."""
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    """The McpServer CRD, installed from crds/ and established; the ClusterRoles McpServers are
+    bound to and the admission policy on who may ask for them (config/rbac, config/admission)."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"),
+            "-f", str(ROOT / "config" / "rbac"), "-f", str(ROOT / "config" / "admission"))
     kubectl("wait", "--for=condition=Established", "crd/mcpservers.kubernetes-mcp.io")
 
 

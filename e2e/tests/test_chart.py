@@ -4,28 +4,17 @@ the `restricted` Pod Security Standard, and its RBAC is enough for the operator 
 of its work (reconcile, events, finalizer cleanup, leader Lease) under the chart's
 ServiceAccount, with a token from the TokenRequest API."""
 
-import json
-import os
-import shutil
-import subprocess
 import uuid
 
-from support.operator import Operator
+from support import chart
 from support.stack import ROOT, kubectl
 from support.wait import eventually
 
-CHART = ROOT / "charts" / "kubernetes-mcp-operator"
-HELM = shutil.which("helm", path=os.environ.get("KMCP_BIN", ""))
-
-
-def helm(*args):
-    done = subprocess.run([HELM, *args], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+CHART = chart.CHART
 
 
 def test_the_chart_lints_and_carries_the_generated_crd():
-    assert "0 chart(s) failed" in helm("lint", str(CHART), "--strict")
+    assert "0 chart(s) failed" in chart.helm("lint", str(CHART), "--strict")
     generated = (ROOT / "crds" / "mcpservers.kubernetes-mcp.io.yaml").read_text()
     assert (CHART / "files" / "mcpservers.kubernetes-mcp.io.yaml").read_text() == generated, \
         "copy crds/mcpservers.kubernetes-mcp.io.yaml to charts/kubernetes-mcp-operator/files/"
@@ -37,35 +26,23 @@ def test_the_operator_does_all_its_work_with_the_charts_rbac(tmp_path, crds):
     kubectl("create", "namespace", system)
     kubectl("label", "namespace", system, "pod-security.kubernetes.io/enforce=restricted")
     kubectl("create", "namespace", work)
-    rendered = helm("template", release, str(CHART), "--namespace", system, "--set", f"watchNamespaces={{{work}}}")
-    applied = subprocess.run([shutil.which("kubectl", path=os.environ["KMCP_BIN"]), "apply", "--server-side",
-                              "--force-conflicts", "-f", "-"], input=rendered, capture_output=True, text=True)
-    assert applied.returncode == 0, applied.stderr
-    assert "would violate PodSecurity" not in applied.stderr, applied.stderr
-
-    # The operator, outside a pod, as the chart's ServiceAccount.
-    token = kubectl("create", "token", release, "-n", system).strip()
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "chart",
-        "clusters": [{"name": "stack", "cluster": {"server": "https://127.0.0.1:6443",
-                                                   "certificate-authority": os.path.join(os.environ["KMCP_STACK_DIR"], "pki", "ca.crt")}}],
-        "users": [{"name": "chart", "user": {"token": token}}],
-        "contexts": [{"name": "chart", "context": {"cluster": "stack", "user": "chart"}}]}))
-    operator = Operator(tmp_path, "--namespace", work, "--lease-namespace", system, "--lease-name", release,
-                        env={"KUBECONFIG": str(kubeconfig)})
+    _, warnings = chart.install(release, system, f"watchNamespaces={{{work}}}")
+    assert "would violate PodSecurity" not in warnings, warnings
+    operator = chart.operator(tmp_path, release, system, [work])
     try:
         for sample in ("minimal.yaml", "cluster-reader.yaml"):
             kubectl("apply", "-n", work, "-f", str(ROOT / "config" / "samples" / sample))
         kubectl("patch", "mcpserver", "minimal", "-n", work, "--type=merge",
                 "-p", '{"spec": {"metrics": {"serviceMonitor": {"enabled": true}}}}')
+        cluster_binding = f"kubernetes-mcp-{work}-cluster-reader:kubernetes-mcp-read"
         eventually("every child of both", lambda: kubectl(
-            "get", "deployment/minimal", "deployment/cluster-reader", "servicemonitor/minimal", "role/kubernetes-mcp-minimal",
-            "-n", work, "-o", "name") and kubectl("get", "clusterrole", f"kubernetes-mcp-{work}-cluster-reader", "-o", "name"))
+            "get", "deployment/minimal", "deployment/cluster-reader", "servicemonitor/minimal",
+            "rolebinding/kubernetes-mcp-minimal:kubernetes-mcp-read", "-n", work, "-o", "name")
+            and kubectl("get", "clusterrolebinding", cluster_binding, "-o", "name"))
         eventually("events recorded", lambda: "Applied" in kubectl(
             "get", "events", "-n", work, "--field-selector", "involvedObject.name=minimal", "-o", "json"))
         kubectl("delete", "mcpserver", "cluster-reader", "-n", work, "--wait=true", "--timeout=30s")
-        assert kubectl("get", "clusterrole", f"kubernetes-mcp-{work}-cluster-reader", "--ignore-not-found", "-o", "name") == ""
+        assert kubectl("get", "clusterrolebinding", cluster_binding, "--ignore-not-found", "-o", "name") == ""
         text = operator.metrics()
         assert "kubernetes_mcp_operator_leader 1" in text
         assert not [line for line in text.splitlines()

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -23,17 +23,31 @@ use kube::{Client, CustomResourceExt as _};
 use kubernetes_mcp_e2e_harness::{Stack, TempNamespace, eventually, kubelet, next_pod_ip};
 use kubernetes_mcp_operator::api::McpServer;
 use kubernetes_mcp_operator::controller::{Context, run};
+use kubernetes_mcp_operator::tenancy;
 
+/// The CRD and the ClusterRoles the McpServers are bound to.
 async fn install_crd(client: &Client) {
+    let params = PatchParams::apply("reconcile-test").force();
     Api::<CustomResourceDefinition>::all(client.clone())
         .patch(
             "mcpservers.kubernetes-mcp.io",
-            &PatchParams::apply("reconcile-test").force(),
+            &params,
             &Patch::Apply(McpServer::crd()),
         )
         .await
         .unwrap();
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    for role in [tenancy::read_role(), tenancy::read_write_role()] {
+        let name = role.metadata.name.clone().unwrap();
+        roles
+            .patch(&name, &params, &Patch::Apply(role))
+            .await
+            .unwrap();
+    }
 }
+
+/// The RoleBinding of McpServer `minimal` to kubernetes-mcp-read.
+const BINDING: &str = "kubernetes-mcp-minimal:kubernetes-mcp-read";
 
 fn sample(name: &str) -> McpServer {
     let path = format!("{}/../config/samples/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -84,8 +98,7 @@ async fn a_sample_becomes_a_running_observable_server() {
     );
     assert!(exists::<ServiceAccount>(&client, &ns.name, "minimal").await);
     assert!(exists::<Service>(&client, &ns.name, "minimal").await);
-    assert!(exists::<Role>(&client, &ns.name, "kubernetes-mcp-minimal").await);
-    assert!(exists::<RoleBinding>(&client, &ns.name, "kubernetes-mcp-minimal").await);
+    assert!(exists::<RoleBinding>(&client, &ns.name, BINDING).await);
     let monitors: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         &ns.name,
@@ -115,18 +128,15 @@ async fn a_sample_becomes_a_running_observable_server() {
     let params = DeleteParams::default();
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns.name);
     accounts.delete("minimal", &params).await.unwrap();
-    let roles: Api<Role> = Api::namespaced(client.clone(), &ns.name);
-    roles
-        .delete("kubernetes-mcp-minimal", &params)
-        .await
-        .unwrap();
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &ns.name);
+    bindings.delete(BINDING, &params).await.unwrap();
     monitors.delete("minimal", &params).await.unwrap();
     eventually(
-        "the ServiceAccount, Role and ServiceMonitor recreated",
+        "the ServiceAccount, RoleBinding and ServiceMonitor recreated",
         20,
         || async {
             (exists::<ServiceAccount>(&client, &ns.name, "minimal").await
-                && exists::<Role>(&client, &ns.name, "kubernetes-mcp-minimal").await
+                && exists::<RoleBinding>(&client, &ns.name, BINDING).await
                 && monitors.get_opt("minimal").await.ok().flatten().is_some())
             .then_some(())
         },
@@ -319,7 +329,7 @@ async fn access_is_exact_pods_are_admitted_as_restricted_scale_is_left_alone_and
         )
         .await
         .unwrap();
-    // The narrowed access is applied (the Role in the granted namespace is swept)...
+    // The narrowed access is applied (the RoleBinding in the granted namespace is swept)...
     eventually("access narrowed", 30, || async {
         (!may(&client, &ns.name, "minimal", "list", &granted.name).await).then_some(())
     })
@@ -343,16 +353,18 @@ async fn access_is_exact_pods_are_admitted_as_restricted_scale_is_left_alone_and
         )
         .await
         .unwrap();
-    let roles: Api<Role> = Api::namespaced(client.clone(), &granted.name);
-    eventually("the Role in the granted namespace again", 30, || async {
-        roles.get_opt("kubernetes-mcp-minimal").await.ok().flatten()
-    })
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &granted.name);
+    eventually(
+        "the RoleBinding in the granted namespace again",
+        30,
+        || async { bindings.get_opt(BINDING).await.ok().flatten() },
+    )
     .await
     .unwrap();
     delete_and_wait(&client, &ns.name, "minimal").await;
     let selector = ListParams::default().labels(&format!("kubernetes-mcp.io/owner-uid={uid}"));
     assert!(
-        Api::<Role>::all(client.clone())
+        Api::<ClusterRoleBinding>::all(client.clone())
             .list(&selector)
             .await
             .unwrap()

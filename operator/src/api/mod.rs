@@ -120,23 +120,35 @@ pub struct DeniedResource {
     pub kind: String,
 }
 
-/// The server's RBAC: where, and how much.
+/// The server's RBAC: a ClusterRole, bound where. The author must be allowed to bind that
+/// ClusterRole there themselves (an admission policy checks it), so an McpServer grants no more
+/// than its author could grant by writing the RoleBinding.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "self.scope != 'Cluster' || size(self.namespaces) == 0", "message": "namespaces applies only to scope Namespace"}
+    {"rule": "self.scope != 'Cluster' || size(self.namespaces) == 0", "message": "namespaces applies only to scope Namespace"},
+    {"rule": "!has(self.verbs) || !has(self.clusterRole)", "message": "verbs and clusterRole exclude each other"}
 ]))]
 pub struct Access {
-    /// Namespace: a Role in each of `namespaces` (default: the McpServer's own).
-    /// Cluster: one ClusterRole for the whole cluster.
+    /// Namespace: a RoleBinding in each of `namespaces` (default: the McpServer's own).
+    /// Cluster: one ClusterRoleBinding for the whole cluster.
     #[serde(default)]
     pub scope: AccessScope,
-    /// Namespaces the server may act in, with scope Namespace. Default: its own namespace.
+    /// Namespaces the server may act in, with scope Namespace. Default: its own namespace. At
+    /// most 16 (each costs the admission policy one authorizer check); for more, scope Cluster.
     #[serde(default)]
+    #[schemars(length(max = 16))]
     pub namespaces: Vec<String>,
-    /// read: get, list and watch; readWrite: also create, update, patch and delete.
-    #[serde(default)]
-    pub verbs: AccessVerbs,
+    /// read (default): ClusterRole kubernetes-mcp-read, what the built-in `view` reads (no
+    /// Secrets). readWrite: kubernetes-mcp-read-write, also writes of workloads (no Secrets, no
+    /// exec, attach or port-forward).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verbs: Option<AccessVerbs>,
+    /// Instead of verbs: any other ClusterRole, which the author must be allowed to bind and the
+    /// operator too (chart value rbac.bindableClusterRoles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub cluster_role: Option<String>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]

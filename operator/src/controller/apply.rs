@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::error::DiscoveryError;
@@ -14,7 +14,7 @@ use kube::{Client, Resource as _, ResourceExt as _};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::error::{ReconcileError, is_not_found};
+use super::error::{ReconcileError, is_forbidden, is_not_found};
 use super::memory::ChildKey;
 use crate::api::service_monitor::ServiceMonitor;
 use crate::api::{McpServer, McpServerStatus};
@@ -62,9 +62,7 @@ pub async fn apply_all(
 ) -> Result<(Deployment, AppliedChildren), ReconcileError> {
     let Children {
         service_account,
-        roles,
         role_bindings,
-        cluster_role,
         cluster_role_binding,
         config_map,
         deployment,
@@ -76,14 +74,10 @@ pub async fn apply_all(
     let mut applied = Vec::new();
     let seen = &mut applied;
     apply_namespaced(client, "ServiceAccount", &service_account, seen).await?;
-    for role in &roles {
-        apply_namespaced(client, "Role", role, seen).await?;
-    }
     for binding in &role_bindings {
-        apply_namespaced(client, "RoleBinding", binding, seen).await?;
-    }
-    if let Some(role) = &cluster_role {
-        apply(Api::all(client.clone()), "ClusterRole", role, seen).await?;
+        apply_namespaced(client, "RoleBinding", binding, seen)
+            .await
+            .map_err(|e| refused(e, &binding.role_ref.name))?;
     }
     if let Some(binding) = &cluster_role_binding {
         apply(
@@ -92,7 +86,8 @@ pub async fn apply_all(
             binding,
             seen,
         )
-        .await?;
+        .await
+        .map_err(|e| refused(e, &binding.role_ref.name))?;
     }
     apply_namespaced(client, "ConfigMap", &config_map, seen).await?;
     apply_namespaced(client, "Service", &service, seen).await?;
@@ -101,6 +96,22 @@ pub async fn apply_all(
         apply_namespaced(client, "ServiceMonitor", monitor, seen).await?;
     }
     Ok((deployment, applied))
+}
+
+/// A binding the apiserver forbids is the operator's own RBAC refusing: its chart does not let
+/// it bind that ClusterRole.
+fn refused(error: ReconcileError, role: &str) -> ReconcileError {
+    match error {
+        ReconcileError::Apply { kind, name, source } if is_forbidden(&source) => {
+            ReconcileError::RbacRefused {
+                kind,
+                name,
+                role: role.into(),
+                source,
+            }
+        }
+        other => other,
+    }
 }
 
 async fn apply<K>(
@@ -157,23 +168,29 @@ where
     .await
 }
 
-/// The kinds the sweep lists, each child of which carries the owner-uid label: the RBAC that
-/// owner references cannot reach (Roles in other namespaces, cluster-scoped RBAC) and the
-/// optional ServiceMonitor, when its CRD is served.
+/// The kinds the sweep lists, each child of which carries the owner-uid label: the bindings
+/// that owner references cannot reach (RoleBindings in other namespaces, the
+/// ClusterRoleBinding) and the optional ServiceMonitor, when its CRD is served. (Roles and
+/// ClusterRoles with rules, made by versions before 0.2, are not swept: their bindings are, which
+/// leaves them inert, and the operator holds no right on roles.)
 pub fn swept_kinds(service_monitor_served: bool) -> Vec<(&'static str, ApiResource)> {
-    let mut kinds = vec![
-        ("Role", ApiResource::erase::<Role>(&())),
-        ("RoleBinding", ApiResource::erase::<RoleBinding>(&())),
-        ("ClusterRole", ApiResource::erase::<ClusterRole>(&())),
-        (
-            "ClusterRoleBinding",
-            ApiResource::erase::<ClusterRoleBinding>(&()),
-        ),
-    ];
+    let mut kinds = binding_kinds();
     if service_monitor_served {
         kinds.push(("ServiceMonitor", service_monitor_resource()));
     }
     kinds
+}
+
+/// The kinds of the server's bindings: what a refused binding sweeps, so that no part of a
+/// refused grant stays.
+pub fn binding_kinds() -> Vec<(&'static str, ApiResource)> {
+    vec![
+        ("RoleBinding", ApiResource::erase::<RoleBinding>(&())),
+        (
+            "ClusterRoleBinding",
+            ApiResource::erase::<ClusterRoleBinding>(&()),
+        ),
+    ]
 }
 
 /// Deletes every object of `kinds` labelled with the owner `uid` that is not in `keep`: what a

@@ -23,6 +23,19 @@ pub enum ReconcileError {
         #[source]
         source: kube::Error,
     },
+    /// The apiserver refused the operator a binding: its own RBAC may not bind the ClusterRole.
+    #[error(
+        "the operator may not bind ClusterRole {role} ({kind} {name}): a platform admin adds it \
+         to the chart value rbac.bindableClusterRoles; no binding of this McpServer is kept \
+         meanwhile: {source}"
+    )]
+    RbacRefused {
+        kind: &'static str,
+        name: String,
+        role: Box<str>,
+        #[source]
+        source: kube::Error,
+    },
     #[error("deleting {kind} {name}: {source}")]
     Delete {
         kind: &'static str,
@@ -53,11 +66,17 @@ impl ReconcileError {
             Self::Lookup { .. } => "LookupFailed",
             // A ServiceMonitor that cannot be built was reported as failing to apply: kept.
             Self::Apply { .. } => "ApplyFailed",
+            Self::RbacRefused { .. } => "RBACRefused",
             Self::Delete { .. } => "DeleteFailed",
             Self::StatusWrite { .. } => "StatusWriteFailed",
             Self::Finalizer { .. } => "FinalizerFailed",
         }
     }
+}
+
+/// Whether the apiserver answered 403: RBAC (or admission) refused.
+pub fn is_forbidden(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(s) if s.code == 403)
 }
 
 /// Whether the apiserver answered 404: the object (or API) is not there.

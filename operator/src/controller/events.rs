@@ -26,7 +26,7 @@ impl Events {
         let event = Event {
             type_,
             reason: reason.to_owned(),
-            note: Some(note),
+            note: Some(truncated(note)),
             action: "Reconcile".into(),
             secondary: None,
         };
@@ -48,5 +48,31 @@ impl Events {
             format!("{kind} {place} had been deleted or replaced; applied again"),
         )
         .await;
+    }
+}
+
+/// The apiserver refuses an Event whose note exceeds 1 kB (an RBAC refusal quotes every rule):
+/// the note keeps what fits, the Degraded condition the whole message.
+fn truncated(mut note: String) -> String {
+    const MAX: usize = 1024;
+    if note.len() > MAX {
+        let mut end = MAX - '…'.len_utf8();
+        while !note.is_char_boundary(end) {
+            end -= 1;
+        }
+        note.truncate(end);
+        note.push('…');
+    }
+    note
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn notes_fit_the_apiservers_limit() {
+        let long = "é".repeat(1000);
+        let note = super::truncated(long);
+        assert!(note.len() <= 1024 && note.ends_with('…'), "{}", note.len());
+        assert_eq!(super::truncated("short".into()), "short");
     }
 }

@@ -20,7 +20,7 @@ use futures::StreamExt as _;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::Reporter;
@@ -98,7 +98,6 @@ pub async fn run(
     let mut controller =
         Controller::new(scoped::<McpServer>(&client, ns), watcher::Config::default())
             .owns(scoped::<ServiceAccount>(&client, ns), children_only())
-            .owns(scoped::<Role>(&client, ns), children_only())
             .owns(scoped::<RoleBinding>(&client, ns), children_only())
             .owns(scoped::<ConfigMap>(&client, ns), children_only())
             .owns(scoped::<Service>(&client, ns), children_only())

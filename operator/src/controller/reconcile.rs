@@ -17,7 +17,9 @@ use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
 use tracing::Instrument as _;
 
 use super::Context;
-use super::apply::{apply_all, service_monitor_served, sweep_orphans, swept_kinds, write_status};
+use super::apply::{
+    apply_all, binding_kinds, service_monitor_served, sweep_orphans, swept_kinds, write_status,
+};
 use super::error::{ReconcileError, is_not_found};
 use super::events::Events;
 use super::status::{changes, degraded, next_check, status};
@@ -25,7 +27,8 @@ use crate::api::McpServer;
 use crate::desired::children;
 use crate::validate::{Facts, validate};
 
-/// Cleans up what owner references cannot: Roles in other namespaces and cluster-scoped RBAC.
+/// Cleans up what owner references cannot: RoleBindings in other namespaces and the
+/// ClusterRoleBinding.
 pub const FINALIZER: &str = "kubernetes-mcp.io/cleanup";
 
 /// One reconcile of one McpServer, timed and counted, in a span of its own (a log span, and an
@@ -127,7 +130,22 @@ async fn apply_live(
     // build (pure): every child
     let desired = children(&validated);
     // apply, in dependency order; then delete what this run did not produce
-    let (deployment, applied) = apply_all(&ctx.client, desired).await?;
+    let (deployment, applied) = match apply_all(&ctx.client, desired).await {
+        Ok(done) => done,
+        Err(refused @ ReconcileError::RbacRefused { .. }) => {
+            // All or nothing: no binding of a refused grant stays, old ones included.
+            sweep_orphans(
+                &ctx.client,
+                &validated.uid,
+                &BTreeSet::new(),
+                &binding_kinds(),
+            )
+            .await?;
+            ctx.memory.swept(&validated.uid, BTreeSet::new());
+            return Err(refused);
+        }
+        Err(other) => return Err(other),
+    };
     let outcome = ctx.memory.applied(&validated.uid, applied);
     for child in outcome.recreated {
         events.recreated(child).await;
@@ -148,7 +166,7 @@ async fn apply_live(
     Ok(next_check(&validated))
 }
 
-/// Deletes what the finalizer guards: the RBAC labelled with this McpServer's uid. (Its
+/// Deletes what the finalizer guards: the bindings labelled with this McpServer's uid. (Its
 /// ServiceMonitor, like every other owned child, goes by garbage collection.)
 async fn cleanup(
     mcp: &McpServer,
@@ -162,7 +180,7 @@ async fn cleanup(
         .publish(
             EventType::Normal,
             "CleanedUp",
-            "deleted its RBAC outside the namespace".into(),
+            "deleted its bindings outside the namespace".into(),
         )
         .await;
     Ok(Action::await_change())

@@ -11,7 +11,7 @@ use crate::validate::ValidatedMcpServer;
 
 /// The field manager of every apply, and the `managed-by` label.
 pub const MANAGER: &str = "kubernetes-mcp-operator";
-/// On RBAC children: the uid of their McpServer. Owner references cannot reach Roles in other
+/// On bindings: the uid of their McpServer. Owner references cannot reach RoleBindings in other
 /// namespaces nor cluster-scoped objects, so the sweep and the finalizer find them by this label.
 pub const OWNER_UID: &str = "kubernetes-mcp.io/owner-uid";
 
@@ -107,12 +107,17 @@ pub fn config_map_name(v: &ValidatedMcpServer) -> String {
     format!("{}-config", v.name)
 }
 
-/// Roles and RoleBindings: one per namespace, so the McpServer's name suffices.
-pub fn role_name(v: &ValidatedMcpServer) -> String {
-    format!("kubernetes-mcp-{}", v.name)
+/// RoleBindings: one per namespace, so the McpServer's name suffices; the ClusterRole is in the
+/// name because a binding's roleRef cannot change: another role is another binding (and the old
+/// one is swept).
+pub fn role_binding_name(v: &ValidatedMcpServer) -> String {
+    format!("kubernetes-mcp-{}:{}", v.name, v.rbac.cluster_role)
 }
 
-/// Names of cluster-scoped children: unique per McpServer across namespaces.
-pub fn cluster_name(v: &ValidatedMcpServer) -> String {
-    format!("kubernetes-mcp-{}-{}", v.namespace, v.name)
+/// The ClusterRoleBinding: unique per McpServer across namespaces, and per ClusterRole.
+pub fn cluster_role_binding_name(v: &ValidatedMcpServer) -> String {
+    format!(
+        "kubernetes-mcp-{}-{}:{}",
+        v.namespace, v.name, v.rbac.cluster_role
+    )
 }

@@ -12,7 +12,7 @@ mod service_monitor;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 
 use crate::api::service_monitor::ServiceMonitor;
 use crate::validate::ValidatedMcpServer;
@@ -28,10 +28,8 @@ const HTTP_PORT: &str = "http";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Children {
     pub service_account: ServiceAccount,
-    pub roles: Vec<Role>,
     pub role_bindings: Vec<RoleBinding>,
-    /// For scope Cluster; cluster-scoped, so not owned (a finalizer cleans them up).
-    pub cluster_role: Option<ClusterRole>,
+    /// For scope Cluster; cluster-scoped, so not owned (a finalizer cleans it up).
     pub cluster_role_binding: Option<ClusterRoleBinding>,
     pub config_map: ConfigMap,
     pub deployment: Deployment,
@@ -43,9 +41,7 @@ pub struct Children {
 pub fn children(v: &ValidatedMcpServer) -> Children {
     Children {
         service_account: rbac::service_account(v),
-        roles: rbac::roles(v),
         role_bindings: rbac::role_bindings(v),
-        cluster_role: rbac::cluster_role(v),
         cluster_role_binding: rbac::cluster_role_binding(v),
         config_map: config_map::config_map(v),
         deployment: deployment::deployment(v),
@@ -89,9 +85,7 @@ mod tests {
                 sample,
                 serde_json::json!({
                     "serviceAccount": children.service_account,
-                    "roles": children.roles,
                     "roleBindings": children.role_bindings,
-                    "clusterRole": children.cluster_role,
                     "clusterRoleBinding": children.cluster_role_binding,
                     "configMap": children.config_map,
                     "deployment": children.deployment,

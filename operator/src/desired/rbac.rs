@@ -1,15 +1,18 @@
-//! The server's identity and what it may do: its ServiceAccount, and Roles with RoleBindings
-//! (scope Namespace) or a ClusterRole with its binding (scope Cluster). Pure.
+//! The server's identity and what it may do: its ServiceAccount, and the validated ClusterRole
+//! bound with a RoleBinding in each namespace (scope Namespace) or one ClusterRoleBinding
+//! (scope Cluster). The operator writes no rules: the ClusterRoles are shipped (`tenancy`) or
+//! the platform admin's. Pure.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ServiceAccount;
-use k8s_openapi::api::rbac::v1::{
-    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
-};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::meta::{Placement, cluster_name, object_meta, owner_uid_label, role_name, server_name};
+use super::meta::{
+    Placement, cluster_role_binding_name, object_meta, owner_uid_label, role_binding_name,
+    server_name,
+};
 use crate::validate::{RbacScope, ValidatedMcpServer};
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
@@ -21,47 +24,25 @@ pub fn service_account(v: &ValidatedMcpServer) -> ServiceAccount {
     }
 }
 
-/// The namespaces that get a Role and RoleBinding; none for scope Cluster.
-fn role_namespaces(v: &ValidatedMcpServer) -> &[String] {
-    match &v.rbac.scope {
+pub fn role_bindings(v: &ValidatedMcpServer) -> Vec<RoleBinding> {
+    let namespaces: &[String] = match &v.rbac.scope {
         RbacScope::Namespaces(namespaces) => namespaces,
         RbacScope::Cluster => &[],
-    }
-}
-
-pub fn roles(v: &ValidatedMcpServer) -> Vec<Role> {
-    role_namespaces(v)
-        .iter()
-        .map(|namespace| Role {
-            metadata: rbac_meta(v, role_name(v), Placement::namespace(v, namespace)),
-            rules: Some(rules(v)),
-        })
-        .collect()
-}
-
-pub fn role_bindings(v: &ValidatedMcpServer) -> Vec<RoleBinding> {
-    role_namespaces(v)
+    };
+    namespaces
         .iter()
         .map(|namespace| RoleBinding {
-            metadata: rbac_meta(v, role_name(v), Placement::namespace(v, namespace)),
-            role_ref: role_ref("Role", role_name(v)),
+            metadata: rbac_meta(v, role_binding_name(v), Placement::namespace(v, namespace)),
+            role_ref: role_ref(v),
             subjects: Some(subjects(v)),
         })
         .collect()
 }
 
-pub fn cluster_role(v: &ValidatedMcpServer) -> Option<ClusterRole> {
-    (v.rbac.scope == RbacScope::Cluster).then(|| ClusterRole {
-        metadata: rbac_meta(v, cluster_name(v), Placement::Cluster),
-        rules: Some(rules(v)),
-        ..Default::default()
-    })
-}
-
 pub fn cluster_role_binding(v: &ValidatedMcpServer) -> Option<ClusterRoleBinding> {
     (v.rbac.scope == RbacScope::Cluster).then(|| ClusterRoleBinding {
-        metadata: rbac_meta(v, cluster_name(v), Placement::Cluster),
-        role_ref: role_ref("ClusterRole", cluster_name(v)),
+        metadata: rbac_meta(v, cluster_role_binding_name(v), Placement::Cluster),
+        role_ref: role_ref(v),
         subjects: Some(subjects(v)),
     })
 }
@@ -71,20 +52,11 @@ fn rbac_meta(v: &ValidatedMcpServer, name: String, placement: Placement<'_>) -> 
     object_meta(v, name, placement, owner_uid_label(v))
 }
 
-fn rules(v: &ValidatedMcpServer) -> Vec<PolicyRule> {
-    vec![PolicyRule {
-        api_groups: Some(vec!["*".into()]),
-        resources: Some(vec!["*".into()]),
-        verbs: v.rbac.verbs.iter().map(|&verb| verb.into()).collect(),
-        ..Default::default()
-    }]
-}
-
-fn role_ref(kind: &str, name: String) -> RoleRef {
+fn role_ref(v: &ValidatedMcpServer) -> RoleRef {
     RoleRef {
         api_group: Some(RBAC_GROUP.into()),
-        kind: kind.into(),
-        name,
+        kind: "ClusterRole".into(),
+        name: v.rbac.cluster_role.clone(),
     }
 }
 

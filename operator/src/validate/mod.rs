@@ -12,6 +12,7 @@ use kube::ResourceExt as _;
 use serde::Serialize;
 
 use crate::api::{AccessScope, AccessVerbs, DeniedResource, McpServer, Toolset};
+use crate::tenancy::{READ_ROLE, READ_WRITE_ROLE};
 
 pub use telemetry::{OTLP_CA_DIR, TelemetryPlan};
 
@@ -46,15 +47,15 @@ pub struct ValidatedMcpServer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RbacPlan {
     pub scope: RbacScope,
-    /// Verbs on every resource of every group.
-    pub verbs: Vec<&'static str>,
+    /// The ClusterRole bound: one of `tenancy`'s, or the one spec.access names.
+    pub cluster_role: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RbacScope {
-    /// A Role and RoleBinding in each namespace, sorted and without duplicates.
+    /// A RoleBinding in each namespace, sorted and without duplicates.
     Namespaces(Vec<String>),
-    /// One ClusterRole and ClusterRoleBinding.
+    /// One ClusterRoleBinding.
     Cluster,
 }
 
@@ -149,10 +150,11 @@ pub fn validate(mcp: &McpServer, facts: &Facts) -> Result<ValidatedMcpServer, Va
             RbacScope::Namespaces(list)
         }
     };
-    let mut verbs = vec!["get", "list", "watch"];
-    if spec.access.verbs == AccessVerbs::ReadWrite {
-        verbs.extend(["create", "update", "patch", "delete"]);
-    }
+    let cluster_role = match (&spec.access.cluster_role, spec.access.verbs) {
+        (Some(name), _) => name.clone(),
+        (None, Some(AccessVerbs::ReadWrite)) => READ_WRITE_ROLE.to_owned(),
+        (None, Some(AccessVerbs::Read) | None) => READ_ROLE.to_owned(),
+    };
     let toolsets = if spec.server.toolsets.is_empty() {
         vec![Toolset::Core, Toolset::Config]
     } else {
@@ -184,7 +186,10 @@ pub fn validate(mcp: &McpServer, facts: &Facts) -> Result<ValidatedMcpServer, Va
         namespace,
         uid,
         generation: mcp.metadata.generation,
-        rbac: RbacPlan { scope, verbs },
+        rbac: RbacPlan {
+            scope,
+            cluster_role,
+        },
         pod: PodSettings {
             image: spec
                 .image
@@ -266,6 +271,22 @@ mod tests {
             v.rbac.scope,
             RbacScope::Namespaces(vec!["a".into(), "b".into()])
         );
+    }
+
+    #[test]
+    fn verbs_name_a_shipped_cluster_role_and_cluster_role_any_other() {
+        let role = |access: serde_json::Value| {
+            validate(&mcp(&serde_json::json!({"access": access})), &facts())
+                .unwrap()
+                .rbac
+                .cluster_role
+        };
+        assert_eq!(role(serde_json::json!({})), "kubernetes-mcp-read");
+        assert_eq!(
+            role(serde_json::json!({"verbs": "readWrite"})),
+            "kubernetes-mcp-read-write"
+        );
+        assert_eq!(role(serde_json::json!({"clusterRole": "audit"})), "audit");
     }
 
     #[test]

@@ -1,0 +1,134 @@
+//! The ValidatingAdmissionPolicy that holds an McpServer to its author's rights: on create, and
+//! on every update that changes `spec.access`, the requesting user must be allowed to `bind` the
+//! ClusterRole it names in each target namespace (cluster-wide for scope Cluster), exactly what
+//! Kubernetes would ask of them to write the RoleBinding themselves. One authorizer check per
+//! validation (each costs 350,000 of the 10,000,000 a policy evaluation may spend). Pure.
+
+use k8s_openapi::api::admissionregistration::v1::{
+    MatchCondition, MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy,
+    ValidatingAdmissionPolicyBinding, ValidatingAdmissionPolicyBindingSpec,
+    ValidatingAdmissionPolicySpec, Validation, Variable,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::{MAX_NAMESPACES, READ_ROLE, READ_WRITE_ROLE};
+
+/// The name of the policy and of its binding.
+pub const POLICY_NAME: &str = "kubernetes-mcp-access";
+
+/// `authorizer` asking whether the requesting user may bind the McpServer's ClusterRole.
+const BIND_CHECK: &str = "authorizer.group('rbac.authorization.k8s.io').resource('clusterroles')";
+
+fn meta() -> ObjectMeta {
+    ObjectMeta {
+        name: Some(POLICY_NAME.to_owned()),
+        labels: Some(
+            [(
+                "app.kubernetes.io/part-of".to_owned(),
+                "kubernetes-mcp".to_owned(),
+            )]
+            .into(),
+        ),
+        ..Default::default()
+    }
+}
+
+fn variable(name: &str, expression: String) -> Variable {
+    Variable {
+        name: name.to_owned(),
+        expression,
+    }
+}
+
+pub fn access_policy() -> ValidatingAdmissionPolicy {
+    let mut validations = vec![Validation {
+        expression: format!(
+            "variables.scope != 'Cluster' || {BIND_CHECK}.name(variables.role).check('bind').allowed()"
+        ),
+        message_expression: Some(
+            "request.userInfo.username + ' may not bind ClusterRole ' + variables.role + \
+             ' cluster-wide, which scope Cluster grants: ask a platform admin for a \
+             ClusterRoleBinding granting bind on clusterroles/' + variables.role + \
+             ', or use scope Namespace'"
+                .to_owned(),
+        ),
+        reason: Some("Forbidden".to_owned()),
+        ..Default::default()
+    }];
+    // One validation per possible namespace: CEL has no loop whose cost the budget allows.
+    validations.extend((0..MAX_NAMESPACES).map(|i| Validation {
+        expression: format!(
+            "size(variables.namespaces) <= {i} || {BIND_CHECK}.namespace(variables.namespaces[{i}])\
+             .name(variables.role).check('bind').allowed()"
+        ),
+        message_expression: Some(format!(
+            "request.userInfo.username + ' may not bind ClusterRole ' + variables.role + \
+             ' in namespace ' + variables.namespaces[{i}] + ', which spec.access asks for: ask a \
+             platform admin for a RoleBinding there granting bind on clusterroles/' + \
+             variables.role + ', or leave that namespace out'"
+        )),
+        reason: Some("Forbidden".to_owned()),
+        ..Default::default()
+    }));
+    ValidatingAdmissionPolicy {
+        metadata: meta(),
+        spec: Some(ValidatingAdmissionPolicySpec {
+            failure_policy: Some("Fail".to_owned()),
+            match_constraints: Some(MatchResources {
+                resource_rules: Some(vec![NamedRuleWithOperations {
+                    api_groups: Some(vec!["kubernetes-mcp.io".to_owned()]),
+                    api_versions: Some(vec!["*".to_owned()]),
+                    operations: Some(vec!["CREATE".to_owned(), "UPDATE".to_owned()]),
+                    resources: Some(vec!["mcpservers".to_owned()]),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            // Updates that leave spec.access alone (the operator's finalizer, labels, replicas)
+            // grant nothing new.
+            match_conditions: Some(vec![MatchCondition {
+                name: "access-is-new-or-changed".to_owned(),
+                expression: "request.operation == 'CREATE' || \
+                             oldObject.spec.access != object.spec.access"
+                    .to_owned(),
+            }]),
+            variables: Some(vec![
+                variable("access", "object.spec.access".to_owned()),
+                variable(
+                    "scope",
+                    "has(variables.access.scope) ? variables.access.scope : 'Namespace'".to_owned(),
+                ),
+                variable(
+                    "role",
+                    format!(
+                        "has(variables.access.clusterRole) ? variables.access.clusterRole : \
+                         has(variables.access.verbs) && variables.access.verbs == 'readWrite' ? \
+                         '{READ_WRITE_ROLE}' : '{READ_ROLE}'"
+                    ),
+                ),
+                // The namespaces that get a RoleBinding; none for scope Cluster.
+                variable(
+                    "namespaces",
+                    "variables.scope == 'Cluster' ? [] : \
+                     has(variables.access.namespaces) && size(variables.access.namespaces) > 0 ? \
+                     variables.access.namespaces : [request.namespace]"
+                        .to_owned(),
+                ),
+            ]),
+            validations: Some(validations),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+pub fn access_policy_binding() -> ValidatingAdmissionPolicyBinding {
+    ValidatingAdmissionPolicyBinding {
+        metadata: meta(),
+        spec: ValidatingAdmissionPolicyBindingSpec {
+            policy_name: POLICY_NAME.to_owned(),
+            validation_actions: vec!["Deny".to_owned()],
+            ..Default::default()
+        },
+    }
+}
