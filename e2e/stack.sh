@@ -151,7 +151,7 @@ start_apiserver() {
     --tls-cert-file="$p/apiserver.crt" --tls-private-key-file="$p/apiserver.key" --client-ca-file="$p/ca.crt" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$p/sa.pub" --service-account-signing-key-file="$p/sa.key" \
-    --authorization-mode=Node,RBAC --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true \
+    --authorization-mode=Node,RBAC --service-cluster-ip-range=10.0.0.0/16 --allow-privileged=true \
     --profiling=false --v=1
   wait_for kube-apiserver "$stack_dir/logs/kube-apiserver.log" 60 \
     curl -sf --cacert "$p/ca.crt" --cert "$p/admin.crt" --key "$p/admin.key" \

@@ -223,6 +223,20 @@ install_node() {
       "kubernetes-mcp-server-linux-amd64@$GO_PEER_VERSION")
 }
 
+# Debian packages the tests and scripts run (wrk: e2e/bench/http_load.py; buildah and mmdebstrap:
+# e2e/images.sh). Not cached here: apt keeps them installed, so this is a check when they are.
+debian_packages=(wrk buildah mmdebstrap)
+install_debian_packages() {
+  local missing=() package
+  for package in "${debian_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return
+  log "apt: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
 declare -A steps=(
   [kubernetes]="$kubernetes_dir build_kubernetes"
   [etcd]="$etcd_dir build_etcd"
@@ -238,6 +252,7 @@ order=(etcd kubernetes otelcol python node prometheus prometheus-operator helm)
 wanted=("$@")
 [[ ${#wanted[@]} -gt 0 ]] || wanted=("${order[@]}")
 total_start=$SECONDS
+[[ $# -gt 0 ]] || install_debian_packages
 for name in "${wanted[@]}"; do
   [[ -n "${steps[$name]:-}" ]] || { log "unknown component '$name' (known: ${order[*]})"; exit 2; }
   read -r dir fn <<<"${steps[$name]}"

@@ -44,7 +44,7 @@ macro_rules! peer_addr_from {
         }
     };
 }
-peer_addr_from!(tokio::net::TcpListener);
+peer_addr_from!(crate::listener::NoDelayListener);
 peer_addr_from!(crate::tls::TlsListener);
 
 /// Upper bound on concurrent legacy SSE sessions.

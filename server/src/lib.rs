@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod jsonrpc;
+pub mod listener;
 pub mod mcp;
 pub mod observe;
 pub mod rebinding;

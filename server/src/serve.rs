@@ -11,6 +11,7 @@ use crate::audit::AuditLog;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::http::{self, PeerAddr};
+use crate::listener::NoDelayListener;
 use crate::mcp::McpServer;
 use crate::observe::Observer;
 use crate::tls::{self, TlsListener};
@@ -119,7 +120,7 @@ async fn run_http(server: McpServer, config: &Config, port: u16) -> Result<(), S
         let observability = http::observability_router(server.observer().clone());
         let stop = shutdown.clone();
         tokio::spawn(async move {
-            let outcome = axum::serve(listener, observability)
+            let outcome = axum::serve(NoDelayListener::new(listener), observability)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await;
             if let Err(e) = outcome {
@@ -149,7 +150,7 @@ async fn run_http(server: McpServer, config: &Config, port: u16) -> Result<(), S
             let listener = TlsListener::new(listener, tls).map_err(ServeError::Http)?;
             serve_on(listener, app, stopping).await
         }
-        None => serve_on(listener, app, stopping).await,
+        None => serve_on(NoDelayListener::new(listener), app, stopping).await,
     }
 }
 

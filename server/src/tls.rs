@@ -14,6 +14,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use crate::config::TlsFiles;
+use crate::listener::NoDelayListener;
 
 /// A handshake that has not finished by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,15 +65,14 @@ pub struct TlsListener {
 impl TlsListener {
     pub fn new(tcp: TcpListener, config: Arc<rustls::ServerConfig>) -> std::io::Result<Self> {
         let local = tcp.local_addr()?;
+        // The plain listener's accept: TCP_NODELAY on every socket, back-off on errors such as
+        // running out of file descriptors.
+        let mut tcp = NoDelayListener::new(tcp);
         let (done, accepted) = mpsc::channel(BACKLOG);
         let acceptor = TlsAcceptor::from(config);
         tokio::spawn(async move {
             loop {
-                let Ok((stream, peer)) = tcp.accept().await else {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                };
+                let (stream, peer) = axum::serve::Listener::accept(&mut tcp).await;
                 let acceptor = acceptor.clone();
                 let sender = done.clone();
                 tokio::spawn(async move {
