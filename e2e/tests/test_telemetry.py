@@ -181,6 +181,21 @@ async def test_a_collector_that_is_down_never_fails_a_call():
             assert not (await s.call_tool("namespaces_list", {})).is_error
 
 
+async def test_an_unreachable_collector_is_one_warning_not_an_error_per_batch():
+    env = env_for(f"down-{uuid.uuid4().hex[:8]}", OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:1")
+    with HttpServer(env=env) as server:
+        async with streamable_http_client(server.url + "/mcp") as streams:
+            async with ClientSession(streams[0], streams[1]) as s:
+                await s.initialize()
+                for _ in range(5):
+                    assert not (await s.call_tool("namespaces_list", {})).is_error
+                    time.sleep(0.3)  # a batch (50 ms schedule) fails between calls
+        assert server.stop() == 0
+        log = "".join(server.stderr_lines) + server.process.stderr.read()
+    assert log.count("OTLP span export failing") == 1, log
+    assert "ERROR" not in log, log
+
+
 async def test_stats_and_metrics_count_tools_only_and_promtool_accepts_them():
     with HttpServer() as server:
         async with streamable_http_client(server.url + "/mcp") as streams:

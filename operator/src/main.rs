@@ -58,8 +58,9 @@ enum LogFormat {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("info,{}", telemetry::QUIET_SDK_LOGS))
+    });
     let logs = tracing_subscriber::fmt().with_env_filter(filter);
     match args.log_format {
         LogFormat::Text => logs.init(),

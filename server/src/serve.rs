@@ -51,7 +51,8 @@ pub fn init_logging(config: &Config) -> Result<(), ServeError> {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!(
-            "warn,kubernetes_mcp_server={level},kubernetes_mcp_otel={level}"
+            "warn,kubernetes_mcp_server={level},kubernetes_mcp_otel={level},{}",
+            kubernetes_mcp_otel::QUIET_SDK_LOGS
         ))
     });
     let builder = tracing_subscriber::fmt()

@@ -13,6 +13,7 @@ use prometheus_client::metrics::counter::Counter;
 
 pub use exporter::{Providers, host_name};
 pub use settings::{ServiceIdentity, TelemetryConfig};
+pub use span_queue::QUIET_SDK_LOGS;
 
 /// The process environment, as `init`'s `env` outside tests.
 pub fn process_env(name: &str) -> Option<String> {

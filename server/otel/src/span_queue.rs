@@ -4,7 +4,7 @@
 //! exporter is handed its batch. Within the bound the SDK's own queue never fills.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use opentelemetry::Context;
@@ -73,17 +73,29 @@ impl<P: SpanProcessor> SpanProcessor for BoundedProcessor<P> {
 
 /// The exporter, releasing a batch's places in the bound as soon as it receives the batch
 /// (whether the export then succeeds or not, those spans no longer wait).
+/// It also says once that export fails, and once that it works again: the SDK's own error per
+/// failed batch is silenced (see [`QUIET_SDK_LOGS`]), since an unreachable collector is a
+/// state to report, not an error per batch.
 #[derive(Debug)]
 pub struct ReleasingExporter<E> {
     inner: E,
     pending: Pending,
+    failing: AtomicBool,
 }
 
 impl<E> ReleasingExporter<E> {
     pub fn new(inner: E, pending: Pending) -> Self {
-        Self { inner, pending }
+        Self {
+            inner,
+            pending,
+            failing: AtomicBool::new(false),
+        }
     }
 }
+
+/// Log directives that silence the OpenTelemetry SDK's and exporter's per-batch error lines; the
+/// binaries add them to their default filter, [`ReleasingExporter`] reports failures instead.
+pub const QUIET_SDK_LOGS: &str = "opentelemetry_sdk=off,opentelemetry-otlp=off";
 
 impl<E: SpanExporter> SpanExporter for ReleasingExporter<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
@@ -94,7 +106,18 @@ impl<E: SpanExporter> SpanExporter for ReleasingExporter<E> {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 Some(n.saturating_sub(released))
             });
-        self.inner.export(batch).await
+        let result = self.inner.export(batch).await;
+        match &result {
+            Err(e) if !self.failing.swap(true, Ordering::AcqRel) => tracing::warn!(
+                error = %e,
+                "OTLP span export failing; calls go on and their spans are dropped until the collector answers"
+            ),
+            Ok(()) if self.failing.swap(false, Ordering::AcqRel) => {
+                tracing::info!("OTLP span export works again");
+            }
+            _ => {}
+        }
+        result
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
