@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use opentelemetry::trace::Span as _;
 use opentelemetry::{Context, KeyValue};
@@ -31,6 +31,7 @@ struct Shared {
     list_output: ListOutput,
     denied: Arc<Vec<DeniedResource>>,
     redact_secrets: bool,
+    tool_timeout: Option<Duration>,
     observer: Arc<Observer>,
     audit: Option<AuditLog>,
 }
@@ -68,6 +69,7 @@ impl McpServer {
                 list_output: config.list_output,
                 denied: Arc::new(config.denied_resources.clone()),
                 redact_secrets: config.redact_secrets,
+                tool_timeout: config.tool_timeout,
                 observer,
                 audit,
             }),
@@ -121,7 +123,19 @@ impl McpServer {
                     .map(|s| s.span_context().trace_id().to_string()),
             )
         });
-        let result = self.run_tool(request, origin.caller.clone()).await;
+        let name = request.name.clone();
+        let running = self.run_tool(request, origin.caller.clone());
+        let result = match self.shared.tool_timeout {
+            None => running.await,
+            Some(limit) => tokio::time::timeout(limit, running)
+                .await
+                .unwrap_or_else(|_| {
+                    Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                        "{name} did not finish within {} s and was stopped (tool_timeout_seconds)",
+                        limit.as_secs()
+                    ))]))
+                }),
+        };
         let outcome = match &result {
             Ok(r) if r.is_error == Some(true) => Outcome::ToolError,
             Ok(_) => Outcome::Ok,

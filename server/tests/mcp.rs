@@ -50,7 +50,7 @@ async fn client(toml: &str) -> Client {
 
 /// A client of a server whose cluster is this kubeconfig text (read at once into the cluster;
 /// the file, named after `name`, is removed again).
-async fn kubeconfig_client(kubeconfig: &str, name: &str) -> Client {
+async fn kubeconfig_client(kubeconfig: &str, name: &str, toml: &str) -> Client {
     let path: PathBuf =
         std::env::temp_dir().join(format!("kmcp-mcp-test-{}-{name}.yaml", std::process::id()));
     std::fs::write(&path, kubeconfig).expect("write kubeconfig");
@@ -58,7 +58,7 @@ async fn kubeconfig_client(kubeconfig: &str, name: &str) -> Client {
     std::fs::remove_file(&path).expect("remove kubeconfig");
     let observer = Arc::new(Observer::without_tracing());
     connect(McpServer::new(
-        &support::config(""),
+        &support::config(toml),
         Arc::new(cluster),
         observer,
         None,
@@ -205,7 +205,7 @@ async fn tools_list_per_filter_set_is_the_golden_snapshot_filtered() {
 
 #[tokio::test]
 async fn several_contexts_add_the_contexts_tool_and_a_context_argument() {
-    let client = kubeconfig_client(&format!("{UNREACHABLE}{SECOND_CONTEXT}"), "contexts").await;
+    let client = kubeconfig_client(&format!("{UNREACHABLE}{SECOND_CONTEXT}"), "contexts", "").await;
     let tools = listed(&client).await;
     let by_name: BTreeMap<&str, &Value> = tools
         .iter()
@@ -332,7 +332,7 @@ async fn denied_resources_refuse_before_any_cluster_access() {
 
 #[tokio::test]
 async fn an_unreachable_apiserver_is_a_tool_error_and_the_server_goes_on() {
-    let client = kubeconfig_client(UNREACHABLE, "unreachable").await;
+    let client = kubeconfig_client(UNREACHABLE, "unreachable", "").await;
     let result = client
         .call_tool(call(
             "pods_list_in_namespace",
@@ -357,6 +357,40 @@ async fn an_unreachable_apiserver_is_a_tool_error_and_the_server_goes_on() {
         text(&result)
     );
     client.cancel().await.expect("close");
+}
+
+#[tokio::test]
+async fn a_call_to_an_apiserver_that_never_answers_ends_at_the_tool_timeout() {
+    // Accepts connections and never says a word: the TLS handshake itself hangs.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = silent.local_addr().expect("address");
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            sockets.push(socket);
+        }
+    });
+    let kubeconfig = UNREACHABLE.replace("https://127.0.0.1:1", &format!("https://{address}"));
+    let client = kubeconfig_client(&kubeconfig, "silent", "tool_timeout_seconds = 1").await;
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        client.call_tool(call(
+            "pods_list_in_namespace",
+            &json!({"namespace": "team-a"}),
+        )),
+    )
+    .await
+    .expect("the call ends instead of hanging")
+    .expect("tools/call");
+    assert_eq!(result.is_error, Some(true), "{result:?}");
+    assert_eq!(
+        text(&result),
+        "pods_list_in_namespace did not finish within 1 s and was stopped (tool_timeout_seconds)"
+    );
+    client.cancel().await.expect("close");
+    held.abort();
 }
 
 #[tokio::test]

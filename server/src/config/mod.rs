@@ -12,6 +12,10 @@ pub mod auth;
 
 use auth::{AuthInput, AuthSettings, AuthorizationConfig, ClusterAuthMode, OneOrMany};
 
+/// The default bound on one tool call: a hung apiserver or kubelet stream must not hold a call,
+/// its HTTP request and its span forever.
+const DEFAULT_TOOL_TIMEOUT_SECONDS: u64 = 60;
+
 /// A named group of tools, selected with `--toolsets`.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, clap::ValueEnum,
@@ -100,6 +104,7 @@ struct FileConfig {
     toolsets: Option<Vec<Toolset>>,
     denied_resources: Option<Vec<DeniedResource>>,
     redact_secrets: Option<bool>,
+    tool_timeout_seconds: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     require_tls: Option<bool>,
@@ -238,6 +243,9 @@ pub struct Config {
     pub denied_resources: Vec<DeniedResource>,
     /// Mask the values of Secrets in every tool answer (TOML only, default on).
     pub redact_secrets: bool,
+    /// How long one tool call may take before it is stopped with a tool error
+    /// (`tool_timeout_seconds`, TOML only; default 60, 0 for no limit).
+    pub tool_timeout: Option<std::time::Duration>,
     pub tls: Option<TlsFiles>,
     pub require_tls: bool,
     pub allowed_hosts: Vec<String>,
@@ -367,6 +375,13 @@ impl Config {
             toolsets,
             denied_resources: file.denied_resources.unwrap_or_default(),
             redact_secrets: file.redact_secrets.unwrap_or(true),
+            tool_timeout: match file
+                .tool_timeout_seconds
+                .unwrap_or(DEFAULT_TOOL_TIMEOUT_SECONDS)
+            {
+                0 => None,
+                seconds => Some(std::time::Duration::from_secs(seconds)),
+            },
             tls,
             require_tls,
             allowed_hosts: flags
@@ -438,6 +453,21 @@ mod tests {
         assert_eq!(c.list_output, ListOutput::Table);
         assert_eq!(c.toolsets, BTreeSet::from([Toolset::Core, Toolset::Config]));
         assert!(!c.read_only && !c.stateless);
+    }
+
+    #[test]
+    fn tool_calls_time_out_after_a_minute_unless_the_file_says_otherwise() {
+        let limit = |toml| {
+            Config::from_toml(toml, Flags::default())
+                .unwrap()
+                .tool_timeout
+        };
+        assert_eq!(limit(""), Some(std::time::Duration::from_secs(60)));
+        assert_eq!(
+            limit("tool_timeout_seconds = 5"),
+            Some(std::time::Duration::from_secs(5))
+        );
+        assert_eq!(limit("tool_timeout_seconds = 0"), None);
     }
 
     #[test]
