@@ -171,6 +171,11 @@ class Pod(threading.Thread):
             self.runner.forget(self.uid)
 
     def update(self, pod):
+        # A listing taken before our own binding or status write must not replace the newer
+        # object (it would lose spec.nodeName and the podIP for the downward API); an equal
+        # revision is the same object. etcd revisions only grow.
+        if int(pod["metadata"]["resourceVersion"]) <= int(self.pod["metadata"]["resourceVersion"]):
+            return
         self.pod = pod
         if pod["metadata"].get("deletionTimestamp"):
             self.deleting.set()
