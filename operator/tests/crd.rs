@@ -119,6 +119,10 @@ async fn the_apiserver_accepts_valid_samples_and_rejects_invalid_ones() {
     }
     let expected_messages = [
         (
+            "invalid-auth-mode.yaml",
+            "mode passthrough and impersonate act as the caller, so they need required: true",
+        ),
+        (
             "invalid-ca-secret.yaml",
             "caSecret needs an https:// endpoint",
         ),

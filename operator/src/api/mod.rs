@@ -27,6 +27,7 @@ pub mod service_monitor;
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"URL","type":"string","jsonPath":".status.url"}"#,
     printcolumn = r#"{"name":"Replicas","type":"integer","jsonPath":".status.readyReplicas"}"#,
+    printcolumn = r#"{"name":"Auth","type":"string","jsonPath":".status.auth.state"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -45,6 +46,9 @@ pub struct McpServerSpec {
     /// What the server's ServiceAccount may do in the cluster.
     #[serde(default)]
     pub access: Access,
+    /// Who may call the server, and as whom its tool calls reach the apiserver.
+    #[serde(default)]
+    pub auth: Auth,
     /// OpenTelemetry export of the server's traces and metrics.
     #[serde(default)]
     pub telemetry: Telemetry,
@@ -164,6 +168,67 @@ pub enum AccessVerbs {
     #[default]
     Read,
     ReadWrite,
+}
+
+/// Authentication (TokenReview), authorization (SubjectAccessReview) and identity of the
+/// server's callers. Off by default: anyone who reaches the Service may call it, as the
+/// server's ServiceAccount.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.required || !has(self.mode) || self.mode == 'kubeconfig'",
+     "message": "mode passthrough and impersonate act as the caller, so they need required: true"},
+    {"rule": "self.required || (!has(self.audience) && !has(self.verb) && (!has(self.authorizationServers) || size(self.authorizationServers) == 0))",
+     "message": "audience, verb and authorizationServers check callers, so they need required: true"}
+]))]
+pub struct Auth {
+    /// Require an `Authorization: Bearer` token the apiserver accepts (TokenReview) for the
+    /// audience, from a caller allowed `verb` on this McpServer (SubjectAccessReview). Missing or
+    /// bad token: 401; not allowed: 403.
+    #[serde(default)]
+    pub required: bool,
+    /// The audience tokens must be issued for (`kubectl create token SA --audience ...`).
+    /// Default: kubernetes-mcp.io/NAMESPACE/NAME.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub audience: Option<String>,
+    /// The verb callers need on `mcpservers.kubernetes-mcp.io` named after this McpServer, e.g.
+    /// granted by `kubectl create role mcp-users --verb=use --resource=mcpservers.kubernetes-mcp.io
+    /// --resource-name=NAME`. Default: use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z][a-z-]{0,62}$"))]
+    pub verb: Option<String>,
+    /// As whom tool calls reach the apiserver. kubeconfig (default): the server's ServiceAccount.
+    /// passthrough: the caller's token (it must be valid for the apiserver too). impersonate: the
+    /// server impersonating the caller, so the caller's RBAC applies; the ServiceAccount is then
+    /// granted `impersonate`, and the author must hold it cluster-wide (an admission policy checks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<AuthMode>,
+    /// OAuth authorization servers named in the server's protected-resource metadata (RFC 9728),
+    /// where MCP clients get tokens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    pub authorization_servers: Vec<String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    #[default]
+    Kubeconfig,
+    Passthrough,
+    Impersonate,
+}
+
+impl AuthMode {
+    /// The name in the CRD, the server's `cluster_auth_mode` and the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Kubeconfig => "kubeconfig",
+            Self::Passthrough => "passthrough",
+            Self::Impersonate => "impersonate",
+        }
+    }
 }
 
 /// OpenTelemetry settings, injected as OTEL_* environment variables (shared/spec/telemetry.md).
@@ -298,4 +363,18 @@ pub struct McpServerStatus {
     /// Pods that are ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_replicas: Option<i32>,
+    /// Whether callers must authenticate, and as whom they act.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthStatus>,
+}
+
+/// The auth the server was configured with.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthStatus {
+    /// `off`, or `required (MODE)`: what `kubectl get mcps` shows.
+    pub state: String,
+    /// The audience callers' tokens must be issued for, when required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
 }

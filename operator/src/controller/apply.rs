@@ -63,7 +63,7 @@ pub async fn apply_all(
     let Children {
         service_account,
         role_bindings,
-        cluster_role_binding,
+        cluster_role_bindings,
         config_map,
         deployment,
         service,
@@ -79,7 +79,7 @@ pub async fn apply_all(
             .await
             .map_err(|e| refused(e, &binding.role_ref.name))?;
     }
-    if let Some(binding) = &cluster_role_binding {
+    for binding in &cluster_role_bindings {
         apply(
             Api::all(client.clone()),
             "ClusterRoleBinding",

@@ -109,6 +109,7 @@ pub fn status(
         )),
         replicas: ds.replicas,
         ready_replicas: Some(ready),
+        auth: Some(v.auth.status()),
     }
 }
 

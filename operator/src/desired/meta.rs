@@ -114,10 +114,7 @@ pub fn role_binding_name(v: &ValidatedMcpServer) -> String {
     format!("kubernetes-mcp-{}:{}", v.name, v.rbac.cluster_role)
 }
 
-/// The ClusterRoleBinding: unique per McpServer across namespaces, and per ClusterRole.
-pub fn cluster_role_binding_name(v: &ValidatedMcpServer) -> String {
-    format!(
-        "kubernetes-mcp-{}-{}:{}",
-        v.namespace, v.name, v.rbac.cluster_role
-    )
+/// A ClusterRoleBinding of `role`: unique per McpServer across namespaces, and per ClusterRole.
+pub fn cluster_role_binding_name(v: &ValidatedMcpServer, role: &str) -> String {
+    format!("kubernetes-mcp-{}-{}:{role}", v.namespace, v.name)
 }

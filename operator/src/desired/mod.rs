@@ -29,8 +29,8 @@ const HTTP_PORT: &str = "http";
 pub struct Children {
     pub service_account: ServiceAccount,
     pub role_bindings: Vec<RoleBinding>,
-    /// For scope Cluster; cluster-scoped, so not owned (a finalizer cleans it up).
-    pub cluster_role_binding: Option<ClusterRoleBinding>,
+    /// For scope Cluster and for auth; cluster-scoped, so not owned (a finalizer cleans them up).
+    pub cluster_role_bindings: Vec<ClusterRoleBinding>,
     pub config_map: ConfigMap,
     pub deployment: Deployment,
     pub service: Service,
@@ -42,7 +42,7 @@ pub fn children(v: &ValidatedMcpServer) -> Children {
     Children {
         service_account: rbac::service_account(v),
         role_bindings: rbac::role_bindings(v),
-        cluster_role_binding: rbac::cluster_role_binding(v),
+        cluster_role_bindings: rbac::cluster_role_bindings(v),
         config_map: config_map::config_map(v),
         deployment: deployment::deployment(v),
         service: service::service(v),
@@ -79,6 +79,7 @@ mod tests {
             "observed.yaml",
             "cluster-reader.yaml",
             "tls-collector.yaml",
+            "secured.yaml",
         ] {
             let children = children(&from_sample(sample));
             insta::assert_yaml_snapshot!(
@@ -86,7 +87,7 @@ mod tests {
                 serde_json::json!({
                     "serviceAccount": children.service_account,
                     "roleBindings": children.role_bindings,
-                    "clusterRoleBinding": children.cluster_role_binding,
+                    "clusterRoleBindings": children.cluster_role_bindings,
                     "configMap": children.config_map,
                     "deployment": children.deployment,
                     "service": children.service,
@@ -104,6 +105,7 @@ mod tests {
             "observed.yaml",
             "cluster-reader.yaml",
             "tls-collector.yaml",
+            "secured.yaml",
         ] {
             let v = from_sample(sample);
             let config = Config::from_toml(&v.config_toml, Flags::default())

@@ -1,7 +1,8 @@
 //! The server's identity and what it may do: its ServiceAccount, and the validated ClusterRole
 //! bound with a RoleBinding in each namespace (scope Namespace) or one ClusterRoleBinding
-//! (scope Cluster). The operator writes no rules: the ClusterRoles are shipped (`tenancy`) or
-//! the platform admin's. Pure.
+//! (scope Cluster); plus, when callers must authenticate, a ClusterRoleBinding of each ClusterRole
+//! auth needs (reviews, impersonation). The operator writes no rules: the ClusterRoles are
+//! built-in, shipped (`tenancy`) or the platform admin's. Pure.
 
 use std::collections::BTreeMap;
 
@@ -33,18 +34,24 @@ pub fn role_bindings(v: &ValidatedMcpServer) -> Vec<RoleBinding> {
         .iter()
         .map(|namespace| RoleBinding {
             metadata: rbac_meta(v, role_binding_name(v), Placement::namespace(v, namespace)),
-            role_ref: role_ref(v),
+            role_ref: role_ref(&v.rbac.cluster_role),
             subjects: Some(subjects(v)),
         })
         .collect()
 }
 
-pub fn cluster_role_binding(v: &ValidatedMcpServer) -> Option<ClusterRoleBinding> {
-    (v.rbac.scope == RbacScope::Cluster).then(|| ClusterRoleBinding {
-        metadata: rbac_meta(v, cluster_role_binding_name(v), Placement::Cluster),
-        role_ref: role_ref(v),
-        subjects: Some(subjects(v)),
-    })
+/// Scope Cluster's binding first, then auth's.
+pub fn cluster_role_bindings(v: &ValidatedMcpServer) -> Vec<ClusterRoleBinding> {
+    let access = (v.rbac.scope == RbacScope::Cluster).then_some(&v.rbac.cluster_role);
+    access
+        .into_iter()
+        .chain(&v.rbac.auth_cluster_roles)
+        .map(|role| ClusterRoleBinding {
+            metadata: rbac_meta(v, cluster_role_binding_name(v, role), Placement::Cluster),
+            role_ref: role_ref(role),
+            subjects: Some(subjects(v)),
+        })
+        .collect()
 }
 
 /// RBAC children also carry their owner's uid, for the sweep and the finalizer.
@@ -52,11 +59,11 @@ fn rbac_meta(v: &ValidatedMcpServer, name: String, placement: Placement<'_>) -> 
     object_meta(v, name, placement, owner_uid_label(v))
 }
 
-fn role_ref(v: &ValidatedMcpServer) -> RoleRef {
+fn role_ref(cluster_role: &str) -> RoleRef {
     RoleRef {
         api_group: Some(RBAC_GROUP.into()),
         kind: "ClusterRole".into(),
-        name: v.rbac.cluster_role.clone(),
+        name: cluster_role.to_owned(),
     }
 }
 

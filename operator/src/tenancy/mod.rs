@@ -1,7 +1,8 @@
 //! What a tenant may hand out through an McpServer, shipped next to the CRD: the ClusterRoles an
 //! McpServer's ServiceAccount is bound to, the roles aggregated into the built-in `edit`,
-//! `admin` and `view` so tenants may use McpServers, and the admission policy that refuses an
-//! McpServer whose author could not have bound its ClusterRole there. The `manifests` binary
+//! `admin` and `view` so tenants may use McpServers, the admission policy that refuses an
+//! McpServer whose author could not have bound its ClusterRole there, and the one that refuses
+//! `spec.auth.mode: impersonate` to an author who may not impersonate. The `manifests` binary
 //! prints them into `config/` (and the chart's `files/`). Pure.
 //!
 //! The rule is Kubernetes' own for RoleBindings: you may bind a role only if you hold every
@@ -12,13 +13,19 @@
 mod policy;
 mod roles;
 
-pub use policy::{POLICY_NAME, access_policy, access_policy_binding};
-pub use roles::{read_role, read_write_role, tenant_edit_role, tenant_view_role};
+pub use policy::{
+    IMPERSONATE_POLICY_NAME, POLICY_NAME, access_policy, access_policy_binding, impersonate_policy,
+    impersonate_policy_binding,
+};
+pub use roles::{impersonate_role, read_role, read_write_role, tenant_edit_role, tenant_view_role};
 
 /// The ClusterRole of `verbs: read`: what the built-in `view` reads, no Secrets.
 pub const READ_ROLE: &str = "kubernetes-mcp-read";
 /// The ClusterRole of `verbs: readWrite`: read, plus writes of the workload kinds of `edit`.
 pub const READ_WRITE_ROLE: &str = "kubernetes-mcp-read-write";
+/// The ClusterRole of `spec.auth.mode: impersonate`: impersonate any user, group,
+/// ServiceAccount, uid and user extra, as the server must to act as whoever calls it.
+pub const IMPERSONATE_ROLE: &str = "kubernetes-mcp-impersonate";
 /// Namespaces one McpServer may list: the admission policy spends one authorizer check on each,
 /// and its budget allows about 28 per evaluation.
 pub const MAX_NAMESPACES: usize = 16;
@@ -34,13 +41,19 @@ pub fn manifests() -> Result<Vec<(&'static str, String)>, serde_saphyr::Serializ
             documents(&[
                 yaml(&read_role())?,
                 yaml(&read_write_role())?,
+                yaml(&impersonate_role())?,
                 yaml(&tenant_edit_role())?,
                 yaml(&tenant_view_role())?,
             ]),
         ),
         (
             "admission/access-policy.yaml",
-            documents(&[yaml(&access_policy())?, yaml(&access_policy_binding())?]),
+            documents(&[
+                yaml(&access_policy())?,
+                yaml(&access_policy_binding())?,
+                yaml(&impersonate_policy())?,
+                yaml(&impersonate_policy_binding())?,
+            ]),
         ),
     ])
 }

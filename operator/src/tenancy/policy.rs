@@ -2,7 +2,14 @@
 //! on every update that changes `spec.access`, the requesting user must be allowed to `bind` the
 //! ClusterRole it names in each target namespace (cluster-wide for scope Cluster), exactly what
 //! Kubernetes would ask of them to write the RoleBinding themselves. One authorizer check per
-//! validation (each costs 350,000 of the 10,000,000 a policy evaluation may spend). Pure.
+//! validation (each costs 350,000 of the 10,000,000 a policy evaluation may spend).
+//!
+//! A second policy, `kubernetes-mcp-impersonate`, guards `spec.auth.mode: impersonate`, which
+//! binds the server to `kubernetes-mcp-impersonate`: a server that may impersonate anyone can act
+//! as cluster-admin, so its author must hold that impersonation themselves. The
+//! `system:auth-delegator` binding of every server with `spec.auth.required` needs no such check:
+//! it only lets the server ask the apiserver questions (TokenReview: who is this token?
+//! SubjectAccessReview: may they?), which grants no access to anything. Pure.
 
 use k8s_openapi::api::admissionregistration::v1::{
     MatchCondition, MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy,
@@ -15,13 +22,15 @@ use super::{MAX_NAMESPACES, READ_ROLE, READ_WRITE_ROLE};
 
 /// The name of the policy and of its binding.
 pub const POLICY_NAME: &str = "kubernetes-mcp-access";
+/// The name of the policy on `spec.auth.mode: impersonate`, and of its binding.
+pub const IMPERSONATE_POLICY_NAME: &str = "kubernetes-mcp-impersonate";
 
 /// `authorizer` asking whether the requesting user may bind the McpServer's ClusterRole.
 const BIND_CHECK: &str = "authorizer.group('rbac.authorization.k8s.io').resource('clusterroles')";
 
-fn meta() -> ObjectMeta {
+fn meta(name: &str) -> ObjectMeta {
     ObjectMeta {
-        name: Some(POLICY_NAME.to_owned()),
+        name: Some(name.to_owned()),
         labels: Some(
             [(
                 "app.kubernetes.io/part-of".to_owned(),
@@ -71,19 +80,10 @@ pub fn access_policy() -> ValidatingAdmissionPolicy {
         ..Default::default()
     }));
     ValidatingAdmissionPolicy {
-        metadata: meta(),
+        metadata: meta(POLICY_NAME),
         spec: Some(ValidatingAdmissionPolicySpec {
             failure_policy: Some("Fail".to_owned()),
-            match_constraints: Some(MatchResources {
-                resource_rules: Some(vec![NamedRuleWithOperations {
-                    api_groups: Some(vec!["kubernetes-mcp.io".to_owned()]),
-                    api_versions: Some(vec!["*".to_owned()]),
-                    operations: Some(vec!["CREATE".to_owned(), "UPDATE".to_owned()]),
-                    resources: Some(vec!["mcpservers".to_owned()]),
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            }),
+            match_constraints: Some(mcp_servers_written()),
             // Updates that leave spec.access alone (the operator's finalizer, labels, replicas)
             // grant nothing new.
             match_conditions: Some(vec![MatchCondition {
@@ -122,13 +122,85 @@ pub fn access_policy() -> ValidatingAdmissionPolicy {
     }
 }
 
+/// Creates and updates of McpServers, the requests both policies look at.
+fn mcp_servers_written() -> MatchResources {
+    MatchResources {
+        resource_rules: Some(vec![NamedRuleWithOperations {
+            api_groups: Some(vec!["kubernetes-mcp.io".to_owned()]),
+            api_versions: Some(vec!["*".to_owned()]),
+            operations: Some(vec!["CREATE".to_owned(), "UPDATE".to_owned()]),
+            resources: Some(vec!["mcpservers".to_owned()]),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    }
+}
+
 pub fn access_policy_binding() -> ValidatingAdmissionPolicyBinding {
+    binding(POLICY_NAME)
+}
+
+fn binding(policy: &str) -> ValidatingAdmissionPolicyBinding {
     ValidatingAdmissionPolicyBinding {
-        metadata: meta(),
+        metadata: meta(policy),
         spec: ValidatingAdmissionPolicyBindingSpec {
-            policy_name: POLICY_NAME.to_owned(),
+            policy_name: policy.to_owned(),
             validation_actions: vec!["Deny".to_owned()],
             ..Default::default()
         },
     }
+}
+
+/// Refuses `spec.auth.mode: impersonate` (on create, and on updates that change `spec.auth`)
+/// unless the author may impersonate users, groups and ServiceAccounts cluster-wide: what the
+/// server's `kubernetes-mcp-impersonate` binding grants. Three authorizer checks.
+pub fn impersonate_policy() -> ValidatingAdmissionPolicy {
+    let may = |resource: &str| {
+        format!("authorizer.group('').resource('{resource}').check('impersonate').allowed()")
+    };
+    ValidatingAdmissionPolicy {
+        metadata: meta(IMPERSONATE_POLICY_NAME),
+        spec: Some(ValidatingAdmissionPolicySpec {
+            failure_policy: Some("Fail".to_owned()),
+            match_constraints: Some(mcp_servers_written()),
+            match_conditions: Some(vec![
+                MatchCondition {
+                    name: "impersonates".to_owned(),
+                    expression: "has(object.spec.auth) && has(object.spec.auth.mode) && \
+                                 object.spec.auth.mode == 'impersonate'"
+                        .to_owned(),
+                },
+                // Updates that leave spec.auth alone grant nothing new.
+                MatchCondition {
+                    name: "auth-is-new-or-changed".to_owned(),
+                    expression: "request.operation == 'CREATE' || !has(oldObject.spec.auth) || \
+                                 oldObject.spec.auth != object.spec.auth"
+                        .to_owned(),
+                },
+            ]),
+            validations: Some(vec![Validation {
+                expression: format!(
+                    "{} && {} && {}",
+                    may("users"),
+                    may("groups"),
+                    may("serviceaccounts")
+                ),
+                message_expression: Some(
+                    "request.userInfo.username + ' may not impersonate users, groups and \
+                     serviceaccounts cluster-wide, which spec.auth.mode impersonate grants the \
+                     server (it could then act as anyone, cluster-admin included): ask a platform \
+                     admin to create this McpServer, or use mode passthrough or kubeconfig'"
+                        .to_owned(),
+                ),
+                reason: Some("Forbidden".to_owned()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+pub fn impersonate_policy_binding() -> ValidatingAdmissionPolicyBinding {
+    binding(IMPERSONATE_POLICY_NAME)
 }

@@ -1,5 +1,6 @@
 //! The shipped ClusterRoles: `kubernetes-mcp-read` and `kubernetes-mcp-read-write`, which
-//! McpServers' ServiceAccounts are bound to, and the two aggregated into the built-in roles so
+//! McpServers' ServiceAccounts are bound to, `kubernetes-mcp-impersonate` for servers that act
+//! as their callers, and the two aggregated into the built-in roles so
 //! that tenants may write McpServers and bind those two. Pure.
 
 use std::collections::BTreeMap;
@@ -7,7 +8,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::{READ_ROLE, READ_WRITE_ROLE};
+use super::{IMPERSONATE_ROLE, READ_ROLE, READ_WRITE_ROLE};
 
 const READ: &[&str] = &["get", "list", "watch"];
 const WRITE: &[&str] = &["create", "update", "patch", "delete"];
@@ -180,6 +181,27 @@ pub fn read_write_role() -> ClusterRole {
     cluster_role(READ_WRITE_ROLE, &[], rules)
 }
 
+/// For `spec.auth.mode: impersonate`: the server sends `Impersonate-User/-Group/-Uid/-Extra-*`
+/// naming whoever the TokenReview said called it, so it must be allowed to impersonate anyone
+/// (RBAC cannot narrow impersonation to "the caller"): users, groups and ServiceAccounts, and
+/// in `authentication.k8s.io` the uid and every user extra (`userextras/KEY`, which RBAC can
+/// match only with `*`; the verb keeps it to impersonation). Not aggregated anywhere: cluster-admin
+/// equivalent, so the admission policy asks the author to hold it themselves.
+pub fn impersonate_role() -> ClusterRole {
+    cluster_role(
+        IMPERSONATE_ROLE,
+        &[],
+        vec![
+            rule(
+                &[""],
+                &["users", "groups", "serviceaccounts"],
+                &["impersonate"],
+            ),
+            rule(&["authentication.k8s.io"], &["*"], &["impersonate"]),
+        ],
+    )
+}
+
 /// Aggregated into `edit` and `admin`: McpServers, and `bind` on the two shipped roles. This
 /// grants nothing new: a namespace editor holds every permission of both in that namespace, so
 /// Kubernetes would let them write the RoleBinding anyway; `bind` lets the admission policy
@@ -270,5 +292,26 @@ mod tests {
         assert!(grants(&read_role(), "", "pods", "list"));
         assert!(!grants(&read_role(), "", "pods", "delete"));
         assert!(grants(&read_write_role(), "apps", "deployments", "patch"));
+    }
+
+    #[test]
+    fn the_impersonate_role_only_impersonates() {
+        let role = impersonate_role();
+        assert!(
+            role.rules
+                .iter()
+                .flatten()
+                .all(|r| r.verbs == ["impersonate"])
+        );
+        for resource in ["users", "groups", "serviceaccounts"] {
+            assert!(grants(&role, "", resource, "impersonate"), "{resource}");
+        }
+        assert!(grants(
+            &role,
+            "authentication.k8s.io",
+            "uids",
+            "impersonate"
+        ));
+        assert!(!grants(&role, "", "pods", "get"));
     }
 }

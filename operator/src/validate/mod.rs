@@ -3,6 +3,7 @@
 //! holds only decisions, not the spec, so builders take it alone and default nothing again.
 //! Pure.
 
+mod auth;
 mod telemetry;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use serde::Serialize;
 use crate::api::{AccessScope, AccessVerbs, DeniedResource, McpServer, Toolset};
 use crate::tenancy::{READ_ROLE, READ_WRITE_ROLE};
 
+pub use auth::{AUTH_DELEGATOR_ROLE, AuthPlan, RequiredAuth};
 pub use telemetry::{OTLP_CA_DIR, TelemetryPlan};
 
 /// Facts from outside the McpServer that decide what is built.
@@ -34,6 +36,7 @@ pub struct ValidatedMcpServer {
     pub uid: String,
     pub generation: Option<i64>,
     pub rbac: RbacPlan,
+    pub auth: AuthPlan,
     pub pod: PodSettings,
     pub telemetry: TelemetryPlan,
     pub service_monitor: ServiceMonitorPlan,
@@ -49,6 +52,8 @@ pub struct RbacPlan {
     pub scope: RbacScope,
     /// The ClusterRole bound: one of `tenancy`'s, or the one spec.access names.
     pub cluster_role: String,
+    /// ClusterRoles bound cluster-wide for auth (reviews, impersonation), whatever the scope.
+    pub auth_cluster_roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +106,8 @@ pub enum ValidationError {
     NoUid,
     #[error("rendering config.toml: {0}")]
     Config(String),
+    #[error("spec.auth: {0}")]
+    Auth(String),
 }
 
 impl ValidationError {
@@ -109,6 +116,7 @@ impl ValidationError {
         match self {
             Self::NoNamespace | Self::NoUid => "InvalidObject",
             Self::Config(_) => "InvalidConfig",
+            Self::Auth(_) => "InvalidAuth",
         }
     }
 }
@@ -127,8 +135,12 @@ struct ServerToml<'a> {
     redact_secrets: bool,
     toolsets: Vec<Toolset>,
     denied_resources: &'a [DeniedResource],
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    auth: Option<auth::AuthToml<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     telemetry: Option<telemetry::TelemetryToml>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorization: Option<auth::AuthorizationToml<'a>>,
 }
 
 /// The port the server listens on inside the pod.
@@ -138,6 +150,8 @@ pub fn validate(mcp: &McpServer, facts: &Facts) -> Result<ValidatedMcpServer, Va
     let namespace = mcp.namespace().ok_or(ValidationError::NoNamespace)?;
     let uid = mcp.uid().ok_or(ValidationError::NoUid)?;
     let spec = &mcp.spec;
+    let name = mcp.name_any();
+    let auth = auth::plan(&spec.auth, &namespace, &name)?;
     let scope = match spec.access.scope {
         AccessScope::Cluster => RbacScope::Cluster,
         AccessScope::Namespace if spec.access.namespaces.is_empty() => {
@@ -168,7 +182,9 @@ pub fn validate(mcp: &McpServer, facts: &Facts) -> Result<ValidatedMcpServer, Va
         redact_secrets: spec.server.redact_secrets.unwrap_or(true),
         toolsets,
         denied_resources: &spec.server.denied_resources,
+        auth: auth.toml_keys(),
         telemetry: telemetry::toml_section(&spec.telemetry),
+        authorization: auth.toml_table(&namespace, &name),
     })
     .map_err(|e| ValidationError::Config(e.to_string()))?;
     let monitor = &spec.metrics.service_monitor;
@@ -182,14 +198,16 @@ pub fn validate(mcp: &McpServer, facts: &Facts) -> Result<ValidatedMcpServer, Va
         (false, false) => ServiceMonitorPlan::Absent,
     };
     Ok(ValidatedMcpServer {
-        name: mcp.name_any(),
+        name,
         namespace,
         uid,
         generation: mcp.metadata.generation,
         rbac: RbacPlan {
             scope,
             cluster_role,
+            auth_cluster_roles: auth.cluster_roles(),
         },
+        auth,
         pod: PodSettings {
             image: spec
                 .image
@@ -347,6 +365,37 @@ mod tests {
         // The server accepts what the operator renders.
         let parsed: toml::Table = toml::from_str(&off.config_toml).unwrap();
         assert_eq!(parsed["telemetry"]["enabled"].as_bool(), Some(false));
+    }
+
+    #[test]
+    fn required_auth_is_rendered_for_this_mcp_server_and_the_server_accepts_it() {
+        let v = validate(
+            &mcp(&serde_json::json!({"auth": {"required": true, "mode": "impersonate",
+                "authorizationServers": ["https://issuer.example"]}, "telemetry": {"enabled": true}})),
+            &facts(),
+        )
+        .unwrap();
+        let parsed: toml::Table = toml::from_str(&v.config_toml).unwrap();
+        assert_eq!(parsed["require_oauth"].as_bool(), Some(true));
+        assert_eq!(
+            parsed["oauth_audience"].as_str(),
+            Some("kubernetes-mcp.io/apps/m")
+        );
+        assert_eq!(parsed["cluster_auth_mode"].as_str(), Some("impersonate"));
+        assert_eq!(
+            parsed["authorization"].as_table().unwrap().clone(),
+            toml::toml! { resource_name = "m" resource_namespace = "apps" verb = "use" }
+        );
+        let config = kubernetes_mcp_server::config::Config::from_toml(
+            &v.config_toml,
+            kubernetes_mcp_server::config::Flags::default(),
+        )
+        .unwrap();
+        let settings = config.auth.unwrap();
+        assert_eq!(settings.authorization_servers, ["https://issuer.example"]);
+        assert_eq!(settings.access.unwrap().namespace, "apps");
+        let off = validate(&mcp(&serde_json::json!({})), &facts()).unwrap();
+        assert!(!off.config_toml.contains("oauth"), "{}", off.config_toml);
     }
 
     #[test]
