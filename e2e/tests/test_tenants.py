@@ -45,10 +45,11 @@ class Platform:
         eventually("the admission policy in force", lambda: self.attempt(
             self.alice, "probe", {"scope": "Cluster"}, dry_run=True)[0] != 0, seconds=30)
 
-    def attempt(self, user, name, access, dry_run=False):
+    def attempt(self, user, name, access, dry_run=False, auth=None):
         """`kubectl apply` of McpServer `name` in team-a as `user`: (returncode, output)."""
         mcp = {"apiVersion": "kubernetes-mcp.io/v1alpha1", "kind": "McpServer",
-               "metadata": {"name": name, "namespace": self.team_a}, "spec": {"access": access}}
+               "metadata": {"name": name, "namespace": self.team_a},
+               "spec": {"access": access} | ({"auth": auth} if auth else {})}
         extra = ["--dry-run=server"] if dry_run else []
         return user.kubectl("apply", "-f", "-", *extra, stdin=json.dumps(mcp))
 
@@ -225,3 +226,53 @@ def test_the_operator_cannot_escalate(platform):
     [role] = [d for d in yaml.safe_load_all(platform.rendered)
               if d and d["kind"] == "ClusterRole" and d["metadata"]["name"] == platform.release]
     assert not [r for r in role["rules"] if "escalate" in r["verbs"] or "*" in r["verbs"]]
+
+
+IMPERSONATE = {"required": True, "mode": "impersonate"}
+
+
+def reviews_and_impersonation(platform, name):
+    """What the server of McpServer `name` may do for auth: (ask reviews, impersonate anyone)."""
+    sa = platform.sa(name)
+    reviews = may(sa, "create", "tokenreviews", group="authentication.k8s.io") and may(
+        sa, "create", "subjectaccessreviews", group="authorization.k8s.io")
+    impersonate = [may(sa, "impersonate", kind) for kind in ("users", "groups", "serviceaccounts")]
+    assert len(set(impersonate)) == 1, impersonate
+    return reviews, impersonate[0]
+
+
+def test_an_admin_of_team_a_cannot_make_a_server_that_impersonates(platform):
+    """Impersonating anyone is cluster-admin-equivalent: only an author who may do it gets it."""
+    code, output = platform.attempt(platform.alice, "imp", {}, auth=IMPERSONATE)
+    assert code != 0, output
+    for fragment in ("ValidatingAdmissionPolicy 'kubernetes-mcp-impersonate'", platform.alice.username,
+                     "may not impersonate users cluster-wide", "ask a platform admin"):
+        assert fragment in output, (fragment, output)
+    assert kubectl("get", "mcpserver", "imp", "-n", platform.team_a, "--ignore-not-found", "-o", "name") == ""
+    # Passthrough acts with the caller's own token: the reviews it needs grant nothing, so she may.
+    code, output = platform.attempt(platform.alice, "checked", {}, auth={"required": True, "mode": "passthrough"})
+    assert code == 0, output
+    eventually("the reviews granted", lambda: reviews_and_impersonation(platform, "checked") == (True, False))
+    # Nor can she turn impersonation on later.
+    code, output = platform.attempt(platform.alice, "checked", {}, auth=IMPERSONATE)
+    assert code != 0 and "may not impersonate" in output, output
+    assert reviews_and_impersonation(platform, "checked") == (True, False)
+
+
+def test_a_platform_admin_can_and_the_operator_binds_and_removes_exactly_that(platform):
+    kubectl("apply", "-n", platform.team_a, "-f", "-", stdin=json.dumps({
+        "apiVersion": "kubernetes-mcp.io/v1alpha1", "kind": "McpServer", "metadata": {"name": "impersonator"},
+        "spec": {"auth": IMPERSONATE}}))
+    # Bound by the operator under the chart's RBAC (bind on exactly these roles).
+    eventually("reviews and impersonation granted",
+               lambda: reviews_and_impersonation(platform, "impersonator") == (True, True), seconds=30)
+    prefix = f"clusterrolebinding.rbac.authorization.k8s.io/kubernetes-mcp-{platform.team_a}-impersonator:"
+    assert sorted(b for b in platform.bindings("impersonator") if b.startswith("clusterrolebinding")) == [
+        prefix + "kubernetes-mcp-impersonate", prefix + "system:auth-delegator"]
+    # Back to kubeconfig mode: the impersonation binding is swept, the reviews stay.
+    kubectl("patch", "mcpserver", "impersonator", "-n", platform.team_a, "--type=merge",
+            "-p", json.dumps({"spec": {"auth": {"mode": "kubeconfig"}}}))
+    eventually("impersonation revoked", lambda: reviews_and_impersonation(platform, "impersonator") == (True, False))
+    kubectl("delete", "mcpserver", "impersonator", "-n", platform.team_a, "--wait=true", "--timeout=30s")
+    assert [b for b in platform.bindings("impersonator") if b.startswith("clusterrolebinding")] == []
+    assert reviews_and_impersonation(platform, "impersonator") == (False, False)

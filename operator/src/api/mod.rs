@@ -192,9 +192,9 @@ pub struct Auth {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub audience: Option<String>,
-    /// The verb callers need on `mcpservers.kubernetes-mcp.io` named after this McpServer, e.g.
-    /// granted by `kubectl create role mcp-users --verb=use --resource=mcpservers.kubernetes-mcp.io
-    /// --resource-name=NAME`. Default: use.
+    /// The verb callers need on `mcpservers.kubernetes-mcp.io` named after this McpServer,
+    /// granted by a Role rule {apiGroups: [kubernetes-mcp.io], resources: [mcpservers],
+    /// resourceNames: [NAME], verbs: [use]} and a RoleBinding. Default: use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[a-z][a-z-]{0,62}$"))]
     pub verb: Option<String>,
