@@ -28,6 +28,16 @@ struct Args {
         default_value = "ghcr.io/kubernetes-mcp/kubernetes-mcp-server:0.1.0"
     )]
     default_image: String,
+    /// Namespaces whose pods may reach the servers' metrics port (/metrics, /stats, /healthz)
+    /// when an McpServer's spec.network.metricsFrom is unset; repeated or comma-separated. Empty
+    /// (`--scrape-namespaces=`): no one, unless the McpServer says.
+    #[arg(
+        long,
+        env = "KMCP_SCRAPE_NAMESPACES",
+        value_delimiter = ',',
+        default_value = "monitoring"
+    )]
+    scrape_namespaces: Vec<String>,
     /// Namespaces to watch, repeated or comma-separated (default: all namespaces).
     #[arg(long, env = "KMCP_WATCH_NAMESPACES", value_delimiter = ',')]
     namespace: Vec<String>,
@@ -87,7 +97,8 @@ async fn main() -> anyhow::Result<()> {
     ready.store(true, Ordering::Release);
     let providers = start_telemetry(&metrics).await;
     let mut context = Context::new(client.clone(), args.default_image.clone(), metrics.clone())
-        .with_pod_name(args.pod_name.clone());
+        .with_pod_name(args.pod_name.clone())
+        .with_scrape_namespaces(args.scrape_namespaces.clone());
     if let Some(providers) = &providers {
         context = context.with_tracer(providers.tracer.tracer(OPERATOR_NAME));
     }

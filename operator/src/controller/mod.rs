@@ -20,6 +20,7 @@ use futures::StreamExt as _;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
@@ -42,6 +43,8 @@ use memory::Memory;
 pub struct Context {
     pub client: Client,
     pub default_image: String,
+    /// Namespaces that may scrape the metrics port of McpServers that say nothing else.
+    pub scrape_namespaces: Vec<String>,
     pub reporter: Reporter,
     pub metrics: Arc<Metrics>,
     /// One span per reconcile when OpenTelemetry is configured.
@@ -54,6 +57,7 @@ impl Context {
         Self {
             client,
             default_image,
+            scrape_namespaces: Vec::new(),
             reporter: Reporter {
                 controller: MANAGER.into(),
                 instance: None,
@@ -67,6 +71,14 @@ impl Context {
     #[must_use]
     pub fn with_tracer(mut self, tracer: SdkTracer) -> Self {
         self.tracer = Some(tracer);
+        self
+    }
+
+    /// Namespaces whose pods may scrape the servers' metrics port by default (the operator's
+    /// --scrape-namespaces); none unless set.
+    #[must_use]
+    pub fn with_scrape_namespaces(mut self, namespaces: Vec<String>) -> Self {
+        self.scrape_namespaces = namespaces;
         self
     }
 
@@ -101,7 +113,8 @@ pub async fn run(
             .owns(scoped::<RoleBinding>(&client, ns), children_only())
             .owns(scoped::<ConfigMap>(&client, ns), children_only())
             .owns(scoped::<Service>(&client, ns), children_only())
-            .owns(scoped::<Deployment>(&client, ns), children_only());
+            .owns(scoped::<Deployment>(&client, ns), children_only())
+            .owns(scoped::<NetworkPolicy>(&client, ns), children_only());
     // A ServiceMonitor CRD installed later is seen by the reconcile (it looks again soon) but
     // watched only from the next start.
     match apply::service_monitor_served(&client).await {

@@ -124,6 +124,7 @@ async fn apply_live(
     let facts = Facts {
         default_image: ctx.default_image.clone(),
         service_monitor_served: service_monitor_served(&ctx.client).await?,
+        scrape_namespaces: ctx.scrape_namespaces.clone(),
     };
     // validate (no client required): every default applied, every rule checked
     let validated = validate(mcp, &facts)?;

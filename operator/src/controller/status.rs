@@ -198,6 +198,7 @@ mod tests {
         let facts = Facts {
             default_image: "i".into(),
             service_monitor_served: false,
+            scrape_namespaces: Vec::new(),
         };
         let v = validate(&mcp, &facts).unwrap();
         let deployment: Deployment = serde_json::from_value(serde_json::json!({
@@ -295,6 +296,7 @@ mod tests {
         let served = Facts {
             default_image: "i".into(),
             service_monitor_served: true,
+            scrape_namespaces: Vec::new(),
         };
         assert_eq!(
             next_check(&validate(&mcp, &served).unwrap()),
