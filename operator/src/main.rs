@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
-use kubernetes_mcp_operator::controller::Context;
+use kubernetes_mcp_operator::controller::{AdmissionGate, Context};
 use kubernetes_mcp_operator::http::{self, Health};
 use kubernetes_mcp_operator::metrics::Metrics;
 use kubernetes_mcp_otel::{self as telemetry, Providers, ServiceIdentity, TelemetryConfig};
@@ -38,6 +38,17 @@ struct Args {
         default_value = "monitoring"
     )]
     scrape_namespaces: Vec<String>,
+    /// Grant no RBAC to McpServers (they get Ready=False, reason AdmissionPolicyMissing) while
+    /// the admission policy kubernetes-mcp-access and its Deny binding are not in force. false:
+    /// grant anyway, for clusters whose McpServer authors are trusted with every role the
+    /// operator may bind.
+    #[arg(
+        long,
+        env = "KMCP_REQUIRE_ADMISSION_POLICY",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    require_admission_policy: bool,
     /// Namespaces to watch, repeated or comma-separated (default: all namespaces).
     #[arg(long, env = "KMCP_WATCH_NAMESPACES", value_delimiter = ',')]
     namespace: Vec<String>,
@@ -99,6 +110,9 @@ async fn main() -> anyhow::Result<()> {
     let mut context = Context::new(client.clone(), args.default_image.clone(), metrics.clone())
         .with_pod_name(args.pod_name.clone())
         .with_scrape_namespaces(args.scrape_namespaces.clone());
+    if args.require_admission_policy {
+        context = context.with_admission_gate(AdmissionGate::start(client.clone()).await);
+    }
     if let Some(providers) = &providers {
         context = context.with_tracer(providers.tracer.tracer(OPERATOR_NAME));
     }

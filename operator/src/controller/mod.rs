@@ -3,8 +3,10 @@
 //! at once, and the back-off after a failure. The reconcile itself is in `reconcile`.
 //!
 //! Rooms: `reconcile` (the pipeline), `apply` (server-side apply, the orphan sweep, discovery),
-//! `status` (pure conditions), `events`, `memory` (what is remembered per McpServer), `error`.
+//! `status` (pure conditions), `events`, `memory` (what is remembered per McpServer), `error`,
+//! `admission` (whether the admission policy is in force).
 
+mod admission;
 mod apply;
 mod error;
 mod events;
@@ -30,6 +32,7 @@ use kube::{Client, ResourceExt as _};
 use opentelemetry_sdk::trace::SdkTracer;
 use serde::de::DeserializeOwned;
 
+pub use admission::AdmissionGate;
 pub use error::ReconcileError;
 pub use reconcile::{FINALIZER, reconcile};
 
@@ -49,6 +52,9 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// One span per reconcile when OpenTelemetry is configured.
     pub tracer: Option<SdkTracer>,
+    /// With --require-admission-policy: no RBAC is granted while the policy is not in force.
+    /// None (the operator run with the flag false, or in-process tests): not asked.
+    pub admission: Option<AdmissionGate>,
     memory: Memory,
 }
 
@@ -64,6 +70,7 @@ impl Context {
             },
             metrics,
             tracer: None,
+            admission: None,
             memory: Memory::default(),
         }
     }
@@ -71,6 +78,13 @@ impl Context {
     #[must_use]
     pub fn with_tracer(mut self, tracer: SdkTracer) -> Self {
         self.tracer = Some(tracer);
+        self
+    }
+
+    /// Grants RBAC only while `gate` says the admission policy is in force.
+    #[must_use]
+    pub fn with_admission_gate(mut self, gate: AdmissionGate) -> Self {
+        self.admission = Some(gate);
         self
     }
 
@@ -124,6 +138,10 @@ pub async fn run(
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "ServiceMonitors are not watched"),
     }
+    // The policy back in force (or gone): every McpServer again, at once.
+    if let Some(gate) = &context.admission {
+        controller = controller.reconcile_all_on(gate.changes());
+    }
     controller
         .shutdown_on_signal()
         .graceful_shutdown_on(shutdown)
@@ -155,8 +173,9 @@ where
     reason = "the signature kube-runtime's Controller::run asks for"
 )]
 fn error_policy(mcp: Arc<McpServer>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    if let ReconcileError::Invalid(_) = error {
-        // A spec the apiserver let through but we cannot use waits for the next change.
+    if let ReconcileError::Invalid(_) | ReconcileError::AdmissionPolicyMissing = error {
+        // A spec the apiserver let through but we cannot use waits for the next change; a
+        // missing admission policy for its return, which re-runs every reconcile.
         return Action::await_change();
     }
     let failures = ctx.memory.failed(&mcp.uid().unwrap_or_default());

@@ -120,6 +120,10 @@ async fn apply_live(
     ctx: &Context,
     events: &Events,
 ) -> Result<Action, ReconcileError> {
+    // Without the admission policy an author could grant what they may not: grant nothing.
+    if ctx.admission.as_ref().is_some_and(|gate| !gate.in_force()) {
+        return Err(ReconcileError::AdmissionPolicyMissing);
+    }
     // lookup: the facts from outside the McpServer that decide what is built
     let facts = Facts {
         default_image: ctx.default_image.clone(),

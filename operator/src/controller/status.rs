@@ -128,7 +128,11 @@ pub fn degraded(mcp: &McpServer, error: &ReconcileError, now: &Time) -> McpServe
         now,
         ("Degraded", true, error.reason(), error.to_string()),
     ));
-    if matches!(error, ReconcileError::Invalid(_)) {
+    // Neither will serve until someone acts: not Ready.
+    if matches!(
+        error,
+        ReconcileError::Invalid(_) | ReconcileError::AdmissionPolicyMissing
+    ) {
         set(condition(
             previous,
             generation,
