@@ -121,7 +121,10 @@ async fn the_network_policy_fences_exactly_the_servers_pods_and_is_kept_as_built
     let servers: Api<McpServer> = Api::namespaced(client.clone(), &ns.name);
     eventually("the McpServer CRD is served", 20, || async {
         servers
-            .create(&PostParams::default(), &mcp("fenced", &serde_json::json!({})))
+            .create(
+                &PostParams::default(),
+                &mcp("fenced", &serde_json::json!({})),
+            )
             .await
             .ok()
     })
@@ -142,27 +145,16 @@ async fn the_network_policy_fences_exactly_the_servers_pods_and_is_kept_as_built
         )
         .await
         .unwrap();
-    decoy(
-        &client,
-        &ns.name,
-        "impostor",
-        serde_json::json!({"app.kubernetes.io/name": "kubernetes-mcp-server", "app.kubernetes.io/instance": "other"}),
-    )
-    .await;
-    decoy(
-        &client,
-        &agents.name,
-        "agent",
-        serde_json::json!({"role": "agent"}),
-    )
-    .await;
-    decoy(
-        &client,
-        &agents.name,
-        "bystander",
-        serde_json::json!({"role": "db"}),
-    )
-    .await;
+    let server_labels = serde_json::json!({
+        "app.kubernetes.io/name": "kubernetes-mcp-server", "app.kubernetes.io/instance": "other"
+    });
+    for (namespace, name, labels) in [
+        (&ns.name, "impostor", server_labels),
+        (&agents.name, "agent", serde_json::json!({"role": "agent"})),
+        (&agents.name, "bystander", serde_json::json!({"role": "db"})),
+    ] {
+        decoy(&client, namespace, name, labels).await;
+    }
     let context = Context::new(
         client.clone(),
         "kubernetes-mcp-server:test".into(),
@@ -255,11 +247,13 @@ async fn the_network_policy_fences_exactly_the_servers_pods_and_is_kept_as_built
     .unwrap();
     let ingress = neighbour.spec.unwrap().ingress.unwrap();
     assert_eq!(ingress.len(), 1, "an empty metricsFrom admits no one");
-    let [NetworkPolicyPeer {
-        namespace_selector,
-        pod_selector,
-        ..
-    }] = &ingress[0].from.clone().unwrap()[..]
+    let [
+        NetworkPolicyPeer {
+            namespace_selector,
+            pod_selector,
+            ..
+        },
+    ] = &ingress[0].from.clone().unwrap()[..]
     else {
         panic!("one agent peer")
     };

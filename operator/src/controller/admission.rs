@@ -94,7 +94,8 @@ fn in_force(
 ) -> bool {
     policy.is_some()
         && binding.is_some_and(|b| {
-            b.spec.policy_name == POLICY_NAME && b.spec.validation_actions.iter().any(|a| a == "Deny")
+            b.spec.policy_name == POLICY_NAME
+                && b.spec.validation_actions.iter().any(|a| a == "Deny")
         })
 }
 

@@ -13,9 +13,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{HTTP_PORT, METRICS_PORT};
 use super::config_map::CONFIG_FILE;
 use super::meta::{Placement, config_map_name, labels, object_meta, selector, server_name};
+use super::{HTTP_PORT, METRICS_PORT};
 use crate::validate::{self, OTLP_CA_DIR, SERVER_PORT, ValidatedMcpServer};
 
 /// On the pod template: changes with config.toml, so a new config rolls the pods.

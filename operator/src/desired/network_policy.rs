@@ -15,11 +15,14 @@ use crate::validate::{METRICS_PORT, SERVER_PORT, ValidatedMcpServer};
 
 pub fn network_policy(v: &ValidatedMcpServer) -> Option<NetworkPolicy> {
     let plan = v.network_policy.as_ref()?;
-    let ingress = [(SERVER_PORT, &plan.mcp_from), (METRICS_PORT, &plan.metrics_from)]
-        .into_iter()
-        .filter(|(_, peers)| !peers.is_empty())
-        .map(|(port, peers)| rule(port, peers))
-        .collect();
+    let ingress = [
+        (SERVER_PORT, &plan.mcp_from),
+        (METRICS_PORT, &plan.metrics_from),
+    ]
+    .into_iter()
+    .filter(|(_, peers)| !peers.is_empty())
+    .map(|(port, peers)| rule(port, peers))
+    .collect();
     // The owner-uid label: the orphan sweep finds it by that label once it is switched off.
     Some(NetworkPolicy {
         metadata: object_meta(v, server_name(v), Placement::Own, owner_uid_label(v)),

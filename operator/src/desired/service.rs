@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{HTTP_PORT, METRICS_PORT};
 use super::meta::{Placement, object_meta, selector, server_name};
+use super::{HTTP_PORT, METRICS_PORT};
 use crate::validate::{self, SERVER_PORT, ValidatedMcpServer};
 
 pub fn service(v: &ValidatedMcpServer) -> Service {
