@@ -45,7 +45,9 @@ def main():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    # Without the admission policy installed: the opt-out, so that every reconcile applies.
     operator = subprocess.Popen([OPERATOR, "--namespace", namespace, "--leader-elect=false",
+                                 "--require-admission-policy=false",
                                  "--metrics-bind-address", f"127.0.0.1:{port}"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -25,9 +25,13 @@ class ServiceProxy:
         return self.api.get(f"/api/v1/namespaces/{self.namespace}/services/{self.service}")["spec"]["clusterIP"]
 
     def endpoints(self):
+        # The endpoint port of the Service port PORT, by its name (a Service may have several).
+        ports = self.api.get(f"/api/v1/namespaces/{self.namespace}/services/{self.service}")["spec"]["ports"]
+        name = next((p.get("name", "") for p in ports if p["port"] == self.port), "")
         slices = self.api.get(f"/apis/discovery.k8s.io/v1/namespaces/{self.namespace}/endpointslices"
                               f"?labelSelector=kubernetes.io/service-name={self.service}")["items"]
-        target = next((p["port"] for s in slices for p in s.get("ports") or [] if p.get("port")), self.port)
+        target = next((p["port"] for s in slices for p in s.get("ports") or []
+                       if p.get("port") and p.get("name", "") == name), self.port)
         return sorted((address, target) for s in slices for e in s.get("endpoints") or []
                       if e.get("conditions", {}).get("ready") for address in e["addresses"])
 

@@ -227,7 +227,7 @@ async def test_two_stateless_replicas_share_the_calls_and_are_both_scraped(clust
         async with mcp_session(url) as s:
             own = await s.call_tool("pods_list_in_namespace", {"namespace": cluster.ns})
             assert own.is_error and "forbidden" in text(own).lower()
-    per_pod = {p["metadata"]["name"]: httpx.get(f"http://{p['status']['podIP']}:8080/stats").json()["total_tool_calls"]
+    per_pod = {p["metadata"]["name"]: httpx.get(f"http://{p['status']['podIP']}:9090/stats").json()["total_tool_calls"]
                for p in pods}
     assert sum(per_pod.values()) == 21 and all(per_pod.values()), per_pod
     selector = f'job="observed",namespace="{cluster.ns}"'

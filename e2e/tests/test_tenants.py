@@ -276,3 +276,20 @@ def test_a_platform_admin_can_and_the_operator_binds_and_removes_exactly_that(pl
     kubectl("delete", "mcpserver", "impersonator", "-n", platform.team_a, "--wait=true", "--timeout=30s")
     assert [b for b in platform.bindings("impersonator") if b.startswith("clusterrolebinding")] == []
     assert reviews_and_impersonation(platform, "impersonator") == (False, False)
+
+
+def test_an_explicit_null_cluster_role_is_the_default_role_and_checked_as_such(platform):
+    """`clusterRole: null` in YAML reaches the apiserver (the field is nullable): the policy treats
+    it as absent, so the refusal names the default role, and an allowed one gets the default grant."""
+    def create(name, access):
+        mcp = {"apiVersion": "kubernetes-mcp.io/v1alpha1", "kind": "McpServer",
+               "metadata": {"name": name, "namespace": platform.team_a}, "spec": {"access": access}}
+        return platform.alice.kubectl("create", "-f", "-", stdin=json.dumps(mcp))
+    code, output = create("null-cluster", {"clusterRole": None, "scope": "Cluster"})
+    assert code != 0 and f"may not bind ClusterRole {READ} cluster-wide" in output, output
+    code, output = create("null-role", {"clusterRole": None})
+    assert code == 0, output
+    spec = json.loads(kubectl("get", "mcpserver", "null-role", "-n", platform.team_a, "-o", "json"))["spec"]
+    assert spec["access"]["clusterRole"] is None
+    eventually("the default grant", lambda: platform.bindings("null-role") == [
+        f"rolebinding.rbac.authorization.k8s.io/kubernetes-mcp-null-role:{READ}"] or None)

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
-use kubernetes_mcp_operator::controller::Context;
+use kubernetes_mcp_operator::controller::{AdmissionGate, Context};
 use kubernetes_mcp_operator::http::{self, Health};
 use kubernetes_mcp_operator::metrics::Metrics;
 use kubernetes_mcp_otel::{self as telemetry, Providers, ServiceIdentity, TelemetryConfig};
@@ -28,6 +28,27 @@ struct Args {
         default_value = "ghcr.io/kubernetes-mcp/kubernetes-mcp-server:0.1.0"
     )]
     default_image: String,
+    /// Namespaces whose pods may reach the servers' metrics port (/metrics, /stats, /healthz)
+    /// when an McpServer's spec.network.metricsFrom is unset; repeated or comma-separated. Empty
+    /// (`--scrape-namespaces=`): no one, unless the McpServer says.
+    #[arg(
+        long,
+        env = "KMCP_SCRAPE_NAMESPACES",
+        value_delimiter = ',',
+        default_value = "monitoring"
+    )]
+    scrape_namespaces: Vec<String>,
+    /// Grant no RBAC to McpServers (they get Ready=False, reason AdmissionPolicyMissing) while
+    /// the admission policy kubernetes-mcp-access and its Deny binding are not in force. false:
+    /// grant anyway, for clusters whose McpServer authors are trusted with every role the
+    /// operator may bind.
+    #[arg(
+        long,
+        env = "KMCP_REQUIRE_ADMISSION_POLICY",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    require_admission_policy: bool,
     /// Namespaces to watch, repeated or comma-separated (default: all namespaces).
     #[arg(long, env = "KMCP_WATCH_NAMESPACES", value_delimiter = ',')]
     namespace: Vec<String>,
@@ -87,7 +108,11 @@ async fn main() -> anyhow::Result<()> {
     ready.store(true, Ordering::Release);
     let providers = start_telemetry(&metrics).await;
     let mut context = Context::new(client.clone(), args.default_image.clone(), metrics.clone())
-        .with_pod_name(args.pod_name.clone());
+        .with_pod_name(args.pod_name.clone())
+        .with_scrape_namespaces(args.scrape_namespaces.clone());
+    if args.require_admission_policy {
+        context = context.with_admission_gate(AdmissionGate::start(client.clone()).await);
+    }
     if let Some(providers) = &providers {
         context = context.with_tracer(providers.tracer.tracer(OPERATOR_NAME));
     }

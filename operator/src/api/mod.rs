@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Affinity, EnvVar, ResourceRequirements, Toleration};
+use k8s_openapi::api::networking::v1::NetworkPolicyPeer;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -55,6 +56,9 @@ pub struct McpServerSpec {
     /// Prometheus scraping of the server's /metrics.
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// Who may reach the server's pods: a NetworkPolicy per McpServer.
+    #[serde(default)]
+    pub network: Network,
     /// Compute resources of the server container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
@@ -342,6 +346,27 @@ pub struct ServiceMonitorSettings {
     /// Labels of the ServiceMonitor, e.g. what a Prometheus selects on.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+}
+
+/// The NetworkPolicy of the server's pods. Ingress is allowed only to the MCP port (8080, the
+/// Service's `http`) from `mcpFrom` and to the metrics port (9090, `metrics`: /metrics, /stats,
+/// /healthz) from `metricsFrom`; every other ingress to the pods is denied. Only enforced where
+/// the cluster's network plugin enforces NetworkPolicies.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Network {
+    /// Create the NetworkPolicy. Default true; false deletes one made before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_policy: Option<bool>,
+    /// Who may reach the MCP port. Default: every pod in the McpServer's namespace. An empty
+    /// list lets no one in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_from: Option<Vec<NetworkPolicyPeer>>,
+    /// Who may reach the metrics port. Default: the namespaces of the operator's
+    /// --scrape-namespaces (chart value networkPolicy.scrapeNamespaces, default `monitoring`).
+    /// An empty list lets no one in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_from: Option<Vec<NetworkPolicyPeer>>,
 }
 
 /// What the operator observed.

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -68,11 +69,15 @@ pub async fn apply_all(
         deployment,
         service,
         service_monitor,
+        network_policy,
     } = desired;
-    // The identity first, then what it may do, then its config, then what runs with them, then
-    // what watches it.
+    // The fence first, so that no pod is reachable unfenced; then the identity, what it may do,
+    // its config, what runs with them, and what watches it.
     let mut applied = Vec::new();
     let seen = &mut applied;
+    if let Some(policy) = &network_policy {
+        apply_namespaced(client, "NetworkPolicy", policy, seen).await?;
+    }
     apply_namespaced(client, "ServiceAccount", &service_account, seen).await?;
     for binding in &role_bindings {
         apply_namespaced(client, "RoleBinding", binding, seen)
@@ -170,11 +175,13 @@ where
 
 /// The kinds the sweep lists, each child of which carries the owner-uid label: the bindings
 /// that owner references cannot reach (RoleBindings in other namespaces, the
-/// ClusterRoleBinding) and the optional ServiceMonitor, when its CRD is served. (Roles and
+/// ClusterRoleBinding), the optional NetworkPolicy and the optional ServiceMonitor, when its CRD
+/// is served. (Roles and
 /// ClusterRoles with rules, made by versions before 0.2, are not swept: their bindings are, which
 /// leaves them inert, and the operator holds no right on roles.)
 pub fn swept_kinds(service_monitor_served: bool) -> Vec<(&'static str, ApiResource)> {
     let mut kinds = binding_kinds();
+    kinds.push(("NetworkPolicy", ApiResource::erase::<NetworkPolicy>(&())));
     if service_monitor_served {
         kinds.push(("ServiceMonitor", service_monitor_resource()));
     }

@@ -36,6 +36,13 @@ pub enum ReconcileError {
         #[source]
         source: kube::Error,
     },
+    /// The admission policy is not in force and the operator was told to require it.
+    #[error(
+        "no RBAC is granted while the admission policy kubernetes-mcp-access (and its binding \
+         with Deny) is not in force: it keeps authors from granting what they may not; a \
+         platform admin applies config/admission or the chart"
+    )]
+    AdmissionPolicyMissing,
     #[error("deleting {kind} {name}: {source}")]
     Delete {
         kind: &'static str,
@@ -67,6 +74,7 @@ impl ReconcileError {
             // A ServiceMonitor that cannot be built was reported as failing to apply: kept.
             Self::Apply { .. } => "ApplyFailed",
             Self::RbacRefused { .. } => "RBACRefused",
+            Self::AdmissionPolicyMissing => "AdmissionPolicyMissing",
             Self::Delete { .. } => "DeleteFailed",
             Self::StatusWrite { .. } => "StatusWriteFailed",
             Self::Finalizer { .. } => "FinalizerFailed",

@@ -3,8 +3,10 @@
 //! at once, and the back-off after a failure. The reconcile itself is in `reconcile`.
 //!
 //! Rooms: `reconcile` (the pipeline), `apply` (server-side apply, the orphan sweep, discovery),
-//! `status` (pure conditions), `events`, `memory` (what is remembered per McpServer), `error`.
+//! `status` (pure conditions), `events`, `memory` (what is remembered per McpServer), `error`,
+//! `admission` (whether the admission policy is in force).
 
+mod admission;
 mod apply;
 mod error;
 mod events;
@@ -20,6 +22,7 @@ use futures::StreamExt as _;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
@@ -29,6 +32,7 @@ use kube::{Client, ResourceExt as _};
 use opentelemetry_sdk::trace::SdkTracer;
 use serde::de::DeserializeOwned;
 
+pub use admission::AdmissionGate;
 pub use error::ReconcileError;
 pub use reconcile::{FINALIZER, reconcile};
 
@@ -42,10 +46,15 @@ use memory::Memory;
 pub struct Context {
     pub client: Client,
     pub default_image: String,
+    /// Namespaces that may scrape the metrics port of McpServers that say nothing else.
+    pub scrape_namespaces: Vec<String>,
     pub reporter: Reporter,
     pub metrics: Arc<Metrics>,
     /// One span per reconcile when OpenTelemetry is configured.
     pub tracer: Option<SdkTracer>,
+    /// With --require-admission-policy: no RBAC is granted while the policy is not in force.
+    /// None (the operator run with the flag false, or in-process tests): not asked.
+    pub admission: Option<AdmissionGate>,
     memory: Memory,
 }
 
@@ -54,12 +63,14 @@ impl Context {
         Self {
             client,
             default_image,
+            scrape_namespaces: Vec::new(),
             reporter: Reporter {
                 controller: MANAGER.into(),
                 instance: None,
             },
             metrics,
             tracer: None,
+            admission: None,
             memory: Memory::default(),
         }
     }
@@ -67,6 +78,21 @@ impl Context {
     #[must_use]
     pub fn with_tracer(mut self, tracer: SdkTracer) -> Self {
         self.tracer = Some(tracer);
+        self
+    }
+
+    /// Grants RBAC only while `gate` says the admission policy is in force.
+    #[must_use]
+    pub fn with_admission_gate(mut self, gate: AdmissionGate) -> Self {
+        self.admission = Some(gate);
+        self
+    }
+
+    /// Namespaces whose pods may scrape the servers' metrics port by default (the operator's
+    /// --scrape-namespaces); none unless set.
+    #[must_use]
+    pub fn with_scrape_namespaces(mut self, namespaces: Vec<String>) -> Self {
+        self.scrape_namespaces = namespaces;
         self
     }
 
@@ -101,7 +127,8 @@ pub async fn run(
             .owns(scoped::<RoleBinding>(&client, ns), children_only())
             .owns(scoped::<ConfigMap>(&client, ns), children_only())
             .owns(scoped::<Service>(&client, ns), children_only())
-            .owns(scoped::<Deployment>(&client, ns), children_only());
+            .owns(scoped::<Deployment>(&client, ns), children_only())
+            .owns(scoped::<NetworkPolicy>(&client, ns), children_only());
     // A ServiceMonitor CRD installed later is seen by the reconcile (it looks again soon) but
     // watched only from the next start.
     match apply::service_monitor_served(&client).await {
@@ -110,6 +137,10 @@ pub async fn run(
         }
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "ServiceMonitors are not watched"),
+    }
+    // The policy back in force (or gone): every McpServer again, at once.
+    if let Some(gate) = &context.admission {
+        controller = controller.reconcile_all_on(gate.changes());
     }
     controller
         .shutdown_on_signal()
@@ -142,8 +173,9 @@ where
     reason = "the signature kube-runtime's Controller::run asks for"
 )]
 fn error_policy(mcp: Arc<McpServer>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    if let ReconcileError::Invalid(_) = error {
-        // A spec the apiserver let through but we cannot use waits for the next change.
+    if let ReconcileError::Invalid(_) | ReconcileError::AdmissionPolicyMissing = error {
+        // A spec the apiserver let through but we cannot use waits for the next change; a
+        // missing admission policy for its return, which re-runs every reconcile.
         return Action::await_change();
     }
     let failures = ctx.memory.failed(&mcp.uid().unwrap_or_default());

@@ -120,10 +120,15 @@ async fn apply_live(
     ctx: &Context,
     events: &Events,
 ) -> Result<Action, ReconcileError> {
+    // Without the admission policy an author could grant what they may not: grant nothing.
+    if ctx.admission.as_ref().is_some_and(|gate| !gate.in_force()) {
+        return Err(ReconcileError::AdmissionPolicyMissing);
+    }
     // lookup: the facts from outside the McpServer that decide what is built
     let facts = Facts {
         default_image: ctx.default_image.clone(),
         service_monitor_served: service_monitor_served(&ctx.client).await?,
+        scrape_namespaces: ctx.scrape_namespaces.clone(),
     };
     // validate (no client required): every default applied, every rule checked
     let validated = validate(mcp, &facts)?;

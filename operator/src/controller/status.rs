@@ -129,7 +129,11 @@ pub fn degraded(mcp: &McpServer, error: &ReconcileError, now: &Time) -> McpServe
         now,
         ("Degraded", true, error.reason(), error.to_string()),
     ));
-    if matches!(error, ReconcileError::Invalid(_)) {
+    // Neither will serve until someone acts: not Ready.
+    if matches!(
+        error,
+        ReconcileError::Invalid(_) | ReconcileError::AdmissionPolicyMissing
+    ) {
         set(condition(
             previous,
             generation,
@@ -199,6 +203,7 @@ mod tests {
         let facts = Facts {
             default_image: "i".into(),
             service_monitor_served: false,
+            scrape_namespaces: Vec::new(),
         };
         let v = validate(&mcp, &facts).unwrap();
         let deployment: Deployment = serde_json::from_value(serde_json::json!({
@@ -296,6 +301,7 @@ mod tests {
         let served = Facts {
             default_image: "i".into(),
             service_monitor_served: true,
+            scrape_namespaces: Vec::new(),
         };
         assert_eq!(
             next_check(&validate(&mcp, &served).unwrap()),

@@ -13,10 +13,10 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::HTTP_PORT;
 use super::config_map::CONFIG_FILE;
 use super::meta::{Placement, config_map_name, labels, object_meta, selector, server_name};
-use crate::validate::{OTLP_CA_DIR, SERVER_PORT, ValidatedMcpServer};
+use super::{HTTP_PORT, METRICS_PORT};
+use crate::validate::{self, OTLP_CA_DIR, SERVER_PORT, ValidatedMcpServer};
 
 /// On the pod template: changes with config.toml, so a new config rolls the pods.
 const CONFIG_HASH: &str = "kubernetes-mcp.io/config-hash";
@@ -58,14 +58,23 @@ pub fn deployment(v: &ValidatedMcpServer) -> Deployment {
                         args: Some(vec![
                             "--port".into(),
                             SERVER_PORT.to_string(),
+                            "--metrics-port".into(),
+                            validate::METRICS_PORT.to_string(),
                             "--config".into(),
                             format!("{CONFIG_DIR}/{CONFIG_FILE}"),
                         ]),
-                        ports: Some(vec![ContainerPort {
-                            name: Some(HTTP_PORT.into()),
-                            container_port: i32::from(SERVER_PORT),
-                            ..Default::default()
-                        }]),
+                        ports: Some(vec![
+                            ContainerPort {
+                                name: Some(HTTP_PORT.into()),
+                                container_port: i32::from(SERVER_PORT),
+                                ..Default::default()
+                            },
+                            ContainerPort {
+                                name: Some(METRICS_PORT.into()),
+                                container_port: i32::from(validate::METRICS_PORT),
+                                ..Default::default()
+                            },
+                        ]),
                         env: Some(env(v)),
                         readiness_probe: Some(health_probe(5)),
                         liveness_probe: Some(health_probe(10)),
@@ -142,11 +151,12 @@ fn read_only_mount(name: &str, path: &str) -> VolumeMount {
     }
 }
 
+/// On the metrics port, which the NetworkPolicy need not open to the MCP clients.
 fn health_probe(period_seconds: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some("/healthz".into()),
-            port: IntOrString::String(HTTP_PORT.into()),
+            port: IntOrString::String(METRICS_PORT.into()),
             ..Default::default()
         }),
         period_seconds: Some(period_seconds),

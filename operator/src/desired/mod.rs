@@ -6,12 +6,14 @@
 mod config_map;
 mod deployment;
 mod meta;
+mod network_policy;
 mod rbac;
 mod service;
 mod service_monitor;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 
 use crate::api::service_monitor::ServiceMonitor;
@@ -19,9 +21,11 @@ use crate::validate::ValidatedMcpServer;
 
 pub use meta::{MANAGER, OWNER_UID};
 
-/// The name of the server's port, for the container, its probes, the Service and the
-/// ServiceMonitor.
+/// The name of the server's MCP port, for the container and the Service.
 const HTTP_PORT: &str = "http";
+/// The name of its metrics port (/metrics, /stats, /healthz), for the container, its probes,
+/// the Service and the ServiceMonitor.
+const METRICS_PORT: &str = "metrics";
 
 /// Every child of one McpServer. Apply destructures it without `..`, so a new child cannot be
 /// forgotten.
@@ -36,6 +40,8 @@ pub struct Children {
     pub service: Service,
     /// Only when the plan is to create one (asked for and served).
     pub service_monitor: Option<ServiceMonitor>,
+    /// Unless switched off.
+    pub network_policy: Option<NetworkPolicy>,
 }
 
 pub fn children(v: &ValidatedMcpServer) -> Children {
@@ -47,6 +53,7 @@ pub fn children(v: &ValidatedMcpServer) -> Children {
         deployment: deployment::deployment(v),
         service: service::service(v),
         service_monitor: service_monitor::service_monitor(v),
+        network_policy: network_policy::network_policy(v),
     }
 }
 
@@ -68,6 +75,7 @@ mod tests {
         let facts = Facts {
             default_image: "kubernetes-mcp-server:0.1.0".into(),
             service_monitor_served: true,
+            scrape_namespaces: vec!["monitoring".into()],
         };
         validate(&mcp, &facts).unwrap()
     }
@@ -92,6 +100,7 @@ mod tests {
                     "deployment": children.deployment,
                     "service": children.service,
                     "serviceMonitor": children.service_monitor,
+                    "networkPolicy": children.network_policy,
                 })
             );
         }

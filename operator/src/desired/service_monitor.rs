@@ -3,7 +3,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
-use super::HTTP_PORT;
+use super::METRICS_PORT;
 use super::meta::{Placement, object_meta, owner_uid_label, selector, server_name};
 use crate::api::service_monitor::{Endpoint, ServiceMonitor, ServiceMonitorSpec};
 use crate::validate::{ServiceMonitorPlan, ValidatedMcpServer};
@@ -24,7 +24,7 @@ pub fn service_monitor(v: &ValidatedMcpServer) -> Option<ServiceMonitor> {
                 ..Default::default()
             },
             endpoints: vec![Endpoint {
-                port: Some(HTTP_PORT.into()),
+                port: Some(METRICS_PORT.into()),
                 path: Some("/metrics".into()),
                 interval: interval.clone(),
             }],

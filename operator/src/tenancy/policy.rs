@@ -98,10 +98,12 @@ pub fn access_policy() -> ValidatingAdmissionPolicy {
                     "scope",
                     "has(variables.access.scope) ? variables.access.scope : 'Namespace'".to_owned(),
                 ),
+                // An explicit `clusterRole: null` (the field is nullable) is the operator's None.
                 variable(
                     "role",
                     format!(
-                        "has(variables.access.clusterRole) ? variables.access.clusterRole : \
+                        "has(variables.access.clusterRole) && variables.access.clusterRole != null ? \
+                         variables.access.clusterRole : \
                          has(variables.access.verbs) && variables.access.verbs == 'readWrite' ? \
                          '{READ_WRITE_ROLE}' : '{READ_ROLE}'"
                     ),

@@ -4,6 +4,7 @@
 //! Pure.
 
 mod auth;
+mod network;
 mod telemetry;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use crate::api::{AccessScope, AccessVerbs, DeniedResource, McpServer, Toolset};
 use crate::tenancy::{READ_ROLE, READ_WRITE_ROLE};
 
 pub use auth::{AUTH_DELEGATOR_ROLE, AuthPlan, RequiredAuth};
+pub use network::NetworkPolicyPlan;
 pub use telemetry::{OTLP_CA_DIR, TelemetryPlan};
 
 /// Facts from outside the McpServer that decide what is built.
@@ -25,6 +27,9 @@ pub struct Facts {
     pub default_image: String,
     /// Whether monitoring.coreos.com/v1 ServiceMonitor is served.
     pub service_monitor_served: bool,
+    /// Namespaces that may scrape the metrics port when spec.network.metricsFrom is unset (the
+    /// operator's --scrape-namespaces).
+    pub scrape_namespaces: Vec<String>,
 }
 
 /// Everything the builders need, already decided.
@@ -40,6 +45,8 @@ pub struct ValidatedMcpServer {
     pub pod: PodSettings,
     pub telemetry: TelemetryPlan,
     pub service_monitor: ServiceMonitorPlan,
+    /// None: no NetworkPolicy (one made before is deleted).
+    pub network_policy: Option<NetworkPolicyPlan>,
     /// The server's config.toml.
     pub config_toml: String,
     /// Changes whenever config.toml changes; on the pod template, so pods roll.
@@ -145,6 +152,9 @@ struct ServerToml<'a> {
 
 /// The port the server listens on inside the pod.
 pub const SERVER_PORT: u16 = 8080;
+/// The port of /metrics, /stats and /healthz (the server's --metrics-port), apart from the MCP
+/// port so that a NetworkPolicy can open it to other peers.
+pub const METRICS_PORT: u16 = 9090;
 
 pub fn validate(mcp: &McpServer, facts: &Facts) -> Result<ValidatedMcpServer, ValidationError> {
     let namespace = mcp.namespace().ok_or(ValidationError::NoNamespace)?;
@@ -223,6 +233,7 @@ pub fn validate(mcp: &McpServer, facts: &Facts) -> Result<ValidatedMcpServer, Va
         },
         telemetry: telemetry::plan(&spec.telemetry),
         service_monitor,
+        network_policy: network::plan(&spec.network, &facts.scrape_namespaces),
         config_hash: fnv1a_hex(&config_toml),
         config_toml,
     })
@@ -246,6 +257,7 @@ mod tests {
         Facts {
             default_image: "kubernetes-mcp-server:default".into(),
             service_monitor_served: true,
+            scrape_namespaces: vec!["monitoring".into()],
         }
     }
 
