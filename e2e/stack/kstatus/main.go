@@ -6,6 +6,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -13,12 +14,18 @@ import (
 )
 
 func main() {
-	var object map[string]interface{}
-	if err := json.NewDecoder(os.Stdin).Decode(&object); err != nil {
-		fmt.Fprintln(os.Stderr, "kstatus: reading the object:", err)
+	input, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kstatus: reading stdin:", err)
 		os.Exit(2)
 	}
-	result, err := status.Compute(&unstructured.Unstructured{Object: object})
+	// Unstructured's own decoding keeps integers int64, as kstatus expects of a generation.
+	object := &unstructured.Unstructured{}
+	if err := object.UnmarshalJSON(input); err != nil {
+		fmt.Fprintln(os.Stderr, "kstatus: decoding the object:", err)
+		os.Exit(2)
+	}
+	result, err := status.Compute(object)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kstatus: computing the status:", err)
 		os.Exit(1)
