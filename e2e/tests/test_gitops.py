@@ -1,7 +1,8 @@
 """What GitOps tools see of a real McpServer on the real apiserver, its pods run by the pod runner:
 cli-utils' kstatus (Flux, kpt) and our Argo CD health check (Lua) agree on every status the
 operator writes through a lifecycle: created → InProgress → Current; a spec the cluster cannot
-satisfy → Failed, never Current; a crash-looping pod → Failed, never Current; fixed → Current."""
+satisfy → Failed, never Current; a crash-looping pod → Failed, never Current; fixed → Current.
+And the scale subresource: `kubectl scale` (and an HPA) moves the Deployment through the McpServer."""
 
 import json
 import time
@@ -91,3 +92,31 @@ def test_kstatus_and_argo_cd_follow_a_lifecycle(tmp_path, namespace, crds):
             assert condition(obj, "Stalled") is None and condition(obj, "Reconciling") is None
             assert argo_health(obj)[0] == "Healthy"
             kubectl("delete", "mcpserver", "life", "-n", namespace, "--wait=true", "--timeout=60s")
+
+
+def test_kubectl_scale_sets_the_replicas_the_deployment_follows(tmp_path, namespace, crds):
+    watcher = Watcher(namespace, "scaled")
+    scale_path = f"/apis/kubernetes-mcp.io/v1alpha1/namespaces/{namespace}/mcpservers/scaled/scale"
+
+    def deployment_replicas():
+        return json.loads(kubectl("get", "deployment", "scaled", "-n", namespace, "-o", "json"))["spec"]["replicas"]
+    with operator(tmp_path, namespace), pod_runner(namespace, tmp_path / "pod-runner.log", [f"{IMAGE}={SERVER}"]):
+        watcher.until("Current", watcher.apply({}))
+        assert deployment_replicas() == 1
+        kubectl("scale", "mcpserver/scaled", "-n", namespace, "--replicas=2")
+        scale = json.loads(kubectl("get", "--raw", scale_path))
+        assert scale["spec"]["replicas"] == 2
+        eventually("the Deployment at 2", lambda: deployment_replicas() == 2)
+        obj = watcher.until("Current", watcher.look()[0]["metadata"]["generation"])
+        assert obj["status"]["replicas"] == 2 and obj["status"]["readyReplicas"] == 2
+        scale = json.loads(kubectl("get", "--raw", scale_path))
+        assert scale["status"]["replicas"] == 2
+        # The selector an HPA reads selects exactly the McpServer's pods.
+        pods = json.loads(kubectl("get", "pods", "-n", namespace, "-l", scale["status"]["selector"], "-o", "json"))
+        assert len([p for p in pods["items"] if not p["metadata"].get("deletionTimestamp")]) == 2
+
+        # The scale subresource written directly, as an HPA does.
+        kubectl("patch", "mcpserver", "scaled", "-n", namespace, "--subresource=scale", "--type=merge",
+                "-p", json.dumps({"spec": {"replicas": 1}}))
+        eventually("the Deployment at 1", lambda: deployment_replicas() == 1)
+        kubectl("delete", "mcpserver", "scaled", "-n", namespace, "--wait=true", "--timeout=60s")

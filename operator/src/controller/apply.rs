@@ -239,19 +239,14 @@ async fn delete(
     }
 }
 
-/// The pods the Deployment selects (read while it rolls out, to see a stuck one).
+/// The pods of `namespace` that `selector` selects (read while a rollout is not done).
 pub async fn list_pods(
     client: &Client,
-    deployment: &Deployment,
+    namespace: &str,
+    selector: &str,
 ) -> Result<Vec<Pod>, ReconcileError> {
-    let selector = (deployment.spec.selector.match_labels.iter())
-        .flatten()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let api: Api<Pod> =
-        Api::namespaced(client.clone(), &deployment.namespace().unwrap_or_default());
-    api.list(&ListParams::default().labels(&selector))
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    api.list(&ListParams::default().labels(selector))
         .await
         .map(|list| list.items)
         .map_err(|source| ReconcileError::Lookup {

@@ -1,6 +1,6 @@
 //! Where the rollout of an applied generation stands, in kstatus' terms: done, still rolling
 //! out (`Reconciling`), or unable to progress without a change (`Stalled`). Read off the applied
-//! Deployment and, while it rolls out, its pods. Pure.
+//! Deployment and, while it rolls out, its pods (and their selector). Pure.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
@@ -20,6 +20,13 @@ pub enum Progress {
         reason: &'static str,
         message: String,
     },
+}
+
+/// The label selector of the Deployment's pods, as a string (`k=v,k=v`).
+pub fn pod_selector(deployment: &Deployment) -> String {
+    let labels = deployment.spec.selector.match_labels.iter().flatten();
+    let pairs: Vec<String> = labels.map(|(k, v)| format!("{k}={v}")).collect();
+    pairs.join(",")
 }
 
 /// The rollout as the Deployment shows it (the same checks kstatus makes on a Deployment).

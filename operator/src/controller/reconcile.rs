@@ -23,7 +23,7 @@ use super::apply::{
 };
 use super::error::{ReconcileError, is_not_found};
 use super::events::Events;
-use super::progress::{Progress, rollout, with_pods};
+use super::progress::{Progress, pod_selector, rollout, with_pods};
 use super::status::{changes, degraded, next_check, status};
 use crate::api::McpServer;
 use crate::desired::children;
@@ -160,7 +160,13 @@ async fn apply_live(
     // how the rollout stands; the pods are read only while it is not done (none at rest)
     let mut progress = rollout(&deployment);
     if matches!(progress, Progress::Rolling { .. }) {
-        progress = with_pods(progress, &list_pods(&ctx.client, &deployment).await?);
+        let pods = list_pods(
+            &ctx.client,
+            &validated.namespace,
+            &pod_selector(&deployment),
+        )
+        .await?;
+        progress = with_pods(progress, &pods);
     }
     // status: computed from what was applied, written (and told) only when it changed
     let status = status(&validated, mcp, &deployment, &progress, &now());

@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::runtime::controller::Action;
 
 use super::error::ReconcileError;
-use super::progress::Progress;
+use super::progress::{Progress, pod_selector};
 use crate::api::{McpServer, McpServerStatus};
 use crate::validate::{SERVER_PORT, ServiceMonitorPlan, ValidatedMcpServer};
 
@@ -135,6 +135,7 @@ pub fn status(
         )),
         replicas: ds.replicas,
         ready_replicas: Some(ready),
+        selector: Some(pod_selector(deployment)),
     }
 }
 
