@@ -204,6 +204,17 @@ build_helm() {
       -o "$out/bin/helm" helm.sh/helm/v3/cmd/helm)
 }
 
+# cli-utils' kstatus, the status library of Flux, kpt and cli-utils-based tools, behind a small
+# stdin → stdout program (kstatus/main.go): the stack tests ask it what a GitOps tool sees.
+build_kstatus() {
+  local src
+  src=$(scratch "kstatus-$CLI_UTILS_VERSION")
+  cp "$here/kstatus/main.go" "$src/"
+  (cd "$src" && go mod init kubernetes-mcp.io/e2e/kstatus >/dev/null 2>&1 &&
+    go get "sigs.k8s.io/cli-utils@$CLI_UTILS_VERSION" && go mod tidy &&
+    go build -trimpath -ldflags "-s -w" -o "$out/bin/kstatus" .)
+}
+
 install_python() {
   python3 -m venv "$out/venv"
   "$out/venv/bin/pip" install --quiet \
@@ -224,8 +235,8 @@ install_node() {
 }
 
 # Debian packages the tests and scripts run (wrk: e2e/bench/http_load.py; buildah and mmdebstrap:
-# e2e/images.sh). Not cached here: apt keeps them installed, so this is a check when they are.
-debian_packages=(wrk buildah mmdebstrap)
+# e2e/images.sh; lua5.4: the Argo CD health check's test, e2e/tests/test_gitops_status.py). Not cached here: apt keeps them installed, so this is a check when they are.
+debian_packages=(wrk buildah mmdebstrap lua5.4)
 install_debian_packages() {
   local missing=() package
   for package in "${debian_packages[@]}"; do
@@ -244,10 +255,11 @@ declare -A steps=(
   [prometheus]="$prometheus_dir build_prometheus"
   [prometheus-operator]="$prometheus_operator_dir build_prometheus_operator"
   [helm]="$helm_dir build_helm"
+  [kstatus]="$kstatus_dir build_kstatus"
   [python]="$python_dir install_python"
   [node]="$node_dir install_node"
 )
-order=(etcd kubernetes otelcol python node prometheus prometheus-operator helm)
+order=(etcd kubernetes otelcol python node prometheus prometheus-operator helm kstatus)
 
 wanted=("$@")
 [[ ${#wanted[@]} -gt 0 ]] || wanted=("${order[@]}")

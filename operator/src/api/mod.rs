@@ -25,6 +25,11 @@ pub mod service_monitor;
     category = "mcp",
     namespaced,
     status = "McpServerStatus",
+    scale(
+        spec_replicas_path = ".spec.replicas",
+        status_replicas_path = ".status.replicas",
+        label_selector_path = ".status.selector"
+    ),
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"URL","type":"string","jsonPath":".status.url"}"#,
     printcolumn = r#"{"name":"Replicas","type":"integer","jsonPath":".status.readyReplicas"}"#,
@@ -376,7 +381,7 @@ pub struct McpServerStatus {
     /// The generation of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Ready, Available, Degraded and ServiceMonitor conditions.
+    /// Ready, Available, Degraded, ServiceMonitor, and (only while True) Reconciling and Stalled.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The streamable HTTP endpoint inside the cluster.
@@ -391,6 +396,9 @@ pub struct McpServerStatus {
     /// Whether callers must authenticate, and as whom they act.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthStatus>,
+    /// The label selector of the pods, for the scale subresource (what an HPA selects on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
 }
 
 /// The auth the server was configured with.

@@ -1,11 +1,13 @@
 //! Server-side apply (one field manager, forced) of an McpServer's children and of its status;
-//! the one orphan sweep, by the owner-uid label; and whether the ServiceMonitor CRD is served.
+//! the one orphan sweep, by the owner-uid label; whether the ServiceMonitor CRD is served; the
+//! pods of a Deployment.
 //! Does I/O against the apiserver.
 
 use std::collections::BTreeSet;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
@@ -242,6 +244,22 @@ async fn delete(
         Err(e) if is_not_found(&e) => Ok(()),
         Err(source) => Err(ReconcileError::Delete { kind, name, source }),
     }
+}
+
+/// The pods of `namespace` that `selector` selects (read while a rollout is not done).
+pub async fn list_pods(
+    client: &Client,
+    namespace: &str,
+    selector: &str,
+) -> Result<Vec<Pod>, ReconcileError> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    api.list(&ListParams::default().labels(selector))
+        .await
+        .map(|list| list.items)
+        .map_err(|source| ReconcileError::Lookup {
+            what: "the pods of the Deployment",
+            source,
+        })
 }
 
 /// Writes the status subresource (server-side apply, the same field manager).

@@ -1,6 +1,6 @@
 //! What can go wrong in a reconcile: one variant per pipeline step, naming the object, with the
 //! cause as its source; and the one `reason()` that feeds the error metric label, the Warning
-//! Event and the Degraded condition. Pure.
+//! Event and the Degraded condition; and whether it stalls the McpServer. Pure.
 
 use kube::runtime::finalizer;
 
@@ -78,6 +78,21 @@ impl ReconcileError {
             Self::Delete { .. } => "DeleteFailed",
             Self::StatusWrite { .. } => "StatusWriteFailed",
             Self::Finalizer { .. } => "FinalizerFailed",
+        }
+    }
+
+    /// Whether retrying cannot help until the spec (or the operator's RBAC) changes: kstatus'
+    /// `Stalled`. An invalid spec, a refused grant, and an apply the apiserver rejects on its
+    /// merits (a namespace that does not exist, an invalid or forbidden object), a missing
+    /// admission policy (the admin must act); anything else
+    /// (timeouts, conflicts, an apiserver restarting) is retried and so still `Reconciling`.
+    pub fn stalls(&self) -> bool {
+        match self {
+            Self::Invalid(_) | Self::RbacRefused { .. } | Self::AdmissionPolicyMissing => true,
+            Self::Apply { source, .. } => {
+                matches!(source, kube::Error::Api(s) if matches!(s.code, 403 | 404 | 422))
+            }
+            _ => false,
         }
     }
 }

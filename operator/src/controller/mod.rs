@@ -3,14 +3,15 @@
 //! at once, and the back-off after a failure. The reconcile itself is in `reconcile`.
 //!
 //! Rooms: `reconcile` (the pipeline), `apply` (server-side apply, the orphan sweep, discovery),
-//! `status` (pure conditions), `events`, `memory` (what is remembered per McpServer), `error`,
-//! `admission` (whether the admission policy is in force).
+//! `progress` (how a rollout stands), `status` (pure conditions), `events`, `memory` (what is
+//! remembered per McpServer), `error`, `admission` (whether the admission policies are in force).
 
 mod admission;
 mod apply;
 mod error;
 mod events;
 mod memory;
+mod progress;
 mod reconcile;
 mod status;
 

@@ -18,10 +18,12 @@ use tracing::Instrument as _;
 
 use super::Context;
 use super::apply::{
-    apply_all, binding_kinds, service_monitor_served, sweep_orphans, swept_kinds, write_status,
+    apply_all, binding_kinds, list_pods, service_monitor_served, sweep_orphans, swept_kinds,
+    write_status,
 };
 use super::error::{ReconcileError, is_not_found};
 use super::events::Events;
+use super::progress::{Progress, pod_selector, rollout, with_pods};
 use super::status::{changes, degraded, next_check, status};
 use crate::api::McpServer;
 use crate::desired::children;
@@ -160,15 +162,26 @@ async fn apply_live(
         sweep_orphans(&ctx.client, &validated.uid, &kept, &kinds).await?;
         ctx.memory.swept(&validated.uid, kept);
     }
+    // how the rollout stands; the pods are read only while it is not done (none at rest)
+    let mut progress = rollout(&deployment);
+    if matches!(progress, Progress::Rolling { .. }) {
+        let pods = list_pods(
+            &ctx.client,
+            &validated.namespace,
+            &pod_selector(&deployment),
+        )
+        .await?;
+        progress = with_pods(progress, &pods);
+    }
     // status: computed from what was applied, written (and told) only when it changed
-    let status = status(&validated, mcp, &deployment, &now());
+    let status = status(&validated, mcp, &deployment, &progress, &now());
     if mcp.status.as_ref() != Some(&status) {
         write_status(&ctx.client, mcp, &status).await?;
         for (reason, note) in changes(mcp.status.as_ref(), &status) {
             events.publish(EventType::Normal, reason, note).await;
         }
     }
-    Ok(next_check(&validated))
+    Ok(next_check(&validated, &progress))
 }
 
 /// Deletes what the finalizer guards: the bindings labelled with this McpServer's uid. (Its

@@ -1,6 +1,7 @@
-//! The McpServer's status, computed: conditions from what was applied (or from the error that
-//! stopped a reconcile), the Events a status change deserves, and when to look again. The clock
-//! is passed in. Pure.
+//! The McpServer's status, computed: conditions from what was applied and how its rollout
+//! stands (or from the error that stopped a reconcile), the Events a status change deserves, and
+//! when to look again. kstatus' `Reconciling` and `Stalled` are abnormal-true: present only while
+//! True. The clock is passed in. Pure.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::runtime::controller::Action;
 
 use super::error::ReconcileError;
+use super::progress::{Progress, pod_selector};
 use crate::api::{McpServer, McpServerStatus};
 use crate::validate::{SERVER_PORT, ServiceMonitorPlan, ValidatedMcpServer};
 
@@ -41,11 +43,18 @@ fn previous_conditions(mcp: &McpServer) -> &[Condition] {
         .unwrap_or_default()
 }
 
+/// Puts `c` in place of the condition of its type.
+fn set(conditions: &mut Vec<Condition>, c: Condition) {
+    conditions.retain(|old| old.type_ != c.type_);
+    conditions.push(c);
+}
+
 /// The status for what was applied.
 pub fn status(
     v: &ValidatedMcpServer,
     mcp: &McpServer,
     deployment: &Deployment,
+    progress: &Progress,
     now: &Time,
 ) -> McpServerStatus {
     let ds = deployment.status.clone().unwrap_or_default();
@@ -88,6 +97,23 @@ pub fn status(
         ServiceMonitorPlan::AwaitCrd => Some(false),
         ServiceMonitorPlan::Delete | ServiceMonitorPlan::Absent => None,
     };
+    // A ServiceMonitor that cannot exist stalls an otherwise finished (or rolling) McpServer.
+    let progress = match (progress, served) {
+        (Progress::Done | Progress::Rolling { .. }, Some(false)) => &Progress::Stalled {
+            reason: "ServiceMonitorCRDNotServed",
+            message: "a ServiceMonitor is wanted but monitoring.coreos.com/v1 is not served".into(),
+        },
+        _ => progress,
+    };
+    match progress {
+        Progress::Done => {}
+        Progress::Rolling { reason, message } => {
+            conditions.push(condition(("Reconciling", true, reason, message.clone())));
+        }
+        Progress::Stalled { reason, message } => {
+            conditions.push(condition(("Stalled", true, reason, message.clone())));
+        }
+    }
     if let Some(served) = served {
         conditions.push(condition((
             "ServiceMonitor",
@@ -110,42 +136,50 @@ pub fn status(
         replicas: ds.replicas,
         ready_replicas: Some(ready),
         auth: Some(v.auth.status()),
+        selector: Some(pod_selector(deployment)),
     }
 }
 
-/// The status after a failed reconcile: Degraded with the error; an invalid spec is also not
-/// Ready. Other fields keep what the last good reconcile found.
+/// The status after a failed reconcile: Degraded with the error, for the generation it failed
+/// on; `Stalled` when retrying cannot help, else `Reconciling` (it is retried); an invalid spec
+/// is also not Ready. Other fields keep what the last good reconcile found.
 pub fn degraded(mcp: &McpServer, error: &ReconcileError, now: &Time) -> McpServerStatus {
     let previous = previous_conditions(mcp);
     let generation = mcp.metadata.generation;
+    let condition = |c| condition(previous, generation, now, c);
     let mut status = mcp.status.clone().unwrap_or_default();
-    let mut set = |c: Condition| {
-        status.conditions.retain(|old| old.type_ != c.type_);
-        status.conditions.push(c);
+    let (reason, message) = (error.reason(), error.to_string());
+    set(
+        &mut status.conditions,
+        condition(("Degraded", true, reason, message.clone())),
+    );
+    let (progress, other) = if error.stalls() {
+        ("Stalled", "Reconciling")
+    } else {
+        ("Reconciling", "Stalled")
     };
-    set(condition(
-        previous,
-        generation,
-        now,
-        ("Degraded", true, error.reason(), error.to_string()),
-    ));
+    status.conditions.retain(|c| c.type_ != other);
+    set(
+        &mut status.conditions,
+        condition((progress, true, reason, message.clone())),
+    );
     // Neither will serve until someone acts: not Ready.
     if matches!(
         error,
         ReconcileError::Invalid(_) | ReconcileError::AdmissionPolicyMissing
     ) {
-        set(condition(
-            previous,
-            generation,
-            now,
-            ("Ready", false, error.reason(), error.to_string()),
-        ));
-        status.observed_generation = generation;
+        set(
+            &mut status.conditions,
+            condition(("Ready", false, reason, message)),
+        );
     }
+    // Observed, and said why it is not applied: kstatus reads the conditions only then.
+    status.observed_generation = generation;
     status
 }
 
-/// The Events a status change deserves: a newly applied generation, readiness won or lost.
+/// The Events a status change deserves: a newly applied generation (or one applied after a
+/// failure), readiness won or lost.
 pub fn changes(
     before: Option<&McpServerStatus>,
     after: &McpServerStatus,
@@ -154,8 +188,13 @@ pub fn changes(
         s.and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
             .map(|c| c.status == "True")
     };
+    let failed = before.is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Degraded" && c.status == "True")
+    });
     let mut changes = Vec::new();
-    if before.and_then(|s| s.observed_generation) != after.observed_generation {
+    if failed || before.and_then(|s| s.observed_generation) != after.observed_generation {
         changes.push((
             "Applied",
             format!(
@@ -176,9 +215,10 @@ pub fn changes(
 }
 
 /// When to look again without a change: soon while a wanted ServiceMonitor's CRD is missing
-/// (it may be installed at any time, and nothing else would wake us), else every five minutes.
-pub fn next_check(v: &ValidatedMcpServer) -> Action {
-    if v.service_monitor == ServiceMonitorPlan::AwaitCrd {
+/// (it may be installed at any time) or the rollout is not done (a pod that starts crash-looping
+/// changes no Deployment status), since nothing else would wake us; else every five minutes.
+pub fn next_check(v: &ValidatedMcpServer, progress: &Progress) -> Action {
+    if v.service_monitor == ServiceMonitorPlan::AwaitCrd || *progress != Progress::Done {
         Action::requeue(Duration::from_secs(10))
     } else {
         Action::requeue(Duration::from_secs(300))
@@ -192,6 +232,14 @@ mod tests {
     use k8s_openapi::jiff::Timestamp;
     use kube::runtime::finalizer;
 
+    fn facts(service_monitor_served: bool) -> Facts {
+        Facts {
+            default_image: "i".into(),
+            service_monitor_served,
+            scrape_namespaces: Vec::new(),
+        }
+    }
+
     fn inputs(ready: i32) -> (ValidatedMcpServer, McpServer, Deployment) {
         let mut mcp: McpServer = serde_json::from_value(serde_json::json!({
             "apiVersion": "kubernetes-mcp.io/v1alpha1", "kind": "McpServer",
@@ -200,11 +248,7 @@ mod tests {
         }))
         .unwrap();
         mcp.status = None;
-        let facts = Facts {
-            default_image: "i".into(),
-            service_monitor_served: false,
-            scrape_namespaces: Vec::new(),
-        };
+        let facts = facts(false);
         let v = validate(&mcp, &facts).unwrap();
         let deployment: Deployment = serde_json::from_value(serde_json::json!({
             "spec": {"selector": {}, "template": {}}, "status": {"replicas": 1, "readyReplicas": ready}
@@ -220,7 +264,7 @@ mod tests {
     #[test]
     fn readiness_url_and_generation() {
         let (v, mcp, d) = inputs(1);
-        let s = status(&v, &mcp, &d, &at(100));
+        let s = status(&v, &mcp, &d, &Progress::Done, &at(100));
         assert_eq!(s.url.as_deref(), Some("http://m.apps.svc:8080/mcp"));
         assert_eq!(s.observed_generation, Some(2));
         let ready = s.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
@@ -229,14 +273,14 @@ mod tests {
             ("True", "Available")
         );
         let (v, mcp, d) = inputs(0);
-        let s = status(&v, &mcp, &d, &at(100));
+        let s = status(&v, &mcp, &d, &Progress::Done, &at(100));
         assert_eq!(s.conditions[0].status, "False");
     }
 
     #[test]
     fn a_wanted_but_unserved_service_monitor_is_a_false_condition() {
         let (v, mcp, d) = inputs(1);
-        let s = status(&v, &mcp, &d, &at(100));
+        let s = status(&v, &mcp, &d, &Progress::Done, &at(100));
         let sm = s
             .conditions
             .iter()
@@ -251,7 +295,7 @@ mod tests {
     #[test]
     fn a_failure_is_degraded_and_an_invalid_spec_is_also_not_ready() {
         let (v, mut mcp, d) = inputs(1);
-        mcp.status = Some(status(&v, &mcp, &d, &at(100)));
+        mcp.status = Some(status(&v, &mcp, &d, &Progress::Done, &at(100)));
         let failed = ReconcileError::Finalizer {
             source: Box::new(finalizer::Error::UnnamedObject),
         };
@@ -283,28 +327,27 @@ mod tests {
     #[test]
     fn status_changes_become_events() {
         let (v, mcp, d) = inputs(1);
-        let ready = status(&v, &mcp, &d, &at(100));
+        let ready = status(&v, &mcp, &d, &Progress::Done, &at(100));
         let reasons = |before, after: &McpServerStatus| -> Vec<&str> {
             changes(before, after).into_iter().map(|(r, _)| r).collect()
         };
         assert_eq!(reasons(None, &ready), ["Applied", "Ready"]);
         assert!(reasons(Some(&ready), &ready).is_empty());
         let (_, _, none_ready) = inputs(0);
-        let lost = status(&v, &mcp, &none_ready, &at(200));
+        let lost = status(&v, &mcp, &none_ready, &Progress::Done, &at(200));
         assert_eq!(reasons(Some(&ready), &lost), ["NotReady"]);
     }
 
     #[test]
     fn a_missing_service_monitor_crd_is_looked_for_again_soon() {
         let (v, mcp, _) = inputs(1);
-        assert_eq!(next_check(&v), Action::requeue(Duration::from_secs(10)));
-        let served = Facts {
-            default_image: "i".into(),
-            service_monitor_served: true,
-            scrape_namespaces: Vec::new(),
-        };
         assert_eq!(
-            next_check(&validate(&mcp, &served).unwrap()),
+            next_check(&v, &Progress::Done),
+            Action::requeue(Duration::from_secs(10))
+        );
+        let served = facts(true);
+        assert_eq!(
+            next_check(&validate(&mcp, &served).unwrap(), &Progress::Done),
             Action::requeue(Duration::from_secs(300))
         );
     }
@@ -312,15 +355,128 @@ mod tests {
     #[test]
     fn transition_time_moves_only_when_the_status_flips() {
         let (v, mut mcp, d) = inputs(1);
-        let first = status(&v, &mcp, &d, &at(100));
+        let first = status(&v, &mcp, &d, &Progress::Done, &at(100));
         mcp.status = Some(first.clone());
-        let again = status(&v, &mcp, &d, &at(200));
+        let again = status(&v, &mcp, &d, &Progress::Done, &at(200));
         assert_eq!(
             again, first,
             "nothing changed: the status (and so no write) is the same"
         );
         let (_, _, not_ready) = inputs(0);
-        let flipped = status(&v, &mcp, &not_ready, &at(300));
+        let flipped = status(&v, &mcp, &not_ready, &Progress::Done, &at(300));
         assert_eq!(flipped.conditions[0].last_transition_time, at(300));
+    }
+
+    fn types(s: &McpServerStatus, status: &str) -> Vec<(String, String)> {
+        s.conditions
+            .iter()
+            .filter(|c| c.status == status)
+            .map(|c| (c.type_.clone(), c.reason.clone()))
+            .collect()
+    }
+
+    fn pair(t: &str, r: &str) -> (String, String) {
+        (t.to_owned(), r.to_owned())
+    }
+
+    #[test]
+    fn reconciling_and_stalled_are_there_only_while_true() {
+        let (_, mcp, d) = inputs(1);
+        let served = facts(true);
+        let v = validate(&mcp, &served).unwrap();
+        let done = status(&v, &mcp, &d, &Progress::Done, &at(100));
+        assert_eq!(
+            types(&done, "True"),
+            [
+                pair("Ready", "Available"),
+                pair("Available", "MinimumReplicasAvailable"),
+                pair("ServiceMonitor", "Applied")
+            ]
+        );
+        assert!(
+            done.conditions
+                .iter()
+                .all(|c| c.observed_generation == Some(2))
+        );
+        let rolling = Progress::Rolling {
+            reason: "RollingOut",
+            message: "0/1".into(),
+        };
+        let s = status(&v, &mcp, &d, &rolling, &at(100));
+        assert!(types(&s, "True").contains(&pair("Reconciling", "RollingOut")));
+        let crashing = Progress::Stalled {
+            reason: "CrashLoopBackOff",
+            message: "pod p".into(),
+        };
+        let s = status(&v, &mcp, &d, &crashing, &at(100));
+        assert!(types(&s, "True").contains(&pair("Stalled", "CrashLoopBackOff")));
+        assert!(!s.conditions.iter().any(|c| c.type_ == "Reconciling"));
+        // Wanted but unservable: stalled even when the pods are fine.
+        let (v, mcp, d) = inputs(1);
+        let s = status(&v, &mcp, &d, &rolling, &at(100));
+        assert!(types(&s, "True").contains(&pair("Stalled", "ServiceMonitorCRDNotServed")));
+        assert!(!s.conditions.iter().any(|c| c.type_ == "Reconciling"));
+    }
+
+    #[test]
+    fn a_failure_stalls_when_retrying_cannot_help_and_reconciles_when_it_can() {
+        let (v, mut mcp, d) = inputs(1);
+        mcp.metadata.generation = Some(3);
+        let rolling = Progress::Rolling {
+            reason: "RollingOut",
+            message: String::new(),
+        };
+        mcp.status = Some(status(&v, &mcp, &d, &rolling, &at(100)));
+        let invalid = ReconcileError::Invalid(ValidationError::NoUid);
+        let s = degraded(&mcp, &invalid, &at(200));
+        assert_eq!(s.observed_generation, Some(3), "observed, and said why");
+        assert!(types(&s, "True").contains(&pair("Stalled", "InvalidObject")));
+        assert!(!s.conditions.iter().any(|c| c.type_ == "Reconciling"));
+        mcp.status = Some(s);
+        let timeout = ReconcileError::Lookup {
+            what: "x",
+            source: kube::Error::Api(Box::new(
+                kube::core::Status::failure("slow", "Timeout").with_code(504),
+            )),
+        };
+        let s = degraded(&mcp, &timeout, &at(300));
+        assert!(types(&s, "True").contains(&pair("Reconciling", "LookupFailed")));
+        assert!(!s.conditions.iter().any(|c| c.type_ == "Stalled"));
+        let namespace_gone = ReconcileError::Apply {
+            kind: "Role",
+            name: "r".into(),
+            source: kube::Error::Api(Box::new(
+                kube::core::Status::failure("no ns", "NotFound").with_code(404),
+            )),
+        };
+        let s = degraded(&mcp, &namespace_gone, &at(300));
+        assert!(types(&s, "True").contains(&pair("Stalled", "ApplyFailed")));
+    }
+
+    #[test]
+    fn an_apply_after_a_failure_is_an_event_and_a_rollout_is_looked_at_again_soon() {
+        let (v, mut mcp, d) = inputs(1);
+        let good = status(&v, &mcp, &d, &Progress::Done, &at(100));
+        mcp.status = Some(good.clone());
+        let failed = degraded(
+            &mcp,
+            &ReconcileError::Invalid(ValidationError::NoUid),
+            &at(200),
+        );
+        let reasons: Vec<_> = changes(Some(&failed), &good)
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect();
+        assert_eq!(reasons, ["Applied", "Ready"]);
+        let served = facts(true);
+        let v = validate(&mcp, &served).unwrap();
+        let rolling = Progress::Rolling {
+            reason: "RollingOut",
+            message: String::new(),
+        };
+        assert_eq!(
+            next_check(&v, &rolling),
+            Action::requeue(Duration::from_secs(10))
+        );
     }
 }

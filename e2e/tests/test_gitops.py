@@ -1,0 +1,122 @@
+"""What GitOps tools see of a real McpServer on the real apiserver, its pods run by the pod runner:
+cli-utils' kstatus (Flux, kpt) and our Argo CD health check (Lua) agree on every status the
+operator writes through a lifecycle: created → InProgress → Current; a spec the cluster cannot
+satisfy → Failed, never Current; a crash-looping pod → Failed, never Current; fixed → Current.
+And the scale subresource: `kubectl scale` (and an HPA) moves the Deployment through the McpServer."""
+
+import json
+import time
+import uuid
+
+from support.gitops import AGREES, argo_health, kstatus
+from support.operator import Operator
+from support.stack import SERVER, apply_mcp, kubectl, pod_runner
+from support.wait import eventually
+
+IMAGE = "registry.invalid/kubernetes-mcp-server:gitops"
+# Mapped to a program that exits at once: its pod crash-loops.
+CRASHING = "registry.invalid/crashes:1"
+
+
+def operator(tmp_path, namespace):
+    return Operator(tmp_path, "--default-image", IMAGE, "--namespace", namespace,
+                    "--lease-name", "gitops-test", "--lease-namespace", namespace)
+
+
+class Watcher:
+    """Reads the McpServer, asks kstatus and the Lua health check about it, and keeps what they said."""
+
+    def __init__(self, namespace, name):
+        self.ns, self.name, self.seen = namespace, name, []
+
+    def look(self):
+        obj = json.loads(kubectl("get", "mcpserver", self.name, "-n", self.ns, "-o", "json"))
+        status, message = kstatus(obj)
+        health, health_message = argo_health(obj)
+        if obj.get("status", {}).get("observedGeneration") is not None:
+            # (Before the operator's first status kstatus calls any custom resource Current.)
+            assert AGREES[status] == health, (status, message, health, health_message, obj["status"])
+        self.seen.append((obj["metadata"]["generation"], status, message))
+        return obj, status, message
+
+    def until(self, wanted, generation, seconds=60):
+        """Looks until kstatus says `wanted` of `generation`; returns the condition it read."""
+        def check():
+            obj, status, _ = self.look()
+            return obj if obj["metadata"]["generation"] == generation and status == wanted else None
+        return eventually(f"{self.name} {wanted} at generation {generation}", check, seconds=seconds, interval=0.5)
+
+    def since(self, generation):
+        return [s for g, s, _ in self.seen if g >= generation]
+
+    def apply(self, spec):
+        apply_mcp(self.ns, self.name, spec)
+        return json.loads(kubectl("get", "mcpserver", self.name, "-n", self.ns, "-o", "json"))["metadata"]["generation"]
+
+
+def condition(obj, type_):
+    return next((c for c in obj["status"]["conditions"] if c["type"] == type_), None)
+
+
+def test_kstatus_and_argo_cd_follow_a_lifecycle(tmp_path, namespace, crds):
+    watcher = Watcher(namespace, "life")
+    with operator(tmp_path, namespace):
+        created = watcher.apply({})
+        # No pods run yet: the operator says it is rolling out.
+        obj = watcher.until("InProgress", created)
+        eventually("Reconciling=True", lambda: condition(watcher.look()[0], "Reconciling"))
+        assert condition(obj, "Stalled") is None
+        with pod_runner(namespace, tmp_path / "pod-runner.log", [f"{IMAGE}={SERVER}", f"{CRASHING}=/bin/false"]):
+            obj = watcher.until("Current", created)
+            assert condition(obj, "Reconciling") is None and condition(obj, "Stalled") is None
+            assert set(watcher.since(created)) <= {"InProgress", "Current"}
+
+            # A namespace that does not exist: the apiserver rejects the Role; retrying cannot help.
+            broken = watcher.apply({"access": {"namespaces": [f"absent-{uuid.uuid4().hex[:6]}"]}})
+            obj = watcher.until("Failed", broken)
+            stalled = condition(obj, "Stalled")
+            assert stalled["reason"] == "ApplyFailed" and "Role" in stalled["message"]
+            assert stalled["observedGeneration"] == broken
+            time.sleep(3)
+            assert watcher.look()[1] == "Failed"
+            assert "Current" not in watcher.since(broken)
+
+            # A pod that keeps exiting: stalled once the pod runner shows CrashLoopBackOff.
+            crashing = watcher.apply({"image": CRASHING})
+            obj = watcher.until("Failed", crashing)
+            assert condition(obj, "Stalled")["reason"] == "CrashLoopBackOff", obj["status"]
+            assert "Current" not in watcher.since(crashing)
+
+            fixed = watcher.apply({})
+            obj = watcher.until("Current", fixed)
+            assert condition(obj, "Stalled") is None and condition(obj, "Reconciling") is None
+            assert argo_health(obj)[0] == "Healthy"
+            kubectl("delete", "mcpserver", "life", "-n", namespace, "--wait=true", "--timeout=60s")
+
+
+def test_kubectl_scale_sets_the_replicas_the_deployment_follows(tmp_path, namespace, crds):
+    watcher = Watcher(namespace, "scaled")
+    scale_path = f"/apis/kubernetes-mcp.io/v1alpha1/namespaces/{namespace}/mcpservers/scaled/scale"
+
+    def deployment_replicas():
+        return json.loads(kubectl("get", "deployment", "scaled", "-n", namespace, "-o", "json"))["spec"]["replicas"]
+    with operator(tmp_path, namespace), pod_runner(namespace, tmp_path / "pod-runner.log", [f"{IMAGE}={SERVER}"]):
+        watcher.until("Current", watcher.apply({}))
+        assert deployment_replicas() == 1
+        kubectl("scale", "mcpserver/scaled", "-n", namespace, "--replicas=2")
+        scale = json.loads(kubectl("get", "--raw", scale_path))
+        assert scale["spec"]["replicas"] == 2
+        eventually("the Deployment at 2", lambda: deployment_replicas() == 2)
+        obj = watcher.until("Current", watcher.look()[0]["metadata"]["generation"])
+        assert obj["status"]["replicas"] == 2 and obj["status"]["readyReplicas"] == 2
+        scale = json.loads(kubectl("get", "--raw", scale_path))
+        assert scale["status"]["replicas"] == 2
+        # The selector an HPA reads selects exactly the McpServer's pods.
+        pods = json.loads(kubectl("get", "pods", "-n", namespace, "-l", scale["status"]["selector"], "-o", "json"))
+        assert len([p for p in pods["items"] if not p["metadata"].get("deletionTimestamp")]) == 2
+
+        # The scale subresource written directly, as an HPA does.
+        kubectl("patch", "mcpserver", "scaled", "-n", namespace, "--subresource=scale", "--type=merge",
+                "-p", json.dumps({"spec": {"replicas": 1}}))
+        eventually("the Deployment at 1", lambda: deployment_replicas() == 1)
+        kubectl("delete", "mcpserver", "scaled", "-n", namespace, "--wait=true", "--timeout=60s")
