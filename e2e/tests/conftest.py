@@ -7,7 +7,9 @@ import uuid
 
 import pytest
 
-from support.stack import ROOT, kubectl
+from support.cluster import IMAGE, Cluster
+from support.operator import Operator
+from support.stack import ROOT, SERVER, kubectl, pod_runner
 
 
 @pytest.fixture
@@ -31,3 +33,19 @@ def namespace():
     kubectl("create", "namespace", name)
     yield name
     kubectl("delete", "namespace", name, "--wait=false")
+
+
+@pytest.fixture(scope="module")
+def operator(crds, tmp_path_factory):
+    """The operator binary watching every namespace (the end-to-end suites)."""
+    with Operator(tmp_path_factory.mktemp("operator"), "--default-image", IMAGE) as process:
+        yield process
+
+
+@pytest.fixture
+def cluster(operator, namespace, tmp_path):
+    with pod_runner(namespace, tmp_path / "pod-runner.log", [f"{IMAGE}={SERVER}"]):
+        try:
+            yield Cluster(namespace, tmp_path)
+        finally:
+            kubectl("delete", "mcpservers", "--all", "-n", namespace, "--wait=true", "--timeout=60s")

@@ -24,14 +24,11 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from collector import spans_of
-from support.server import HttpServer, text
+from support.server import HEADERS, INITIALIZE, HttpServer, bearer, text
 from support.stack import SERVER, kubectl
 
 pytestmark = pytest.mark.anyio
 
-HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
-INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-              "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
 APISERVER_AUDIENCE = "https://kubernetes.default.svc.cluster.local"
 ISSUER = "https://issuer.example.com"
 
@@ -142,10 +139,6 @@ def signed_token(real_token, expires_in):
     signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=signing_input.encode(),
                                capture_output=True, check=True).stdout
     return f"{signing_input}.{b64url(signature)}"
-
-
-def bearer(value):
-    return {"authorization": f"Bearer {value}"}
 
 
 def initialize(url, headers):

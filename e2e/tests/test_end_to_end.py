@@ -7,124 +7,23 @@ the spans and Prometheus, configured by prometheus-operator from the ServiceMoni
 made, scrapes every replica."""
 
 import contextlib
-import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 
 import httpx2 as httpx
 import pytest
-import yaml
-from mcp import ClientSession
-from mcp.client.sse import sse_client
-from mcp.client.streamable_http import streamable_http_client
 
 from collector import spans_of
+from support.cluster import FAST_EXPORT, mcp_session, sample, telemetry
 from support.net import free_port, make_certificate
-from support.operator import Operator
 from support.otel import ExtraCollector
 from support.server import inspector, text
-from support.stack import (NODE_IP, ROOT, SERVER, STACK, apply_mcp, is_ready, kubectl, pid_of, pod_runner,
-                           prometheus)
+from support.stack import NODE_IP, kubectl, pid_of, prometheus
 from support.wait import eventually
 
 pytestmark = pytest.mark.anyio
-
-IMAGE = "registry.invalid/kubernetes-mcp-server:e2e"
-
-
-@pytest.fixture(scope="module")
-def operator(crds, tmp_path_factory):
-    """The operator binary watching every namespace."""
-    with Operator(tmp_path_factory.mktemp("operator"), "--default-image", IMAGE) as process:
-        yield process
-
-
-class Cluster:
-    """A namespace whose pods the pod runner runs, and what the tests need around it."""
-
-    def __init__(self, namespace, tmp_path):
-        self.ns, self.tmp = namespace, tmp_path
-
-    def apply(self, name, spec):
-        apply_mcp(self.ns, name, spec)
-
-    def get(self, kind, name=None, selector=None):
-        args = ["get", kind, "-n", self.ns, "-o", "json"] + ([name] if name else []) + (["-l", selector] if selector else [])
-        return json.loads(kubectl(*args))
-
-    def ready(self, name):
-        """The McpServer once kstatus calls it current: Ready=True for its latest generation."""
-        def check():
-            mcp = self.get("mcpserver", name)
-            current = mcp.get("status", {}).get("observedGeneration") == mcp["metadata"]["generation"]
-            return mcp if is_ready(mcp) and current else None
-        return eventually(f"McpServer {name} Ready", check)
-
-    def pods(self, name):
-        """The running, non-terminating pods of McpServer `name`."""
-        items = self.get("pods", selector=f"app.kubernetes.io/instance={name}")["items"]
-        return [p for p in items if not p["metadata"].get("deletionTimestamp")]
-
-    def ready_pods(self, name, count):
-        def check():
-            pods = self.pods(name)
-            ready = [p for p in pods if is_ready(p)]
-            return ready if len(ready) == count == len(pods) else None
-        return eventually(f"{count} ready pod(s) of {name}", check)
-
-    @contextlib.contextmanager
-    def service(self, name, port=8080):
-        """The Service reachable at its ClusterIP through the service proxy: yields its base URL."""
-        process = subprocess.Popen([sys.executable, str(STACK / "service_proxy.py"), self.ns, name, str(port)],
-                                   stdout=subprocess.PIPE, text=True, cwd=STACK)
-        try:
-            line = process.stdout.readline()
-            assert line.startswith("ready "), f"service proxy: {line!r}"
-            yield f"http://{line.split()[1]}"
-        finally:
-            process.terminate()
-            process.wait(10)
-
-
-@pytest.fixture
-def cluster(operator, namespace, tmp_path):
-    with pod_runner(namespace, tmp_path / "pod-runner.log", [f"{IMAGE}={SERVER}"]):
-        try:
-            yield Cluster(namespace, tmp_path)
-        finally:
-            kubectl("delete", "mcpservers", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
-
-
-def sample(name):
-    with open(ROOT / "config" / "samples" / name) as f:
-        return yaml.safe_load(f)
-
-
-def telemetry(service, **extra):
-    """Telemetry towards the stack's collector, exporting fast enough for a test."""
-    return {"endpoint": f"http://{NODE_IP}:4317", "serviceName": service, **extra}
-
-
-FAST_EXPORT = [{"name": "OTEL_BSP_SCHEDULE_DELAY", "value": "100"}]
-
-
-@contextlib.asynccontextmanager
-async def mcp_session(url, transport="http", headers=None):
-    if transport == "http":
-        async with httpx.AsyncClient(headers=headers or {}, timeout=30) as http:
-            async with streamable_http_client(url + "/mcp", http_client=http) as streams:
-                async with ClientSession(streams[0], streams[1]) as s:
-                    await s.initialize()
-                    yield s
-    else:
-        async with sse_client(url + "/sse") as streams:
-            async with ClientSession(streams[0], streams[1]) as s:
-                await s.initialize()
-                yield s
-
 
 async def test_minimal_sample_serves_is_traced_scraped_rolls_on_change_and_is_removed(cluster):
     trace_id, caller = uuid.uuid4().hex, uuid.uuid4().hex[:16]

@@ -17,12 +17,10 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from collector import spans_of
-from support.server import text
+from support.cluster import FAST_EXPORT, mcp_session, telemetry
+from support.server import HEADERS, INITIALIZE, bearer, text
 from support.stack import kubectl
 from support.wait import eventually
-from test_auth import HEADERS, INITIALIZE, bearer
-# The operator, the pod runner and the Service proxy of the end-to-end suite, shared.
-from test_end_to_end import FAST_EXPORT, cluster, mcp_session, operator, telemetry  # noqa: F401
 
 pytestmark = pytest.mark.anyio
 

@@ -20,6 +20,16 @@ from support.stack import SERVER
 TRANSPORTS = ["stdio", "http", "sse"]
 
 
+# A raw streamable-HTTP initialize, for what the SDK does not show (status codes, headers).
+HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+
+
+def bearer(value):
+    return {"authorization": f"Bearer {value}"}
+
+
 class HttpServer:
     """The server binary in HTTP mode on a free loopback port; SIGTERM on exit."""
 
