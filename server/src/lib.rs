@@ -10,6 +10,7 @@ pub mod jsonrpc;
 pub mod listener;
 pub mod mcp;
 pub mod observe;
+pub mod prompts;
 pub mod rebinding;
 pub mod serve;
 pub mod sse;
