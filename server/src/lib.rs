@@ -11,6 +11,7 @@ pub mod listener;
 pub mod mcp;
 pub mod observe;
 pub mod prompts;
+pub mod ratelimit;
 pub mod rebinding;
 pub mod serve;
 pub mod sse;
