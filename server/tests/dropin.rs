@@ -9,6 +9,10 @@
     reason = "helpers of tests: a panic is the failure report"
 )]
 
+#[allow(
+    dead_code,
+    reason = "the OTLP receiver of the shared support serves the span tests"
+)]
 mod support;
 
 use axum::body::Body;
