@@ -63,11 +63,8 @@ const WITHOUT_EFFECT: &[(&str, &str)] = &[
         "trust_proxy_headers",
         "the server URL comes from server_url or the request",
     ),
+    // The sts_* keys are not here: v0.0.67 itself refuses them (moved to [token_exchange]).
     ("token_exchange", "no token exchange is performed"),
-    ("sts_client_id", "no token exchange is performed"),
-    ("sts_client_secret", "no token exchange is performed"),
-    ("sts_audience", "no token exchange is performed"),
-    ("sts_scopes", "no token exchange is performed"),
     (
         "sse_base_url",
         "the SSE endpoint is announced relative to the request",
@@ -463,5 +460,16 @@ mod tests {
         }
         let err = load("[http]\nrate_limit_rps = -1.0", &[]).unwrap_err();
         assert!(err.to_string().contains("http.rate_limit_rps"), "{err}");
+    }
+
+    #[test]
+    fn keys_go_refuses_are_refused_here_too() {
+        for bad in [
+            "sts_client_id = \"mcp\"",
+            "oauth_audience = \"aud\"",
+            "server_url = \"https://mcp.example.com\"",
+        ] {
+            assert!(load(bad, &[]).is_err(), "{bad} must be refused");
+        }
     }
 }
