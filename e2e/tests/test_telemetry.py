@@ -151,7 +151,7 @@ async def test_traceidratio_samples_about_the_ratio():
     service = f"ratio-{uuid.uuid4().hex[:8]}"
     env = env_for(service, OTEL_TRACES_SAMPLER="traceidratio", OTEL_TRACES_SAMPLER_ARG="0.1")
     calls = 1000
-    async with session("stdio", "--cluster-provider", "disabled", env=env) as s:
+    async with session("stdio", env=env) as s:
         for _ in range(calls):
             await s.call_tool("namespaces_list", {})
     time.sleep(1)

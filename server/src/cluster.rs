@@ -16,7 +16,7 @@ use crate::config::ClusterProvider;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("no Kubernetes cluster is configured (cluster provider disabled)")]
+    #[error("no Kubernetes cluster is configured")]
     Disabled,
     #[error("cannot use the kubeconfig: {0}")]
     Kubeconfig(String),
@@ -143,12 +143,15 @@ impl Cluster {
     /// (provider `auto` or `in-cluster`) the pod's service account. Reads files, no network.
     pub fn discover(provider: ClusterProvider, kubeconfig: Option<&PathBuf>) -> Self {
         let source = match provider {
-            ClusterProvider::Disabled => Source::Disabled,
+            ClusterProvider::None => Source::Disabled,
+            ClusterProvider::Kcp => {
+                Source::Broken("the kcp cluster provider is not supported".into())
+            }
             ClusterProvider::InCluster => Source::InCluster,
-            ClusterProvider::Kubeconfig | ClusterProvider::Auto => {
+            ClusterProvider::Kubeconfig | ClusterProvider::Auto | ClusterProvider::Disabled => {
                 match read_kubeconfig(kubeconfig) {
                     Ok(Some(k)) => Source::Kubeconfig(Box::new(k)),
-                    Ok(None) if provider == ClusterProvider::Auto => Source::InCluster,
+                    Ok(None) if provider != ClusterProvider::Kubeconfig => Source::InCluster,
                     Ok(None) => Source::Broken(
                         "no kubeconfig found (--kubeconfig, KUBECONFIG, ~/.kube/config)".into(),
                     ),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +26,7 @@ use crate::mcp::McpServer;
 use crate::observe::{
     EndSpanOnDrop, HttpContext, HttpRequestFacts, OTHER_METHOD, Observer, UNKNOWN as UNMATCHED,
 };
+use crate::ratelimit::{Buckets, RATE_LIMITED};
 use crate::rebinding::{self, HostRule};
 use crate::sse::{self, SseSessions};
 
@@ -65,12 +66,17 @@ pub fn router(server: &McpServer, config: &Config, shutdown: &CancellationToken)
         streamable_config(config, shutdown.child_token()),
     );
     let sessions = SseSessions::new(server, MAX_SSE_SESSIONS, shutdown.child_token());
-    let mcp = Router::new()
-        .route_service("/mcp", mcp)
-        .layer(middleware::from_fn_with_state(
-            config.max_body_bytes,
-            jsonrpc_guard,
+    let mut mcp = Router::new().route_service("/mcp", mcp);
+    if let Some(limit) = config.go.rate_limit {
+        mcp = mcp.layer(middleware::from_fn_with_state(
+            Buckets::new(limit),
+            rate_limit,
         ));
+    }
+    let mcp = mcp.layer(middleware::from_fn_with_state(
+        config.max_body_bytes,
+        jsonrpc_guard,
+    ));
     let scheme = if config.tls.is_some() {
         "https"
     } else {
@@ -310,4 +316,48 @@ fn streamable_config(config: &Config, cancel: CancellationToken) -> StreamableHt
         .with_cancellation_token(cancel);
     // One DNS-rebinding guard for every MCP endpoint: crate::rebinding, in front of this.
     base.disable_allowed_hosts()
+}
+
+/// `http.rate_limit_rps` on `/mcp` (inside the JSON-RPC guard, so the body is bounded and
+/// valid): a request over its session's limit gets JSON-RPC error -32029 "rate limit exceeded"
+/// with HTTP 200, as from the Go server. Without a session (stateless mode) the bucket is the
+/// client's address. Notifications are never limited.
+async fn rate_limit(State(buckets): State<Arc<Buckets>>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let key = request
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            request
+                .extensions()
+                .get::<ConnectInfo<PeerAddr>>()
+                .map(|ConnectInfo(PeerAddr(addr))| addr.ip().to_string())
+        })
+        .unwrap_or_default();
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            &Value::Null,
+            -32700,
+            "unreadable body",
+        );
+    };
+    let message: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let first = match &message {
+        Value::Array(items) => items.first().cloned().unwrap_or_default(),
+        single => single.clone(),
+    };
+    // Only requests count; a notification or response has no id to answer.
+    if let Some(id) = first.get("id").filter(|_| first.get("method").is_some())
+        && !buckets.admit(&key, std::time::Instant::now())
+    {
+        return jsonrpc_error(StatusCode::OK, id, RATE_LIMITED, "rate limit exceeded");
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }

@@ -10,6 +10,8 @@ pub mod jsonrpc;
 pub mod listener;
 pub mod mcp;
 pub mod observe;
+pub mod prompts;
+pub mod ratelimit;
 pub mod rebinding;
 pub mod serve;
 pub mod sse;

@@ -20,6 +20,9 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = Config::load(flags)?;
     serve::init_logging(&config)?;
+    for warning in &config.go.warnings {
+        tracing::warn!("{warning}");
+    }
     serve::run(config).await?;
     Ok(())
 }

@@ -10,8 +10,9 @@ use opentelemetry::trace::Span as _;
 use opentelemetry::{Context, KeyValue};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, Implementation, ListPromptsResult, ListToolsResult, PaginatedRequestParams,
+    ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -22,11 +23,19 @@ use crate::auth::Caller;
 use crate::cluster::Cluster;
 use crate::config::{Config, DeniedResource, ListOutput};
 use crate::observe::{HttpContext, Observer, Outcome, UNKNOWN};
+use crate::prompts::Prompts;
 use crate::tools::{Arguments, Registry, ToolContext};
 use crate::{SERVER_NAME, VERSION};
 
+/// What `initialize` says when the config sets no `server_instructions`.
+const DEFAULT_INSTRUCTIONS: &str = "Tools to inspect and change a Kubernetes cluster: pods, namespaces, events, nodes \
+     and any resource kind. Errors from the cluster come back as tool errors with the cluster's \
+     own message.";
+
 struct Shared {
     registry: Registry,
+    prompts: Prompts,
+    instructions: String,
     cluster: Arc<Cluster>,
     list_output: ListOutput,
     denied: Arc<Vec<DeniedResource>>,
@@ -65,6 +74,12 @@ impl McpServer {
         Self {
             shared: Arc::new(Shared {
                 registry: Registry::new(config, &contexts, current.as_deref()),
+                prompts: Prompts::new(config),
+                instructions: config
+                    .go
+                    .server_instructions
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_INSTRUCTIONS.to_owned()),
                 cluster,
                 list_output: config.list_output,
                 denied: Arc::new(config.denied_resources.clone()),
@@ -167,11 +182,26 @@ impl McpServer {
             ));
         };
         let mut arguments = request.arguments.unwrap_or_default();
+        let ctx = self.tool_context(&mut arguments, caller);
+        Ok(match (spec.handler)(&ctx, Arguments(arguments)).await {
+            Ok(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
+            Err(e) => CallToolResult::error(vec![ContentBlock::text(e.to_string())]),
+        })
+    }
+
+    /// What a tool or prompt reads the cluster with: the `context` argument (taken out of
+    /// `arguments`), the caller and the output settings.
+    fn tool_context(
+        &self,
+        arguments: &mut serde_json::Map<String, Value>,
+        caller: Option<Caller>,
+    ) -> ToolContext {
+        let shared = &self.shared;
         let context = match arguments.remove("context") {
             Some(Value::String(c)) if !c.is_empty() => Some(c),
             _ => None,
         };
-        let ctx = ToolContext {
+        ToolContext {
             cluster: shared.cluster.clone(),
             context,
             list_output: shared.list_output,
@@ -179,11 +209,7 @@ impl McpServer {
             redact_secrets: shared.redact_secrets,
             caller,
             as_caller: tokio::sync::OnceCell::new(),
-        };
-        Ok(match (spec.handler)(&ctx, Arguments(arguments)).await {
-            Ok(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
-            Err(e) => CallToolResult::error(vec![ContentBlock::text(e.to_string())]),
-        })
+        }
     }
 
     pub fn tools(&self) -> Arc<Vec<Tool>> {
@@ -219,13 +245,42 @@ impl McpServer {
 
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = if self.shared.prompts.is_empty() {
+            ServerCapabilities::builder().enable_tools().build()
+        } else {
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .build()
+        };
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(SERVER_NAME, VERSION).with_title(SERVER_NAME))
-            .with_instructions(
-                "Tools to inspect and change a Kubernetes cluster: pods, namespaces, events, nodes \
-                 and any resource kind. Errors from the cluster come back as tool errors with the \
-                 cluster's own message.",
-            )
+            .with_instructions(self.shared.instructions.clone())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(
+            self.shared.prompts.list(),
+        ))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let mut arguments = request.arguments.unwrap_or_default();
+        let ctx = self.tool_context(&mut arguments, caller_of(&context));
+        self.shared
+            .prompts
+            .get(&request.name, &arguments, &ctx)
+            .await
+            .map(Into::into)
+            .map_err(|e| ErrorData::invalid_params(e.to_string(), None))
     }
 
     async fn list_tools(

@@ -2,7 +2,7 @@
 //! initialize, `tools/list` per filter set against the golden snapshot, the unknown-tool error
 //! and its metric label, cluster failures as tool errors, `denied_resources` refusing before any
 //! cluster access, and the parent of a tool span taken from `_meta.traceparent`. No cluster is
-//! reachable (provider `disabled`, or a kubeconfig whose apiserver is 127.0.0.1:1); the span test
+//! reachable (no cluster provider, or a kubeconfig whose apiserver is 127.0.0.1:1); the span test
 //! binds one loopback port for its OTLP receiver.
 
 #![allow(
@@ -270,10 +270,7 @@ async fn without_a_cluster_tools_answer_with_a_tool_error() {
         .await
         .expect("a tool error is a result, not a protocol error");
     assert_eq!(result.is_error, Some(true));
-    assert_eq!(
-        text(&result),
-        "no Kubernetes cluster is configured (cluster provider disabled)"
-    );
+    assert_eq!(text(&result), "no Kubernetes cluster is configured");
     let result = client
         .call_tool(call("pods_get", &json!({"namespace": "default"})))
         .await

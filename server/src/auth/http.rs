@@ -223,7 +223,7 @@ mod tests {
         )
         .unwrap();
         let cluster = Arc::new(crate::cluster::Cluster::discover(
-            crate::config::ClusterProvider::Disabled,
+            crate::config::ClusterProvider::None,
             None,
         ));
         let observer = Arc::new(crate::observe::Observer::without_tracing());

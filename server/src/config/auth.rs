@@ -132,6 +132,16 @@ pub fn resolve(input: AuthInput) -> Result<Option<AuthSettings>, ConfigError> {
                 "checks callers, so it needs require_oauth = true",
             ));
         }
+        if input.oauth_audience.is_some()
+            || input.authorization_url.is_some()
+            || input.server_url.is_some()
+        {
+            // As the Go server: a half-configured OAuth setup must not start open.
+            return Err(invalid(
+                "require_oauth",
+                "oauth_audience, authorization_url and server_url are only valid with require_oauth = true",
+            ));
+        }
         return Ok(None);
     }
     if !input.http {

@@ -9,18 +9,18 @@ use kubernetes_mcp_otel::TelemetryConfig;
 use serde::Deserialize;
 
 pub mod auth;
+pub mod compat;
 
 use auth::{AuthInput, AuthSettings, AuthorizationConfig, ClusterAuthMode, OneOrMany};
+use compat::{GoFlags, GoSettings};
 
 /// The default bound on one tool call: a hung apiserver or kubelet stream must not hold a call,
 /// its HTTP request and its span forever.
 const DEFAULT_TOOL_TIMEOUT_SECONDS: u64 = 60;
 
-/// A named group of tools, selected with `--toolsets`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
+/// A named group of tools, selected with `--toolsets`: the Go server's names, of which this
+/// server serves config, core and helm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Toolset {
     /// Kubeconfig inspection.
     Config,
@@ -28,6 +28,51 @@ pub enum Toolset {
     Core,
     /// Helm releases.
     Helm,
+    /// A Go server toolset this server does not serve: refused at start-up with a clear error.
+    Unsupported(&'static str),
+}
+
+/// Every toolset name the Go server v0.0.67 accepts, in its order.
+const TOOLSET_NAMES: [&str; 8] = [
+    "config",
+    "core",
+    "helm",
+    "kcp",
+    "kiali",
+    "kubevirt",
+    "netobserv",
+    "tekton",
+];
+
+impl std::str::FromStr for Toolset {
+    type Err = String;
+
+    /// Go's names; an unknown one gets the Go server's own message.
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name.trim() {
+            "config" => Ok(Self::Config),
+            "core" => Ok(Self::Core),
+            "helm" => Ok(Self::Helm),
+            other => TOOLSET_NAMES
+                .iter()
+                .find(|n| **n == other)
+                .map(|n| Self::Unsupported(n))
+                .ok_or_else(|| {
+                    format!(
+                        "invalid toolset name: {other}, valid names are: {}",
+                        TOOLSET_NAMES.join(", ")
+                    )
+                }),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Toolset {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// A Kubernetes kind that no tool may touch (`kind` empty: the whole group/version).
@@ -61,7 +106,7 @@ pub enum ListOutput {
     Yaml,
 }
 
-/// Where the server gets its cluster credentials.
+/// Where the server gets its cluster credentials (`--cluster-provider`, Go's values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 #[value(rename_all = "kebab-case")]
@@ -73,8 +118,15 @@ pub enum ClusterProvider {
     Kubeconfig,
     /// Only the pod's service account.
     InCluster,
-    /// No cluster: tools that need one answer with an error.
+    /// As in the Go server: one cluster (the kubeconfig's current context, else in-cluster),
+    /// no `context` argument and no contexts tool.
     Disabled,
+    /// kcp workspaces: not supported by this server, refused at start-up.
+    Kcp,
+    /// No cluster at all: tools that need one answer with an error (tests only).
+    #[value(skip)]
+    #[serde(skip)]
+    None,
 }
 
 /// `port` may be written as a number or, as the Go server writes it, a string.
@@ -177,19 +229,20 @@ pub struct Flags {
     #[arg(long, value_enum)]
     pub list_output: Option<ListOutput>,
     /// Register only read-only tools.
-    #[arg(long)]
-    pub read_only: bool,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub read_only: Option<bool>,
     /// Do not register destructive tools (delete, update, exec).
-    #[arg(long)]
-    pub disable_destructive: bool,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub disable_destructive: Option<bool>,
     /// Ignore other kubeconfig contexts: no `context` argument, no contexts tool.
-    #[arg(long)]
-    pub disable_multi_cluster: bool,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub disable_multi_cluster: Option<bool>,
     /// Streamable HTTP without sessions, so that several replicas can serve one Service.
-    #[arg(long)]
-    pub stateless: bool,
-    /// Toolsets to register, comma separated (config, core, helm).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub stateless: Option<bool>,
+    /// Toolsets to register, comma separated (config, core, helm; the Go server's kcp, kiali,
+    /// kubevirt, netobserv and tekton are refused as not supported).
+    #[arg(long, value_delimiter = ',', value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<Toolset>()))]
     pub toolsets: Option<Vec<Toolset>>,
     /// TLS certificate (PEM) for the HTTP server.
     #[arg(long)]
@@ -198,14 +251,14 @@ pub struct Flags {
     #[arg(long)]
     pub tls_key: Option<PathBuf>,
     /// Refuse to start the HTTP server without TLS.
-    #[arg(long)]
-    pub require_tls: bool,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub require_tls: Option<bool>,
     /// Host headers accepted on /mcp besides loopback (DNS-rebinding guard); `*` accepts any.
     #[arg(long, value_delimiter = ',')]
     pub allowed_hosts: Option<Vec<String>>,
     /// Require `Authorization: Bearer` on /mcp, /sse and /message, checked with a TokenReview.
-    #[arg(long)]
-    pub require_oauth: bool,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub require_oauth: Option<bool>,
     /// The audience tokens must be issued for (with --require-oauth).
     #[arg(long)]
     pub oauth_audience: Option<String>,
@@ -221,6 +274,8 @@ pub struct Flags {
     /// Append the audit trail (one JSON line per tool call) to this file instead of stderr.
     #[arg(long)]
     pub audit_log: Option<PathBuf>,
+    #[command(flatten)]
+    pub go: GoFlags,
 }
 
 /// The configuration the server runs with, every default applied.
@@ -254,6 +309,8 @@ pub struct Config {
     /// `None`: the HTTP endpoints are open to anyone who reaches them.
     pub auth: Option<AuthSettings>,
     pub audit_log: Option<PathBuf>,
+    /// The Go server's keys beyond the core ones (tool filters, prompts, rate limit...).
+    pub go: GoSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,26 +339,31 @@ impl Config {
             .clone()
             .or_else(|| flags.config_dir.clone())
             .unwrap_or_default();
-        let file: FileConfig =
-            merged
-                .try_into()
-                .map_err(|source: toml::de::Error| ConfigError::Parse {
-                    path: origin,
-                    source: Box::new(source),
-                })?;
-        Self::resolve(file, flags)
+        let parse = |source: toml::de::Error| ConfigError::Parse {
+            path: origin.clone(),
+            source: Box::new(source),
+        };
+        let go = compat::split(&mut merged).map_err(parse)?;
+        let file: FileConfig = merged.try_into().map_err(parse)?;
+        Self::resolve(file, go, flags)
     }
 
     /// Parses one TOML document (for tests and tools that hold the text).
     pub fn from_toml(text: &str, flags: Flags) -> Result<Self, ConfigError> {
-        let file: FileConfig = toml::from_str(text).map_err(|source| ConfigError::Parse {
+        let parse = |source: toml::de::Error| ConfigError::Parse {
             path: PathBuf::from("<inline>"),
             source: Box::new(source),
-        })?;
-        Self::resolve(file, flags)
+        };
+        let mut table: toml::Table = toml::from_str(text).map_err(parse)?;
+        let go = compat::split(&mut table).map_err(parse)?;
+        let file: FileConfig = table.try_into().map_err(parse)?;
+        Self::resolve(file, go, flags)
     }
 
-    fn resolve(file: FileConfig, flags: Flags) -> Result<Self, ConfigError> {
+    fn resolve(file: FileConfig, go: compat::GoKeys, flags: Flags) -> Result<Self, ConfigError> {
+        let go = compat::resolve(go, &flags.go)?;
+        // A flag given (`--read-only`, `--read-only=false`) wins over the file.
+        let on = |flag: Option<bool>, key: Option<bool>| flag.or(key).unwrap_or(false);
         let port = match (flags.port, file.port) {
             (Some(p), _) | (None, Some(PortValue::Number(p))) => Some(p),
             (None, Some(PortValue::Text(t))) if t.is_empty() => None,
@@ -326,7 +388,7 @@ impl Config {
                 });
             }
         };
-        let require_tls = flags.require_tls || file.require_tls.unwrap_or(false);
+        let require_tls = on(flags.require_tls, file.require_tls);
         if require_tls && port.is_some() && tls.is_none() {
             return Err(ConfigError::Invalid {
                 key: "require_tls",
@@ -339,8 +401,15 @@ impl Config {
             .unwrap_or_else(|| vec![Toolset::Core, Toolset::Config])
             .into_iter()
             .collect();
+        compat::check_toolsets(&toolsets)?;
+        let cluster_provider = compat::check_provider(
+            flags
+                .cluster_provider
+                .or(file.cluster_provider_strategy)
+                .unwrap_or_default(),
+        )?;
         let auth = auth::resolve(AuthInput {
-            require_oauth: flags.require_oauth || file.require_oauth.unwrap_or(false),
+            require_oauth: on(flags.require_oauth, file.require_oauth),
             oauth_audience: flags.oauth_audience.or(file.oauth_audience),
             authorization_url: flags
                 .authorization_url
@@ -361,17 +430,14 @@ impl Config {
             log_level: flags.log_level.or(file.log_level).unwrap_or(0),
             log_file: flags.log_file.or(file.log_file),
             kubeconfig: flags.kubeconfig.or(file.kubeconfig),
-            cluster_provider: flags
-                .cluster_provider
-                .or(file.cluster_provider_strategy)
-                .unwrap_or_default(),
+            cluster_provider,
             list_output: flags.list_output.or(file.list_output).unwrap_or_default(),
-            read_only: flags.read_only || file.read_only.unwrap_or(false),
-            disable_destructive: flags.disable_destructive
-                || file.disable_destructive.unwrap_or(false),
-            disable_multi_cluster: flags.disable_multi_cluster
-                || file.disable_multi_cluster.unwrap_or(false),
-            stateless: flags.stateless || file.stateless.unwrap_or(false),
+            read_only: on(flags.read_only, file.read_only),
+            disable_destructive: on(flags.disable_destructive, file.disable_destructive),
+            // Go's `disabled` provider is its single-cluster strategy.
+            disable_multi_cluster: cluster_provider == ClusterProvider::Disabled
+                || on(flags.disable_multi_cluster, file.disable_multi_cluster),
+            stateless: on(flags.stateless, file.stateless),
             toolsets,
             denied_resources: file.denied_resources.unwrap_or_default(),
             redact_secrets: file.redact_secrets.unwrap_or(true),
@@ -388,10 +454,14 @@ impl Config {
                 .allowed_hosts
                 .or(file.allowed_hosts)
                 .unwrap_or_default(),
-            max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            max_body_bytes: file
+                .max_body_bytes
+                .or(go.max_body_bytes)
+                .unwrap_or(DEFAULT_MAX_BODY_BYTES),
             telemetry: file.telemetry.unwrap_or_default(),
             auth,
             audit_log: flags.audit_log.or(file.audit_log),
+            go,
         })
     }
 }
@@ -406,13 +476,13 @@ fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
         source: Box::new(source),
     })?;
     // Check each file on its own, so an unknown key is reported with the file that has it.
-    let _: FileConfig = table
-        .clone()
-        .try_into()
-        .map_err(|source: toml::de::Error| ConfigError::Parse {
-            path: path.to_owned(),
-            source: Box::new(source),
-        })?;
+    let parse = |source: toml::de::Error| ConfigError::Parse {
+        path: path.to_owned(),
+        source: Box::new(source),
+    };
+    let mut checked = table.clone();
+    compat::split(&mut checked).map_err(parse)?;
+    let _: FileConfig = checked.try_into().map_err(parse)?;
     Ok(table)
 }
 

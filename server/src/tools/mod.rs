@@ -8,6 +8,7 @@ mod config;
 mod core;
 mod helm;
 mod kube;
+mod meta;
 pub mod output;
 mod pods;
 mod redact;
@@ -27,6 +28,8 @@ use serde_json::{Map, Value, json};
 use crate::auth::{Caller, impersonate};
 use crate::cluster::{Cluster, ClusterError, Target, kube_message};
 use crate::config::{Config, DeniedResource, ListOutput, Toolset};
+
+pub use meta::RBAC_KEY as RBAC_META_KEY;
 
 /// What a tool does to the cluster, published as MCP annotations.
 #[allow(
@@ -203,13 +206,15 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Applies `toolsets`, `read_only`, `disable_destructive`, and the multi-cluster rule
+    /// Applies `toolsets`, `enabled_tools`/`disabled_tools`, `read_only`, `disable_destructive`,
+    /// `tool_overrides` and the multi-cluster rule
     /// (a `context` argument and a contexts tool when the kubeconfig has several contexts).
     pub fn new(config: &Config, contexts: &[String], default_context: Option<&str>) -> Self {
         let multi_cluster = contexts.len() > 1 && !config.disable_multi_cluster;
         let selected: Vec<ToolSpec> = catalogue()
             .into_iter()
             .chain(multi_cluster.then(config::contexts_list_tool))
+            .filter(|t| config.go.tool_allowed(t.name))
             .filter(|t| {
                 included(
                     t,
@@ -225,7 +230,16 @@ impl Registry {
                 t
             })
             .collect();
-        let mut listed: Vec<Tool> = selected.iter().map(to_mcp_tool).collect();
+        let mut listed: Vec<Tool> = selected
+            .iter()
+            .map(|spec| {
+                let mut tool = to_mcp_tool(spec);
+                if let Some(description) = config.go.description_of(spec.name) {
+                    tool.description = Some(description.to_owned().into());
+                }
+                tool
+            })
+            .collect();
         listed.sort_by(|a, b| a.name.cmp(&b.name));
         Self {
             specs: selected.into_iter().map(|t| (t.name, t)).collect(),
@@ -283,7 +297,9 @@ fn to_mcp_tool(spec: &ToolSpec) -> Tool {
         .open_world(spec.hints.open_world);
     annotations.title = Some(spec.title.to_owned());
     let mut tool = Tool::new(spec.name, spec.description, Arc::new(schema));
+    tool.title = Some(spec.title.to_owned());
     tool.annotations = Some(annotations);
+    tool.meta = meta::of(spec.name);
     tool
 }
 

@@ -15,8 +15,8 @@ pub fn config(toml: &str) -> Config {
     Config::from_toml(toml, Flags::default()).expect("test config parses")
 }
 
-/// A server with no cluster (provider `disabled`): tools that need one answer with an error.
+/// A server with no cluster (provider `None`): tools that need one answer with an error.
 pub fn server(config: &Config, observer: Observer) -> McpServer {
-    let cluster = Arc::new(Cluster::discover(ClusterProvider::Disabled, None));
+    let cluster = Arc::new(Cluster::discover(ClusterProvider::None, None));
     McpServer::new(config, cluster, Arc::new(observer), None)
 }

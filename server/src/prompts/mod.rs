@@ -1,0 +1,207 @@
+//! MCP prompts: the Go server's built-in ones for the toolsets this server serves
+//! (`cluster-health-check` with core) and the `[[prompts]]` templates of the config, which
+//! replace a built-in prompt of the same name. `prompts/list` is pure; `prompts/get` of a
+//! built-in prompt gathers its data from the cluster (`health.rs`).
+
+mod health;
+
+use std::collections::BTreeMap;
+
+use rmcp::model::{GetPromptResult, MetaObject, Prompt, PromptArgument, PromptMessage, Role};
+use serde_json::{Map, Value};
+
+use crate::config::compat::{PromptConfig, PromptRole};
+use crate::config::{Config, Toolset};
+use crate::tools::ToolContext;
+
+/// Why `prompts/get` failed; the message becomes a JSON-RPC invalid-params error.
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    #[error("prompt not found: {0}")]
+    Unknown(String),
+    #[error("required argument '{0}' is missing")]
+    MissingArgument(String),
+}
+
+/// A prompt the server serves: a built-in one or a config template.
+enum Source {
+    ClusterHealthCheck,
+    Template(PromptConfig),
+}
+
+/// The prompts of one server instance, by name.
+pub struct Prompts {
+    by_name: BTreeMap<String, Source>,
+}
+
+impl Prompts {
+    pub fn new(config: &Config) -> Self {
+        let mut by_name = BTreeMap::new();
+        if config.toolsets.contains(&Toolset::Core) {
+            by_name.insert(health::NAME.to_owned(), Source::ClusterHealthCheck);
+        }
+        for prompt in &config.go.prompts {
+            by_name.insert(prompt.name.clone(), Source::Template(prompt.clone()));
+        }
+        Self { by_name }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+
+    /// What `prompts/list` shows, sorted by name.
+    pub fn list(&self) -> Vec<Prompt> {
+        self.by_name
+            .iter()
+            .map(|(name, source)| match source {
+                Source::ClusterHealthCheck => health::prompt(),
+                Source::Template(t) => template_prompt(name, t),
+            })
+            .collect()
+    }
+
+    /// Renders the prompt `name` with `arguments`; built-in prompts read the cluster as `ctx`.
+    pub async fn get(
+        &self,
+        name: &str,
+        arguments: &Map<String, Value>,
+        ctx: &ToolContext,
+    ) -> Result<GetPromptResult, PromptError> {
+        match self.by_name.get(name) {
+            None => Err(PromptError::Unknown(name.to_owned())),
+            Some(Source::ClusterHealthCheck) => Ok(health::get(arguments, ctx).await),
+            Some(Source::Template(t)) => render(t, arguments),
+        }
+    }
+}
+
+/// The `_meta` of a prompt that declares the RBAC it needs, as the Go server sends it.
+fn rbac_meta(rbac: Value) -> MetaObject {
+    MetaObject(Map::from_iter([(
+        crate::tools::RBAC_META_KEY.to_owned(),
+        rbac,
+    )]))
+}
+
+fn template_prompt(name: &str, t: &PromptConfig) -> Prompt {
+    let arguments = t
+        .arguments
+        .iter()
+        .map(|a| {
+            let mut argument = PromptArgument::new(&a.name);
+            argument.description.clone_from(&a.description);
+            argument.required = a.required.then_some(true);
+            argument
+        })
+        .collect::<Vec<_>>();
+    let mut prompt = Prompt::new(
+        name,
+        Some(&t.description),
+        (!arguments.is_empty()).then_some(arguments),
+    );
+    prompt.title.clone_from(&t.title);
+    prompt
+}
+
+/// A string argument's value: strings as given, anything else as JSON.
+fn argument<'a>(
+    arguments: &'a Map<String, Value>,
+    name: &str,
+) -> Option<std::borrow::Cow<'a, str>> {
+    match arguments.get(name)? {
+        Value::String(s) => Some(s.as_str().into()),
+        Value::Null => None,
+        other => Some(other.to_string().into()),
+    }
+}
+
+/// Replaces `{{name}}` by each given argument; a placeholder with no value stays as written,
+/// as in the Go server.
+fn render(
+    t: &PromptConfig,
+    arguments: &Map<String, Value>,
+) -> Result<GetPromptResult, PromptError> {
+    if let Some(missing) = t
+        .arguments
+        .iter()
+        .find(|a| a.required && argument(arguments, &a.name).is_none_or(|v| v.is_empty()))
+    {
+        return Err(PromptError::MissingArgument(missing.name.clone()));
+    }
+    let messages = t
+        .messages
+        .iter()
+        .map(|m| {
+            let text = t.arguments.iter().fold(m.content.clone(), |text, a| {
+                match argument(arguments, &a.name) {
+                    Some(value) => text.replace(&format!("{{{{{}}}}}", a.name), &value),
+                    None => text,
+                }
+            });
+            let role = match m.role {
+                PromptRole::User => Role::User,
+                PromptRole::Assistant => Role::Assistant,
+            };
+            PromptMessage::new_text(role, text)
+        })
+        .collect();
+    Ok(GetPromptResult::new(messages).with_description(t.description.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Flags;
+
+    const DEBUG_POD: &str = r#"
+        [[prompts]]
+        name = "debug-pod"
+        description = "Debug a failing pod"
+        [[prompts.arguments]]
+        name = "pod_name"
+        required = true
+        [[prompts.messages]]
+        role = "user"
+        content = "Help me debug the pod {{pod_name}} ({{pod_name}})"
+        [[prompts.messages]]
+        role = "assistant"
+        content = "Sure {{missing}}"
+    "#;
+
+    fn prompts(toml: &str) -> Prompts {
+        Prompts::new(&Config::from_toml(toml, Flags::default()).unwrap())
+    }
+
+    #[test]
+    fn core_brings_the_health_check_and_templates_are_added() {
+        let names = |p: &Prompts| p.list().into_iter().map(|p| p.name).collect::<Vec<_>>();
+        assert_eq!(names(&prompts("")), ["cluster-health-check"]);
+        assert_eq!(
+            names(&prompts(DEBUG_POD)),
+            ["cluster-health-check", "debug-pod"]
+        );
+        assert!(prompts("toolsets = [\"config\"]").is_empty());
+    }
+
+    #[test]
+    fn templates_substitute_arguments_and_require_the_required_ones() {
+        let p = prompts(DEBUG_POD);
+        let Some(Source::Template(t)) = p.by_name.get("debug-pod") else {
+            panic!("debug-pod is a template");
+        };
+        let args = Map::from_iter([("pod_name".to_owned(), Value::from("web"))]);
+        let result = render(t, &args).unwrap();
+        let texts: Vec<Value> = result
+            .messages
+            .iter()
+            .map(|m| serde_json::to_value(&m.content).unwrap()["text"].clone())
+            .collect();
+        assert_eq!(
+            texts,
+            ["Help me debug the pod web (web)", "Sure {{missing}}"]
+        );
+        let err = render(t, &Map::new()).unwrap_err();
+        assert_eq!(err.to_string(), "required argument 'pod_name' is missing");
+    }
+}
