@@ -16,10 +16,9 @@ import yaml
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from kubelet import claim_pod_ip, mark_running
 from support import chart
 from support.server import HttpServer
-from support.stack import ROOT, kubectl, prometheus
+from support.stack import ROOT, kubectl, prometheus, scraped_pod
 from support.wait import eventually
 
 pytestmark = pytest.mark.anyio
@@ -89,17 +88,7 @@ def expand(query, recorded):
 
 
 async def test_every_recording_rule_and_dashboard_query_returns_a_series(namespace):
-    kubectl("run", "mcp", "-n", namespace, "--image=registry.invalid/kubernetes-mcp-server:dev",
-            "--labels=app=mcp", "--port=8080")
-    kubectl("expose", "pod", "mcp", "-n", namespace, "--name=mcp", "--port=8080")
-    kubectl("patch", "service", "mcp", "-n", namespace, "--type=merge",
-            "-p", '{"spec":{"ports":[{"name":"http","port":8080,"targetPort":8080}]}}')
-    kubectl("label", "service", "mcp", "-n", namespace, "app=mcp")
-    ip = claim_pod_ip()
-    mark_running(namespace, "mcp", ip)
-    monitor = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "mcp", "namespace": namespace},
-               "spec": {"selector": {"matchLabels": {"app": "mcp"}}, "endpoints": [{"port": "http", "path": "/metrics", "interval": "1s"}]}}
-    kubectl("apply", "-f", "-", stdin=json.dumps(monitor))
+    ip = scraped_pod(namespace)
     recorded = {rule["record"]: rule["expr"] for rule in rules() if "record" in rule}
     variables = {"$namespace": namespace, "$job": "mcp", "$__rate_interval": "1m"}
     with HttpServer(bind=ip, port=8080) as server:
