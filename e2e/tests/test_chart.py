@@ -96,9 +96,14 @@ def test_the_operator_does_all_its_work_with_the_charts_rbac(tmp_path, crds):
             and kubectl("get", "clusterrolebinding", cluster_binding, "-o", "name"))
         eventually("events recorded", lambda: "Applied" in kubectl(
             "get", "events", "-n", work, "--field-selector", "involvedObject.name=minimal", "-o", "json"))
+        ready = 'kubernetes_mcp_operator_mcpserver_ready{{mcpserver_namespace="{}",mcpserver_name="{}"}}'
+        # No pod runs here, so neither is Ready; a deleted one's series goes with it.
+        eventually("readiness series", lambda: ready.format(work, "cluster-reader") + " 0" in operator.metrics())
         kubectl("delete", "mcpserver", "cluster-reader", "-n", work, "--wait=true", "--timeout=30s")
         assert kubectl("get", "clusterrolebinding", cluster_binding, "--ignore-not-found", "-o", "name") == ""
         text = operator.metrics()
+        assert ready.format(work, "minimal") + " 0" in text
+        assert ready.format(work, "cluster-reader") not in text
         assert "kubernetes_mcp_operator_leader 1" in text
         assert not [line for line in text.splitlines()
                     if line.startswith("kubernetes_mcp_operator_reconcile_errors_total{")], text
