@@ -63,7 +63,7 @@ cat <<TXT
 MCP endpoint (streamable HTTP): http://127.0.0.1:$port/mcp    legacy SSE: http://127.0.0.1:$port/sse
   (a forward from host loopback to the Service kubernetes-mcp in namespace demo, like kubectl port-forward)
 Try: npx @modelcontextprotocol/inspector --cli http://127.0.0.1:$port/mcp --transport http --method tools/list
-kubectl:  e2e/stack.sh exec -- kubectl get mcps,all -n demo      (KUBECONFIG=$stack_dir/pki/admin.kubeconfig)
+kubectl:  e2e/stack.sh exec -- kubectl get kmcps,all -n demo      (KUBECONFIG=$stack_dir/pki/admin.kubeconfig)
 Logs: $logs/operator.log  $logs/pod-runner.log  $stack_dir/pods/*/container.log
 Press Ctrl-C to stop everything.
 TXT

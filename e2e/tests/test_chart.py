@@ -4,7 +4,10 @@ the `restricted` Pod Security Standard, and its RBAC is enough for the operator 
 of its work (reconcile, events, finalizer cleanup, leader Lease) under the chart's
 ServiceAccount, with a token from the TokenRequest API."""
 
+import subprocess
 import uuid
+
+import yaml
 
 from support import chart
 from support.stack import ROOT, kubectl
@@ -18,6 +21,58 @@ def test_the_chart_lints_and_carries_the_generated_crd():
     generated = (ROOT / "crds" / "mcpservers.kubernetes-mcp.io.yaml").read_text()
     assert (CHART / "files" / "mcpservers.kubernetes-mcp.io.yaml").read_text() == generated, \
         "copy crds/mcpservers.kubernetes-mcp.io.yaml to charts/kubernetes-mcp-operator/files/"
+
+
+def render(*values, release="kmcp"):
+    return chart.helm("template", release, str(CHART), "--namespace", "kmcp-system",
+                      *[arg for value in values for arg in ("--set", value)])
+
+
+def test_bad_values_fail_at_template_time():
+    for bad in ("replicaCount=two", "logFormat=xml", "replicas=3", "metricsPort=0",
+                "telemetry.endpoint=collector:4317", "image.pullPolicy=Sometimes"):
+        done = subprocess.run([chart.HELM, "template", "kmcp", str(CHART), "--set", bad],
+                              capture_output=True, text=True, check=False)
+        assert done.returncode != 0 and "values don't meet the specifications of the schema" in done.stderr, bad
+
+
+def test_names_image_tag_and_disruption_budget_follow_the_conventions():
+    objects = [o for o in yaml.safe_load_all(render()) if o]
+    names = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    assert ("Deployment", "kmcp-kubernetes-mcp-operator") in names
+    assert ("PodDisruptionBudget", "kmcp-kubernetes-mcp-operator") in names
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    chart_yaml = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert pod["containers"][0]["image"].endswith(":" + chart_yaml["appVersion"])
+    assert "--lease-name=kmcp-kubernetes-mcp-operator" in pod["containers"][0]["args"]
+    assert pod["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+    # A release whose name holds the chart's is not repeated; one replica needs no budget.
+    single = [o for o in yaml.safe_load_all(render("replicaCount=1", release="kubernetes-mcp-operator")) if o]
+    assert "PodDisruptionBudget" not in {o["kind"] for o in single}
+    assert next(o for o in single if o["kind"] == "Deployment")["metadata"]["name"] == "kubernetes-mcp-operator"
+    # Two releases in one namespace share no namespaced name.
+    other = {(o["kind"], o["metadata"]["name"]) for o in yaml.safe_load_all(render(release="other")) if o
+             and o["metadata"].get("namespace")}
+    assert not other & names
+
+
+def test_the_rendered_chart_is_accepted_by_the_apiserver_under_restricted():
+    namespace = f"kmcp-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", namespace)
+    kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    try:
+        rendered = chart.helm("template", "kmcp", str(CHART), "--namespace", namespace,
+                              "--set", "serviceMonitor.enabled=true", "--set", "prometheusRule.enabled=true",
+                              "--set", "grafanaDashboard.enabled=true")
+        done = subprocess.run([chart.KUBECTL, "apply", "--dry-run=server", "--server-side", "--force-conflicts", "-f", "-"],
+                              input=rendered, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "would violate PodSecurity" not in done.stderr, done.stderr
+        notes = chart.helm("install", "kmcp", str(CHART), "--namespace", namespace, "--dry-run=client")
+        assert "kubectl get kmcps" in notes
+    finally:
+        kubectl("delete", "namespace", namespace, "--wait=false")
 
 
 def test_the_operator_does_all_its_work_with_the_charts_rbac(tmp_path, crds):
@@ -41,9 +96,14 @@ def test_the_operator_does_all_its_work_with_the_charts_rbac(tmp_path, crds):
             and kubectl("get", "clusterrolebinding", cluster_binding, "-o", "name"))
         eventually("events recorded", lambda: "Applied" in kubectl(
             "get", "events", "-n", work, "--field-selector", "involvedObject.name=minimal", "-o", "json"))
+        ready = 'kubernetes_mcp_operator_mcpserver_ready{{mcpserver_namespace="{}",mcpserver_name="{}"}}'
+        # No pod runs here, so neither is Ready; a deleted one's series goes with it.
+        eventually("readiness series", lambda: ready.format(work, "cluster-reader") + " 0" in operator.metrics())
         kubectl("delete", "mcpserver", "cluster-reader", "-n", work, "--wait=true", "--timeout=30s")
         assert kubectl("get", "clusterrolebinding", cluster_binding, "--ignore-not-found", "-o", "name") == ""
         text = operator.metrics()
+        assert ready.format(work, "minimal") + " 0" in text
+        assert ready.format(work, "cluster-reader") not in text
         assert "kubernetes_mcp_operator_leader 1" in text
         assert not [line for line in text.splitlines()
                     if line.startswith("kubernetes_mcp_operator_reconcile_errors_total{")], text
@@ -51,4 +111,4 @@ def test_the_operator_does_all_its_work_with_the_charts_rbac(tmp_path, crds):
     finally:
         operator.stop()
         kubectl("delete", "namespace", work, system, "--wait=false")
-        kubectl("delete", "clusterrole,clusterrolebinding", release, "--ignore-not-found")
+        kubectl("delete", "clusterrole,clusterrolebinding", chart.fullname(release), "--ignore-not-found")

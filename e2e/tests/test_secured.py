@@ -67,7 +67,7 @@ async def check_secured(cluster, ns, elsewhere):
     mcp = cluster.ready(NAME)
     audience = f"kubernetes-mcp.io/{ns}/{NAME}"
     assert mcp["status"]["auth"] == {"state": "required (impersonate)", "audience": audience}
-    assert "required (impersonate)" in kubectl("get", "mcps", NAME, "-n", ns)
+    assert "required (impersonate)" in kubectl("get", "kmcps", NAME, "-n", ns)
     assert cluster_bindings(ns) == ["kubernetes-mcp-impersonate", "system:auth-delegator"]
     [pod] = cluster.ready_pods(NAME, 1)
 

@@ -3,7 +3,6 @@ span names, attributes, parents and status over streamable HTTP, SSE and stdio, 
 and HTTP; samplers; the enabled switch; /stats, /metrics, promtool and a Prometheus scrape
 configured by prometheus-operator from a ServiceMonitor."""
 
-import json
 import os
 import subprocess
 import time
@@ -17,11 +16,10 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from collector import metrics_of, spans_of
-from kubelet import claim_pod_ip, mark_running
 from support.net import free_port, make_certificate
 from support.otel import ExtraCollector
 from support.server import HttpServer, session
-from support.stack import kubectl, prometheus
+from support.stack import prometheus, scraped_pod
 
 pytestmark = pytest.mark.anyio
 
@@ -227,16 +225,7 @@ async def test_stats_and_metrics_count_tools_only_and_promtool_accepts_them():
 async def test_prometheus_scrapes_the_server_through_a_servicemonitor(namespace):
     """The real path: ServiceMonitor -> prometheus-operator -> Prometheus (Kubernetes SD) ->
     Endpoints -> the server on its pod IP."""
-    kubectl("run", "mcp", "-n", namespace, "--image=registry.invalid/kubernetes-mcp-server:dev",
-            "--labels=app=mcp", "--port=8080")
-    kubectl("expose", "pod", "mcp", "-n", namespace, "--name=mcp", "--port=8080")
-    kubectl("patch", "service", "mcp", "-n", namespace, "--type=merge", "-p", '{"spec":{"ports":[{"name":"http","port":8080,"targetPort":8080}]}}')
-    kubectl("label", "service", "mcp", "-n", namespace, "app=mcp")
-    ip = claim_pod_ip()
-    mark_running(namespace, "mcp", ip)
-    monitor = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "mcp", "namespace": namespace},
-               "spec": {"selector": {"matchLabels": {"app": "mcp"}}, "endpoints": [{"port": "http", "path": "/metrics", "interval": "1s"}]}}
-    kubectl("apply", "-f", "-", stdin=json.dumps(monitor))
+    ip = scraped_pod(namespace)
     with HttpServer(bind=ip, port=8080) as server:
         async with streamable_http_client(server.url + "/mcp") as streams:
             async with ClientSession(streams[0], streams[1]) as s:

@@ -81,7 +81,7 @@ class Platform:
         kubectl("delete", "mcpserver", "--all", "-n", self.team_a, "--wait=true", "--timeout=30s")
         self.operator.stop()
         kubectl("delete", "namespace", self.team_a, self.team_b, self.system, "--wait=false")
-        kubectl("delete", "clusterrole,clusterrolebinding", self.release, "--ignore-not-found")
+        kubectl("delete", "clusterrole,clusterrolebinding", chart.fullname(self.release), "--ignore-not-found")
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +214,7 @@ def test_a_custom_cluster_role_needs_bind_on_it_and_the_operator_too(platform):
 
 
 def test_the_operator_cannot_escalate(platform):
-    operator = f"system:serviceaccount:{platform.system}:{platform.release}"
+    operator = f"system:serviceaccount:{platform.system}:{chart.fullname(platform.release)}"
     rbac = "rbac.authorization.k8s.io"
     assert may(operator, "bind", "clusterroles", group=rbac, name=READ)
     for verb, resource, name in (("escalate", "clusterroles", ""), ("escalate", "roles", ""),
@@ -224,7 +224,7 @@ def test_the_operator_cannot_escalate(platform):
         assert not may(operator, verb, resource, platform.team_a, rbac, name=name), (verb, resource, name)
         assert not may(operator, verb, resource, group=rbac, name=name), (verb, resource, name)
     [role] = [d for d in yaml.safe_load_all(platform.rendered)
-              if d and d["kind"] == "ClusterRole" and d["metadata"]["name"] == platform.release]
+              if d and d["kind"] == "ClusterRole" and d["metadata"]["name"] == chart.fullname(platform.release)]
     assert not [r for r in role["rules"] if "escalate" in r["verbs"] or "*" in r["verbs"]]
 
 

@@ -1,5 +1,6 @@
 //! The operator's own Prometheus metrics: reconciles by outcome, failures by reason, reconcile
-//! duration, and whether this replica leads. Pure apart from atomic counters.
+//! duration, whether this replica leads, and whether each McpServer is Ready (what the chart's
+//! `McpServerNotReady` alert reads). Pure apart from atomic counters.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -18,6 +19,13 @@ struct ReasonLabels {
     reason: &'static str,
 }
 
+/// Not `namespace`: Prometheus would rename it to `exported_namespace` next to the target's own.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct McpServerLabels {
+    mcpserver_namespace: String,
+    mcpserver_name: String,
+}
+
 /// Seconds: an apply of every child takes milliseconds against a healthy apiserver.
 const DURATION_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
@@ -27,6 +35,7 @@ pub struct Metrics {
     failures: Family<ReasonLabels, Counter>,
     duration: Histogram,
     pub leader: Gauge,
+    ready: Family<McpServerLabels, Gauge>,
     /// Reconcile spans dropped because the export queue was full.
     pub spans_dropped: Counter,
 }
@@ -38,6 +47,7 @@ impl Metrics {
         let failures = Family::<ReasonLabels, Counter>::default();
         let duration = Histogram::new(DURATION_BUCKETS);
         let leader = Gauge::default();
+        let ready = Family::<McpServerLabels, Gauge>::default();
         let spans_dropped = Counter::default();
         registry.register(
             "kubernetes_mcp_operator_reconciles",
@@ -60,6 +70,11 @@ impl Metrics {
             leader.clone(),
         );
         registry.register(
+            "kubernetes_mcp_operator_mcpserver_ready",
+            "1 while the McpServer's Ready condition, as this replica last wrote it, is True",
+            ready.clone(),
+        );
+        registry.register(
             "kubernetes_mcp_operator_spans_dropped",
             "Reconcile spans dropped because the export queue was full",
             spans_dropped.clone(),
@@ -70,6 +85,7 @@ impl Metrics {
             failures,
             duration,
             leader,
+            ready,
             spans_dropped,
         }
     }
@@ -90,12 +106,33 @@ impl Metrics {
         }
     }
 
+    /// Records whether the McpServer `namespace/name` is Ready after this reconcile.
+    pub fn set_ready(&self, namespace: &str, name: &str, ready: bool) {
+        self.ready
+            .get_or_create(&McpServerLabels::new(namespace, name))
+            .set(i64::from(ready));
+    }
+
+    /// Drops a deleted McpServer's series, so that it does not stay not Ready forever.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        self.ready.remove(&McpServerLabels::new(namespace, name));
+    }
+
     /// The classic Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut body = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut body, &self.registry);
         body
+    }
+}
+
+impl McpServerLabels {
+    fn new(namespace: &str, name: &str) -> Self {
+        Self {
+            mcpserver_namespace: namespace.to_owned(),
+            mcpserver_name: name.to_owned(),
+        }
     }
 }
 
@@ -124,5 +161,22 @@ mod tests {
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }
+    }
+
+    #[test]
+    fn readiness_is_a_series_per_mcpserver_until_it_is_deleted() {
+        let m = Metrics::new();
+        m.set_ready("team-a", "one", true);
+        m.set_ready("team-a", "two", true);
+        m.set_ready("team-a", "two", false);
+        let text = m.render();
+        for line in [
+            "kubernetes_mcp_operator_mcpserver_ready{mcpserver_namespace=\"team-a\",mcpserver_name=\"one\"} 1",
+            "kubernetes_mcp_operator_mcpserver_ready{mcpserver_namespace=\"team-a\",mcpserver_name=\"two\"} 0",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        m.forget("team-a", "two");
+        assert!(!m.render().contains("\"two\""));
     }
 }

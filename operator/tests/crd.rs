@@ -1,5 +1,5 @@
 //! The McpServer CRD: `crds/` is exactly what crdgen prints, and the real apiserver serves it,
-//! accepts every `config/samples/*.yaml` and rejects every `config/samples/invalid-*.yaml` with
+//! accepts every `config/samples/*.yaml` and rejects every `config/samples/invalid/*.yaml` with
 //! a message naming the rule. The first two are pure; the apiserver test needs the stack and is
 //! reported ignored without the `stack` feature.
 
@@ -39,26 +39,26 @@ fn crds_directory_is_what_crdgen_prints() {
     );
 }
 
+/// The samples of `config/samples` (every one valid: `kubectl apply -f config/samples/`
+/// applies them all), or of `config/samples/invalid`.
 fn samples(invalid: bool) -> Vec<(String, serde_json::Value)> {
-    let mut found: Vec<(String, serde_json::Value)> =
-        std::fs::read_dir(repo().join("config/samples"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with("invalid-")
-                    == invalid
-            })
-            .map(|p| {
-                let text = std::fs::read_to_string(&p).unwrap();
-                (
-                    p.file_name().unwrap().to_string_lossy().into_owned(),
-                    serde_saphyr::from_str(&text).unwrap(),
-                )
-            })
-            .collect();
+    let dir = if invalid {
+        "config/samples/invalid"
+    } else {
+        "config/samples"
+    };
+    let mut found: Vec<(String, serde_json::Value)> = std::fs::read_dir(repo().join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                serde_saphyr::from_str(&text).unwrap(),
+            )
+        })
+        .collect();
     found.sort_by(|a, b| a.0.cmp(&b.0));
     found
 }
@@ -119,24 +119,21 @@ async fn the_apiserver_accepts_valid_samples_and_rejects_invalid_ones() {
     }
     let expected_messages = [
         (
-            "invalid-auth-mode.yaml",
+            "auth-mode.yaml",
             "mode passthrough and impersonate act as the caller, so they need required: true",
         ),
+        ("ca-secret.yaml", "caSecret needs an https:// endpoint"),
         (
-            "invalid-ca-secret.yaml",
-            "caSecret needs an https:// endpoint",
-        ),
-        (
-            "invalid-cluster-namespaces.yaml",
+            "cluster-namespaces.yaml",
             "namespaces applies only to scope Namespace",
         ),
-        ("invalid-endpoint.yaml", "spec.telemetry.endpoint"),
-        ("invalid-ratio.yaml", "spec.telemetry.tracesSamplerArg"),
+        ("endpoint.yaml", "spec.telemetry.endpoint"),
+        ("ratio.yaml", "spec.telemetry.tracesSamplerArg"),
         (
-            "invalid-sampler-arg.yaml",
+            "sampler-arg.yaml",
             "tracesSamplerArg needs tracesSampler traceidratio",
         ),
-        ("invalid-toolset.yaml", "Unsupported value: \"kubevirt\""),
+        ("toolset.yaml", "Unsupported value: \"kubevirt\""),
     ];
     let invalid = samples(true);
     assert_eq!(invalid.len(), expected_messages.len());

@@ -20,6 +20,11 @@ def helm(*args):
     return done.stdout
 
 
+def fullname(release):
+    """The name of the release's objects (the chart's `kmcp.fullname`)."""
+    return f"{release}-kubernetes-mcp-operator"
+
+
 def install(release, namespace, *values):
     """Renders the chart (`values`: --set arguments) and applies it as admin; returns the
     rendered text and kubectl's stderr (warnings)."""
@@ -34,7 +39,8 @@ def install(release, namespace, *values):
 def operator(tmp_path, release, namespace, watched):
     """The operator as the chart's ServiceAccount, watching `watched`, leading on a Lease in
     `namespace`."""
-    token = kubectl("create", "token", release, "-n", namespace).strip()
+    name = fullname(release)
+    token = kubectl("create", "token", name, "-n", namespace).strip()
     config = kubeconfig(tmp_path / f"kubeconfig-{release}", token)
     return Operator(tmp_path, "--namespace", ",".join(watched), "--lease-namespace", namespace,
-                    "--lease-name", release, env={"KUBECONFIG": str(config)})
+                    "--lease-name", name, env={"KUBECONFIG": str(config)})

@@ -56,6 +56,26 @@ def prometheus(query):
     return answer["data"]["result"]
 
 
+def scraped_pod(namespace):
+    """A Pod `mcp` marked Running on a fresh pod IP (returned), its Service and a ServiceMonitor
+    scraping /metrics every second: a server bound to that IP on port 8080 is what the stack's
+    Prometheus scrapes as job `mcp`, through prometheus-operator and Kubernetes SD."""
+    from kubelet import claim_pod_ip, mark_running
+
+    kubectl("run", "mcp", "-n", namespace, "--image=registry.invalid/kubernetes-mcp-server:dev",
+            "--labels=app=mcp", "--port=8080")
+    kubectl("expose", "pod", "mcp", "-n", namespace, "--name=mcp", "--port=8080")
+    kubectl("patch", "service", "mcp", "-n", namespace, "--type=merge",
+            "-p", '{"spec":{"ports":[{"name":"http","port":8080,"targetPort":8080}]}}')
+    kubectl("label", "service", "mcp", "-n", namespace, "app=mcp")
+    ip = claim_pod_ip()
+    mark_running(namespace, "mcp", ip)
+    monitor = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "mcp", "namespace": namespace},
+               "spec": {"selector": {"matchLabels": {"app": "mcp"}}, "endpoints": [{"port": "http", "path": "/metrics", "interval": "1s"}]}}
+    kubectl("apply", "-f", "-", stdin=json.dumps(monitor))
+    return ip
+
+
 def is_ready(obj):
     """Whether a Pod or an McpServer has the condition Ready=True."""
     return any(c["type"] == "Ready" and c["status"] == "True" for c in obj.get("status", {}).get("conditions", []))

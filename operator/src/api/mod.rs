@@ -21,8 +21,11 @@ pub mod service_monitor;
     version = "v1alpha1",
     kind = "McpServer",
     plural = "mcpservers",
-    shortname = "mcps",
-    category = "mcp",
+    doc = "An MCP server for Kubernetes (kubernetes-mcp-server), run and observed by kubernetes-mcp-operator: a Deployment, a Service, RBAC, configuration, a NetworkPolicy and optionally a ServiceMonitor, all made from this spec. status.url is where MCP clients connect.",
+    // Not `mcps`/`mcp`: kagent's and mcp-operator's MCPServer use them, and with either
+    // installed `kubectl get mcps` would be ambiguous.
+    shortname = "kmcps",
+    category = "kubernetes-mcp",
     namespaced,
     status = "McpServerStatus",
     scale(
@@ -405,7 +408,7 @@ pub struct McpServerStatus {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthStatus {
-    /// `off`, or `required (MODE)`: what `kubectl get mcps` shows.
+    /// `off`, or `required (MODE)`: what `kubectl get kmcps` shows.
     pub state: String,
     /// The audience callers' tokens must be issued for, when required.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -24,7 +24,7 @@ use super::apply::{
 use super::error::{ReconcileError, is_not_found};
 use super::events::Events;
 use super::progress::{Progress, pod_selector, rollout, with_pods};
-use super::status::{changes, degraded, next_check, status};
+use super::status::{changes, degraded, is_ready, next_check, status};
 use crate::api::McpServer;
 use crate::desired::children;
 use crate::validate::{Facts, validate};
@@ -102,6 +102,8 @@ async fn reconcile_once(mcp: Arc<McpServer>, ctx: &Context) -> Result<Action, Re
             .publish(EventType::Warning, error.reason(), error.to_string())
             .await;
         let status = degraded(&mcp, error, &now());
+        ctx.metrics
+            .set_ready(&namespace, &mcp.name_any(), is_ready(&status));
         if mcp.status.as_ref() != Some(&status) {
             // The error is what matters; a status that cannot be written is logged only.
             if let Err(e) = write_status(&ctx.client, &mcp, &status).await {
@@ -175,6 +177,8 @@ async fn apply_live(
     }
     // status: computed from what was applied, written (and told) only when it changed
     let status = status(&validated, mcp, &deployment, &progress, &now());
+    ctx.metrics
+        .set_ready(&validated.namespace, &mcp.name_any(), is_ready(&status));
     if mcp.status.as_ref() != Some(&status) {
         write_status(&ctx.client, mcp, &status).await?;
         for (reason, note) in changes(mcp.status.as_ref(), &status) {
@@ -194,6 +198,8 @@ async fn cleanup(
     let uid = mcp.uid().unwrap_or_default();
     sweep_orphans(&ctx.client, &uid, &BTreeSet::new(), &swept_kinds(false)).await?;
     ctx.memory.forget(&uid);
+    ctx.metrics
+        .forget(&mcp.namespace().unwrap_or_default(), &mcp.name_any());
     events
         .publish(
             EventType::Normal,

@@ -178,6 +178,13 @@ pub fn degraded(mcp: &McpServer, error: &ReconcileError, now: &Time) -> McpServe
     status
 }
 
+/// Whether the status says Ready=True.
+pub fn is_ready(s: &McpServerStatus) -> bool {
+    s.conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
 /// The Events a status change deserves: a newly applied generation (or one applied after a
 /// failure), readiness won or lost.
 pub fn changes(
@@ -185,8 +192,8 @@ pub fn changes(
     after: &McpServerStatus,
 ) -> Vec<(&'static str, String)> {
     let ready = |s: Option<&McpServerStatus>| {
-        s.and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
-            .map(|c| c.status == "True")
+        s.filter(|s| s.conditions.iter().any(|c| c.type_ == "Ready"))
+            .map(is_ready)
     };
     let failed = before.is_some_and(|s| {
         s.conditions
