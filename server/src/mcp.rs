@@ -20,9 +20,10 @@ use serde_json::Value;
 use crate::audit::AuditLog;
 use crate::auth::Caller;
 use crate::cluster::Cluster;
+use crate::config::limits::ResponseLimits;
 use crate::config::{Config, DeniedResource, ListOutput};
 use crate::observe::{HttpContext, Observer, Outcome, UNKNOWN};
-use crate::tools::{Arguments, Registry, ToolContext};
+use crate::tools::{Arguments, Registry, ToolContext, cut_answer};
 use crate::{SERVER_NAME, VERSION};
 
 struct Shared {
@@ -32,6 +33,7 @@ struct Shared {
     denied: Arc<Vec<DeniedResource>>,
     redact_secrets: bool,
     tool_timeout: Option<Duration>,
+    response_limits: ResponseLimits,
     observer: Arc<Observer>,
     audit: Option<AuditLog>,
 }
@@ -70,6 +72,7 @@ impl McpServer {
                 denied: Arc::new(config.denied_resources.clone()),
                 redact_secrets: config.redact_secrets,
                 tool_timeout: config.tool_timeout,
+                response_limits: config.response_limits.clone(),
                 observer,
                 audit,
             }),
@@ -177,12 +180,17 @@ impl McpServer {
             list_output: shared.list_output,
             denied: shared.denied.clone(),
             redact_secrets: shared.redact_secrets,
+            limits: shared.response_limits.for_tool(&request.name),
             caller,
             as_caller: tokio::sync::OnceCell::new(),
         };
+        // The last bound: whatever a handler produced, the model gets at most the limit.
+        let max = ctx.limits.max_tool_response_bytes;
         Ok(match (spec.handler)(&ctx, Arguments(arguments)).await {
-            Ok(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
-            Err(e) => CallToolResult::error(vec![ContentBlock::text(e.to_string())]),
+            Ok(text) => CallToolResult::success(vec![ContentBlock::text(cut_answer(text, max))]),
+            Err(e) => {
+                CallToolResult::error(vec![ContentBlock::text(cut_answer(e.to_string(), max))])
+            }
         })
     }
 

@@ -9,8 +9,10 @@ use kubernetes_mcp_otel::TelemetryConfig;
 use serde::Deserialize;
 
 pub mod auth;
+pub mod limits;
 
 use auth::{AuthInput, AuthSettings, AuthorizationConfig, ClusterAuthMode, OneOrMany};
+use limits::{LimitFlags, ResponseLimits, ResponseLimitsFile};
 
 /// The default bound on one tool call: a hung apiserver or kubelet stream must not hold a call,
 /// its HTTP request and its span forever.
@@ -105,6 +107,7 @@ struct FileConfig {
     denied_resources: Option<Vec<DeniedResource>>,
     redact_secrets: Option<bool>,
     tool_timeout_seconds: Option<u64>,
+    response_limits: Option<ResponseLimitsFile>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     require_tls: Option<bool>,
@@ -221,6 +224,8 @@ pub struct Flags {
     /// Append the audit trail (one JSON line per tool call) to this file instead of stderr.
     #[arg(long)]
     pub audit_log: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitFlags,
 }
 
 /// The configuration the server runs with, every default applied.
@@ -246,6 +251,8 @@ pub struct Config {
     /// How long one tool call may take before it is stopped with a tool error
     /// (`tool_timeout_seconds`, TOML only; default 60, 0 for no limit).
     pub tool_timeout: Option<std::time::Duration>,
+    /// How large answers, list pages and log tails may be (`[response_limits]`).
+    pub response_limits: ResponseLimits,
     pub tls: Option<TlsFiles>,
     pub require_tls: bool,
     pub allowed_hosts: Vec<String>,
@@ -382,6 +389,10 @@ impl Config {
                 0 => None,
                 seconds => Some(std::time::Duration::from_secs(seconds)),
             },
+            response_limits: ResponseLimits::resolve(
+                file.response_limits.unwrap_or_default(),
+                &flags.limits,
+            ),
             tls,
             require_tls,
             allowed_hosts: flags
