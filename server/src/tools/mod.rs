@@ -237,7 +237,10 @@ impl Registry {
         for tool in config.response_limits.tools() {
             if !known.contains(tool) {
                 // A misspelt override would silently leave the defaults in force.
-                tracing::warn!(tool, "[response_limits.{tool}] names no tool of this server");
+                tracing::warn!(
+                    tool,
+                    "[response_limits.{tool}] names no tool of this server"
+                );
             }
         }
         let mut listed: Vec<Tool> = selected.iter().map(to_mcp_tool).collect();
