@@ -34,7 +34,12 @@ fn app() -> &'static (Runtime, Router) {
         .expect("config");
         let router = runtime.block_on(async {
             let cluster = Arc::new(Cluster::discover(ClusterProvider::Disabled, None));
-            let server = McpServer::new(&config, cluster, Arc::new(Observer::without_tracing()), None);
+            let server = McpServer::new(
+                &config,
+                cluster,
+                Arc::new(Observer::without_tracing()),
+                None,
+            );
             http::router(&server, &config, &CancellationToken::new())
         });
         (runtime, router)
@@ -59,6 +64,11 @@ fuzz_target!(|body: &[u8]| {
         })
         .await
         .expect("POST /mcp did not answer within 10 s");
-        assert!(!answer.0.is_server_error(), "{} for {:?}", answer.0, String::from_utf8_lossy(body));
+        assert!(
+            !answer.0.is_server_error(),
+            "{} for {:?}",
+            answer.0,
+            String::from_utf8_lossy(body)
+        );
     });
 });

@@ -217,7 +217,10 @@ async fn helm_list(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErr
     let Releases { found, unreadable } = releases(ctx, namespace.as_deref(), None).await?;
     let list = latest(found);
     // As YAML comments first, so the answer still parses and the cut cannot drop them.
-    let skipped: String = unreadable.iter().map(|u| ["# ", u, "\n"].concat()).collect();
+    let skipped: String = unreadable
+        .iter()
+        .map(|u| ["# ", u, "\n"].concat())
+        .collect();
     if list.is_empty() {
         return Ok(format!("{skipped}No Helm releases found"));
     }
