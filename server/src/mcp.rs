@@ -21,10 +21,11 @@ use serde_json::Value;
 use crate::audit::AuditLog;
 use crate::auth::Caller;
 use crate::cluster::Cluster;
+use crate::config::limits::ResponseLimits;
 use crate::config::{Config, DeniedResource, ListOutput};
 use crate::observe::{HttpContext, Observer, Outcome, UNKNOWN};
 use crate::prompts::Prompts;
-use crate::tools::{Arguments, Registry, ToolContext};
+use crate::tools::{Arguments, Registry, ToolContext, cut_answer};
 use crate::{SERVER_NAME, VERSION};
 
 /// What `initialize` says when the config sets no `server_instructions`.
@@ -41,6 +42,7 @@ struct Shared {
     denied: Arc<Vec<DeniedResource>>,
     redact_secrets: bool,
     tool_timeout: Option<Duration>,
+    response_limits: ResponseLimits,
     observer: Arc<Observer>,
     audit: Option<AuditLog>,
 }
@@ -85,6 +87,7 @@ impl McpServer {
                 denied: Arc::new(config.denied_resources.clone()),
                 redact_secrets: config.redact_secrets,
                 tool_timeout: config.tool_timeout,
+                response_limits: config.response_limits.clone(),
                 observer,
                 audit,
             }),
@@ -182,17 +185,22 @@ impl McpServer {
             ));
         };
         let mut arguments = request.arguments.unwrap_or_default();
-        let ctx = self.tool_context(&mut arguments, caller);
+        let ctx = self.tool_context(&request.name, &mut arguments, caller);
+        // The last bound: whatever a handler produced, the model gets at most the limit.
+        let max = ctx.limits.max_tool_response_bytes;
         Ok(match (spec.handler)(&ctx, Arguments(arguments)).await {
-            Ok(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
-            Err(e) => CallToolResult::error(vec![ContentBlock::text(e.to_string())]),
+            Ok(text) => CallToolResult::success(vec![ContentBlock::text(cut_answer(text, max))]),
+            Err(e) => {
+                CallToolResult::error(vec![ContentBlock::text(cut_answer(e.to_string(), max))])
+            }
         })
     }
 
-    /// What a tool or prompt reads the cluster with: the `context` argument (taken out of
-    /// `arguments`), the caller and the output settings.
+    /// What a tool or prompt (`name`) reads the cluster with: the `context` argument (taken out
+    /// of `arguments`), the caller, the output settings and the response limits for `name`.
     fn tool_context(
         &self,
+        name: &str,
         arguments: &mut serde_json::Map<String, Value>,
         caller: Option<Caller>,
     ) -> ToolContext {
@@ -207,6 +215,7 @@ impl McpServer {
             list_output: shared.list_output,
             denied: shared.denied.clone(),
             redact_secrets: shared.redact_secrets,
+            limits: shared.response_limits.for_tool(name),
             caller,
             as_caller: tokio::sync::OnceCell::new(),
         }
@@ -274,7 +283,7 @@ impl ServerHandler for McpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let mut arguments = request.arguments.unwrap_or_default();
-        let ctx = self.tool_context(&mut arguments, caller_of(&context));
+        let ctx = self.tool_context(&request.name, &mut arguments, caller_of(&context));
         self.shared
             .prompts
             .get(&request.name, &arguments, &ctx)

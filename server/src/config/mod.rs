@@ -10,9 +10,11 @@ use serde::Deserialize;
 
 pub mod auth;
 pub mod compat;
+pub mod limits;
 
 use auth::{AuthInput, AuthSettings, AuthorizationConfig, ClusterAuthMode, OneOrMany};
 use compat::{GoFlags, GoSettings};
+use limits::{LimitFlags, ResponseLimits, ResponseLimitsFile};
 
 /// The default bound on one tool call: a hung apiserver or kubelet stream must not hold a call,
 /// its HTTP request and its span forever.
@@ -157,6 +159,7 @@ struct FileConfig {
     denied_resources: Option<Vec<DeniedResource>>,
     redact_secrets: Option<bool>,
     tool_timeout_seconds: Option<u64>,
+    response_limits: Option<ResponseLimitsFile>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     require_tls: Option<bool>,
@@ -276,6 +279,8 @@ pub struct Flags {
     pub audit_log: Option<PathBuf>,
     #[command(flatten)]
     pub go: GoFlags,
+    #[command(flatten)]
+    pub limits: LimitFlags,
 }
 
 /// The configuration the server runs with, every default applied.
@@ -301,6 +306,8 @@ pub struct Config {
     /// How long one tool call may take before it is stopped with a tool error
     /// (`tool_timeout_seconds`, TOML only; default 60, 0 for no limit).
     pub tool_timeout: Option<std::time::Duration>,
+    /// How large answers, list pages and log tails may be (`[response_limits]`).
+    pub response_limits: ResponseLimits,
     pub tls: Option<TlsFiles>,
     pub require_tls: bool,
     pub allowed_hosts: Vec<String>,
@@ -364,30 +371,11 @@ impl Config {
         let go = compat::resolve(go, &flags.go)?;
         // A flag given (`--read-only`, `--read-only=false`) wins over the file.
         let on = |flag: Option<bool>, key: Option<bool>| flag.or(key).unwrap_or(false);
-        let port = match (flags.port, file.port) {
-            (Some(p), _) | (None, Some(PortValue::Number(p))) => Some(p),
-            (None, Some(PortValue::Text(t))) if t.is_empty() => None,
-            (None, Some(PortValue::Text(t))) => {
-                Some(t.parse().map_err(|_| ConfigError::Invalid {
-                    key: "port",
-                    message: format!("{t:?} is not a port number"),
-                })?)
-            }
-            (None, None) => None,
-        };
-        let tls = match (
+        let port = resolve_port(flags.port, file.port)?;
+        let tls = resolve_tls(
             flags.tls_cert.or(file.tls_cert),
             flags.tls_key.or(file.tls_key),
-        ) {
-            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
-            (None, None) => None,
-            _ => {
-                return Err(ConfigError::Invalid {
-                    key: "tls_cert/tls_key",
-                    message: "both must be given, or neither".into(),
-                });
-            }
-        };
+        )?;
         let require_tls = on(flags.require_tls, file.require_tls);
         if require_tls && port.is_some() && tls.is_none() {
             return Err(ConfigError::Invalid {
@@ -448,6 +436,10 @@ impl Config {
                 0 => None,
                 seconds => Some(std::time::Duration::from_secs(seconds)),
             },
+            response_limits: ResponseLimits::resolve(
+                file.response_limits.unwrap_or_default(),
+                &flags.limits,
+            ),
             tls,
             require_tls,
             allowed_hosts: flags
@@ -463,6 +455,34 @@ impl Config {
             audit_log: flags.audit_log.or(file.audit_log),
             go,
         })
+    }
+}
+
+/// The HTTP port: a flag wins; the file may give a number, a numeric string, or "" for none.
+fn resolve_port(flag: Option<u16>, file: Option<PortValue>) -> Result<Option<u16>, ConfigError> {
+    match (flag, file) {
+        (Some(p), _) | (None, Some(PortValue::Number(p))) => Ok(Some(p)),
+        (None, Some(PortValue::Text(t))) if t.is_empty() => Ok(None),
+        (None, Some(PortValue::Text(t))) => t.parse().map(Some).map_err(|_| ConfigError::Invalid {
+            key: "port",
+            message: format!("{t:?} is not a port number"),
+        }),
+        (None, None) => Ok(None),
+    }
+}
+
+/// TLS for the HTTP server: both files or neither.
+fn resolve_tls(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> Result<Option<TlsFiles>, ConfigError> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
+        (None, None) => Ok(None),
+        _ => Err(ConfigError::Invalid {
+            key: "tls_cert/tls_key",
+            message: "both must be given, or neither".into(),
+        }),
     }
 }
 

@@ -9,6 +9,7 @@ use kube::core::GroupVersionKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::bounded::cap_tail;
 use super::kube::{encode, get_raw, items, kind_of, list, metrics_api, selectors};
 use super::{
     Arguments, Hints, ToolContext, ToolError, ToolSpec, field_selector_property,
@@ -161,7 +162,11 @@ struct NodeLogArgs {
 
 async fn nodes_log(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
     let a: NodeLogArgs = args.parse()?;
-    let tail = a.tail_lines.unwrap_or(100);
+    let asked = match a.tail_lines.unwrap_or(100) {
+        0 => None,
+        n => Some(i64::from(n)),
+    };
+    let (tail, capped) = cap_tail(asked, ctx.limits.max_log_tail_lines);
     let path = format!(
         "/api/v1/nodes/{}/proxy/logs/{}",
         encode(&a.name),
@@ -174,7 +179,14 @@ async fn nodes_log(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErr
         &format!("get log {} of node {}", a.query, a.name),
     )
     .await?;
-    Ok(tail_lines(&text, tail))
+    let tail = tail.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+    let lines = tail_lines(&text, tail);
+    Ok(match capped {
+        Some(n) => {
+            format!("[the log is capped at its last {n} lines (max_log_tail_lines)]\n{lines}")
+        }
+        None => lines,
+    })
 }
 
 /// The last `n` lines of `text` (0: all of it).

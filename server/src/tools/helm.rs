@@ -94,29 +94,65 @@ struct Release {
     manifest: String,
 }
 
-/// Decodes a release Secret's `release` key: base64 text of (usually) gzipped JSON.
-fn decode_release(secret: &Secret) -> Option<Release> {
-    let stored = secret.data.as_ref()?.get("release")?;
+/// Largest decompressed release this server reads. Helm stores a release in one Secret (at most
+/// 1 MiB of base64); real releases with large charts decompress to a few MiB. The bound keeps a
+/// gzip bomb, which any tenant may label `owner=helm`, from exhausting memory.
+const MAX_RELEASE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Why a Secret labelled as a Helm release could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+enum DecodeError {
+    #[error("it has no `release` key")]
+    Missing,
+    #[error("its release is not base64")]
+    Base64,
+    #[error("its release is not gzip: {0}")]
+    Gzip(String),
+    #[error("its release decompresses to more than {} MiB", MAX_RELEASE_BYTES / 1024 / 1024)]
+    TooLarge,
+    #[error("its release is not a Helm release: {0}")]
+    Json(String),
+}
+
+/// Decodes a release Secret's `release` key: base64 text of (usually) gzipped JSON, never
+/// inflating more than `limit` bytes.
+fn decode_release(secret: &Secret, limit: u64) -> Result<Release, DecodeError> {
+    let stored = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get("release"))
+        .ok_or(DecodeError::Missing)?;
     let raw = base64::engine::general_purpose::STANDARD
         .decode(&stored.0)
-        .ok()?;
+        .map_err(|_| DecodeError::Base64)?;
     let json = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
+        // One byte past the limit tells "exactly the limit" from "more".
         flate2::read::GzDecoder::new(raw.as_slice())
+            .take(limit + 1)
             .read_to_end(&mut out)
-            .ok()?;
+            .map_err(|e| DecodeError::Gzip(e.to_string()))?;
+        if out.len() as u64 > limit {
+            return Err(DecodeError::TooLarge);
+        }
         out
     } else {
         raw
     };
-    serde_json::from_slice(&json).ok()
+    serde_json::from_slice(&json).map_err(|e| DecodeError::Json(e.to_string()))
+}
+
+/// The releases that decoded, and one line for each Secret that did not.
+struct Releases {
+    found: Vec<Release>,
+    unreadable: Vec<String>,
 }
 
 async fn releases(
     ctx: &ToolContext,
     namespace: Option<&str>,
     name: Option<&str>,
-) -> Result<Vec<Release>, ToolError> {
+) -> Result<Releases, ToolError> {
     let api: Api<Secret> = match namespace {
         Some(ns) => namespaced(ctx, Some(ns)).await?.0,
         None => everywhere(ctx).await?,
@@ -129,7 +165,21 @@ async fn releases(
         .list(&ListParams::default().labels(&selector))
         .await
         .map_err(ToolError::api("list Helm releases"))?;
-    Ok(secrets.iter().filter_map(decode_release).collect())
+    let mut out = Releases {
+        found: Vec::new(),
+        unreadable: Vec::new(),
+    };
+    for secret in &secrets {
+        match decode_release(secret, MAX_RELEASE_BYTES) {
+            Ok(release) => out.found.push(release),
+            Err(e) => out.unreadable.push(format!(
+                "Secret {}/{} was skipped: {e}",
+                secret.metadata.namespace.as_deref().unwrap_or_default(),
+                secret.metadata.name.as_deref().unwrap_or_default()
+            )),
+        }
+    }
+    Ok(out)
 }
 
 /// The newest revision of each release.
@@ -164,9 +214,15 @@ async fn helm_list(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErr
                 .to_owned(),
         )
     };
-    let list = latest(releases(ctx, namespace.as_deref(), None).await?);
+    let Releases { found, unreadable } = releases(ctx, namespace.as_deref(), None).await?;
+    let list = latest(found);
+    // As YAML comments first, so the answer still parses and the cut cannot drop them.
+    let skipped: String = unreadable
+        .iter()
+        .map(|u| ["# ", u, "\n"].concat())
+        .collect();
     if list.is_empty() {
-        return Ok("No Helm releases found".into());
+        return Ok(format!("{skipped}No Helm releases found"));
     }
     let rows: Vec<Value> = list
         .iter()
@@ -186,7 +242,7 @@ async fn helm_list(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErr
             })
         })
         .collect();
-    Ok(yaml(&Value::Array(rows)))
+    Ok(format!("{skipped}{}", yaml(&Value::Array(rows))))
 }
 
 async fn helm_uninstall(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
@@ -200,10 +256,15 @@ async fn helm_uninstall(ctx: &ToolContext, args: Arguments) -> Result<String, To
     let ns = target
         .namespace_or_default(a.namespace.as_deref())
         .to_owned();
-    let Some(release) = latest(releases(ctx, Some(&ns), Some(&a.name)).await?).pop() else {
+    let Releases { found, unreadable } = releases(ctx, Some(&ns), Some(&a.name)).await?;
+    let Some(release) = latest(found).pop() else {
+        let mut message = format!("release {} not found in namespace {ns}", a.name);
+        for u in unreadable {
+            message = format!("{message}; {u}");
+        }
         return Err(ToolError::Failed {
             action: format!("uninstall release {}", a.name),
-            message: format!("release {} not found in namespace {ns}", a.name),
+            message,
         });
     };
     let documents: Vec<Value> =
@@ -273,7 +334,7 @@ mod tests {
         };
         let decoded: Vec<Release> = [r(1), r(3), r(2)]
             .iter()
-            .filter_map(decode_release)
+            .filter_map(|s| decode_release(s, MAX_RELEASE_BYTES).ok())
             .collect();
         assert_eq!(decoded.len(), 3);
         let newest = latest(decoded);
@@ -285,6 +346,73 @@ mod tests {
     fn a_secret_that_is_not_a_release_is_skipped() {
         let s: Secret =
             serde_json::from_value(json!({"data": {"release": "bm90IGd6aXA="}})).unwrap();
-        assert!(decode_release(&s).is_none());
+        assert_eq!(
+            decode_release(&s, MAX_RELEASE_BYTES).unwrap_err(),
+            DecodeError::Base64
+        );
+    }
+
+    /// A valid gzip of `{"name": "` and `mib` MiB of zeros, about 1/1000 of that size: what a
+    /// tenant could store. Built from one deflated MiB repeated (each repeat refers only to the
+    /// zeros before it), so the test does not spend its time compressing.
+    fn gzip_bomb(mib: usize) -> Vec<u8> {
+        use flate2::{Compress, Compression, Crc, FlushCompress};
+        let opening = b"{\"name\": \"";
+        let zeros = vec![b'0'; 1 << 20];
+        let mut deflate = Compress::new(Compression::best(), false);
+        let mut piece = |input: &[u8], flush| {
+            let mut out = Vec::with_capacity(input.len() + 1024);
+            deflate.compress_vec(input, &mut out, flush).unwrap();
+            out
+        };
+        let first = piece(&[&opening[..], &zeros].concat(), FlushCompress::Sync);
+        let repeat = piece(&zeros, FlushCompress::Sync);
+        let end = piece(b"", FlushCompress::Finish);
+        let (mut crc, mut zeros_crc) = (Crc::new(), Crc::new());
+        crc.update(opening);
+        zeros_crc.update(&zeros);
+        let mut gz = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+        gz.extend_from_slice(&first);
+        crc.combine(&zeros_crc);
+        for _ in 1..mib {
+            gz.extend_from_slice(&repeat);
+            crc.combine(&zeros_crc);
+        }
+        gz.extend_from_slice(&end);
+        gz.extend_from_slice(&crc.sum().to_le_bytes());
+        gz.extend_from_slice(&crc.amount().to_le_bytes());
+        gz
+    }
+
+    fn secret_holding(gz: &[u8]) -> Secret {
+        let text = base64::engine::general_purpose::STANDARD.encode(gz);
+        serde_json::from_value(json!({
+            "data": {"release": base64::engine::general_purpose::STANDARD.encode(text)}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_bomb_is_a_real_gzip_stream() {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(gzip_bomb(3).as_slice())
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out.len(), 10 + 3 * (1 << 20));
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_refused_after_the_limit_not_inflated() {
+        // 512 MiB in about half a MiB: it fits in a Secret.
+        let gz = gzip_bomb(512);
+        assert!(gz.len() < 700 * 1024, "{} bytes", gz.len());
+        assert_eq!(
+            decode_release(&secret_holding(&gz), MAX_RELEASE_BYTES).unwrap_err(),
+            DecodeError::TooLarge
+        );
+        assert_eq!(
+            DecodeError::TooLarge.to_string(),
+            "its release decompresses to more than 32 MiB"
+        );
     }
 }

@@ -100,8 +100,10 @@ pub async fn everywhere<K: Resource<DynamicType = ()>>(
     Ok(Api::all(ctx.target().await?.client.clone()))
 }
 
-/// Lists `gvk` in `namespace` (None: every namespace) as a table or YAML. When listing every
-/// namespace is forbidden and no namespace was asked for, falls back to the default one.
+/// Lists `gvk` in `namespace` (None: every namespace) as a table or YAML, at most
+/// `max_list_page_size` objects (the apiserver's `limit`, so a huge list is never held whole);
+/// a list cut there says so first. When listing every namespace is forbidden and no namespace
+/// was asked for, falls back to the default one.
 pub async fn list(
     ctx: &ToolContext,
     gvk: &GroupVersionKind,
@@ -111,17 +113,47 @@ pub async fn list(
     let action = format!("list {}", plural(gvk));
     let (target, ar, scope) = resolve(ctx, gvk, &action).await?;
     let namespace = namespace.filter(|ns| !ns.is_empty());
-    match list_in(ctx, &target, &ar, &scope, namespace, params).await {
+    let mut params = params.clone();
+    params.limit = ctx.limits.max_list_page_size;
+    let (text, page) = match list_in(ctx, &target, &ar, &scope, namespace, &params).await {
         Err(kube::Error::Api(status))
             if status.code == 403 && namespace.is_none() && scope == Scope::Namespaced =>
         {
             let ns = target.default_namespace.clone();
-            list_in(ctx, &target, &ar, &scope, Some(&ns), params)
+            list_in(ctx, &target, &ar, &scope, Some(&ns), &params)
                 .await
                 .map_err(ToolError::api(action))
         }
         other => other.map_err(ToolError::api(action)),
+    }?;
+    Ok(match (page.more, params.limit) {
+        (true, Some(limit)) => format!("{}\n{text}", cut_list_note(limit, page.remaining)),
+        _ => text,
+    })
+}
+
+/// Whether the apiserver holds more of a list than one page, and how many more if it said.
+#[derive(Debug, Default)]
+struct Page {
+    more: bool,
+    remaining: Option<i64>,
+}
+
+impl Page {
+    fn of(meta: &kube::core::ListMeta) -> Self {
+        Self {
+            more: meta.continue_.as_deref().is_some_and(|c| !c.is_empty()),
+            remaining: meta.remaining_item_count,
+        }
     }
+}
+
+/// What the model reads first when a list stopped at `max_list_page_size`.
+fn cut_list_note(limit: u32, remaining: Option<i64>) -> String {
+    let more = remaining.map_or_else(|| "more".to_owned(), |n| format!("{n} more"));
+    format!(
+        "[list truncated: showing the first {limit} items (max_list_page_size); the cluster has {more}. Narrow it with a namespace, a labelSelector or a fieldSelector]"
+    )
 }
 
 async fn list_in(
@@ -131,7 +163,7 @@ async fn list_in(
     scope: &Scope,
     namespace: Option<&str>,
     params: &ListParams,
-) -> Result<String, kube::Error> {
+) -> Result<(String, Page), kube::Error> {
     match ctx.list_output {
         ListOutput::Yaml => {
             let list = api(target, ar, scope, namespace).list(params).await?;
@@ -140,7 +172,7 @@ async fn list_in(
                 .iter()
                 .map(|o| ctx.printable(o, &ar.kind))
                 .collect();
-            Ok(yaml(&Value::Array(items)))
+            Ok((yaml(&Value::Array(items)), Page::of(&list.metadata)))
         }
         ListOutput::Table => {
             let ns = match scope {
@@ -161,7 +193,12 @@ async fn list_in(
             if ctx.redact_secrets && ar.kind == "Secret" {
                 redact::table_rows(&mut response);
             }
-            Ok(table(&response, &ar.api_version, &ar.kind))
+            let meta = response
+                .get("metadata")
+                .cloned()
+                .and_then(|m| serde_json::from_value(m).ok())
+                .unwrap_or_default();
+            Ok((table(&response, &ar.api_version, &ar.kind), Page::of(&meta)))
         }
     }
 }
@@ -302,6 +339,12 @@ mod tests {
         assert!(gvk("", "Pod").is_err());
         assert!(gvk("apps/", "Deployment").is_err());
         assert!(gvk("v1", "").is_err());
+    }
+
+    #[test]
+    fn a_cut_list_says_how_much_is_left_and_how_to_narrow_it() {
+        insta::assert_snapshot!(cut_list_note(200, Some(1800)), @"[list truncated: showing the first 200 items (max_list_page_size); the cluster has 1800 more. Narrow it with a namespace, a labelSelector or a fieldSelector]");
+        assert!(cut_list_note(5, None).contains("the cluster has more."));
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! no nullable types). Handlers talk to the cluster only through [`crate::cluster`] and the
 //! shared dynamic-API helpers of `kube.rs`; toolset modules never import one another.
 
+mod bounded;
 mod config;
 mod core;
+mod exec;
 mod helm;
 mod kube;
 mod meta;
@@ -27,8 +29,10 @@ use serde_json::{Map, Value, json};
 
 use crate::auth::{Caller, impersonate};
 use crate::cluster::{Cluster, ClusterError, Target, kube_message};
+use crate::config::limits::Limits;
 use crate::config::{Config, DeniedResource, ListOutput, Toolset};
 
+pub use bounded::cut_answer;
 pub use meta::RBAC_KEY as RBAC_META_KEY;
 
 /// What a tool does to the cluster, published as MCP annotations.
@@ -141,6 +145,8 @@ pub struct ToolContext {
     pub denied: Arc<Vec<DeniedResource>>,
     /// Print Secrets with their values masked (`redact_secrets`).
     pub redact_secrets: bool,
+    /// This tool's `[response_limits]`.
+    pub limits: Limits,
     pub caller: Option<Caller>,
     /// The caller's target, built once per call.
     pub as_caller: tokio::sync::OnceCell<Arc<Target>>,
@@ -193,6 +199,7 @@ fn catalogue() -> Vec<ToolSpec> {
     all.extend(config::tools());
     all.extend(core::tools());
     all.extend(pods::tools());
+    all.push(exec::tool());
     all.extend(resources::tools());
     all.extend(helm::tools());
     all.sort_by_key(|t| t.name);
@@ -230,6 +237,16 @@ impl Registry {
                 t
             })
             .collect();
+        let known: BTreeSet<&str> = catalogue().iter().map(|t| t.name).collect();
+        for tool in config.response_limits.tools() {
+            if !known.contains(tool) {
+                // A misspelt override would silently leave the defaults in force.
+                tracing::warn!(
+                    tool,
+                    "[response_limits.{tool}] names no tool of this server"
+                );
+            }
+        }
         let mut listed: Vec<Tool> = selected
             .iter()
             .map(|spec| {

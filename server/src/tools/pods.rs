@@ -1,16 +1,17 @@
-//! The `core` toolset's pod tools: list, get, delete, log, top, exec and run. Does I/O against
-//! the apiserver (exec over its WebSocket upgrade).
+//! The `core` toolset's pod tools: list, get, delete, log, top and run (exec is `exec.rs`).
+//! Does I/O against the apiserver.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::api::{AttachParams, DeleteParams, ListParams, LogParams, PostParams};
+use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
 use kube::core::GroupVersionKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt as _;
+use tokio_util::compat::FuturesAsyncReadCompatExt as _;
 
+use super::bounded::{cap_tail, read_tail};
 use super::kube::{
     FIELD_MANAGER, delete, encode, get, items, kind_of, list, metrics_api, namespaced, selectors,
 };
@@ -122,24 +123,6 @@ pub fn tools() -> Vec<ToolSpec> {
             handler: |ctx, args| Box::pin(pods_top(ctx, args)),
         },
         ToolSpec {
-            name: "pods_exec",
-            toolset: Toolset::Core,
-            title: "Pods: Exec",
-            description: "Run a command in a Pod's container and return its output, like kubectl exec.",
-            input_schema: object_schema(
-                &json!({
-                    "name": name,
-                    "namespace": namespace,
-                    "container": {"type": "string", "description": "Container name (default: the Pod's first container)"},
-                    "command": {"type": "array", "items": {"type": "string"}, "description": "The command and its arguments, e.g. [\"ls\", \"-l\", \"/tmp\"]"},
-                }),
-                &["name", "command"],
-            ),
-            hints: Hints::DESTRUCTIVE,
-            cluster_aware: true,
-            handler: |ctx, args| Box::pin(pods_exec(ctx, args)),
-        },
-        ToolSpec {
             name: "pods_run",
             toolset: Toolset::Core,
             title: "Pods: Run",
@@ -231,24 +214,53 @@ struct LogArgs {
 async fn pods_log(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
     let a: LogArgs = args.parse()?;
     let (pods, ns) = namespaced::<Pod>(ctx, a.namespace.as_deref()).await?;
+    let asked = match a.tail.unwrap_or(100) {
+        n if n < 0 => return Err(ToolError::InvalidArguments("tail must be 0 or more".into())),
+        0 => None,
+        n => Some(n),
+    };
+    let (tail_lines, capped) = cap_tail(asked, ctx.limits.max_log_tail_lines);
     let params = LogParams {
         container: a.container.filter(|c| !c.is_empty()),
         previous: a.previous.unwrap_or(false),
-        tail_lines: match a.tail.unwrap_or(100) {
-            0 => None,
-            n if n < 0 => return Err(ToolError::InvalidArguments("tail must be 0 or more".into())),
-            n => Some(n),
-        },
+        tail_lines,
         ..LogParams::default()
     };
-    let log = pods
-        .logs(&a.name, &params)
+    let action = format!("get log of pod {}", a.name);
+    let stream = pods
+        .log_stream(&a.name, &params)
         .await
-        .map_err(ToolError::api(format!("get log of pod {}", a.name)))?;
-    Ok(if log.is_empty() {
-        format!("The pod {} in namespace {ns} has no log output", a.name)
+        .map_err(ToolError::api(action.clone()))?;
+    // Only the newest bytes that can be answered are kept, however long the lines are.
+    let (log, cut) = read_tail(stream.compat(), ctx.limits.max_tool_response_bytes)
+        .await
+        .map_err(|e| ToolError::Failed {
+            action,
+            message: e.to_string(),
+        })?;
+    if log.is_empty() {
+        return Ok(format!(
+            "The pod {} in namespace {ns} has no log output",
+            a.name
+        ));
+    }
+    let mut notes = Vec::new();
+    if let Some(n) = capped {
+        notes.push(format!(
+            "the log is capped at its last {n} lines (max_log_tail_lines)"
+        ));
+    }
+    if cut {
+        notes.push("older output was dropped to fit max_tool_response_bytes".to_owned());
+    }
+    let log = String::from_utf8_lossy(&log);
+    Ok(if notes.is_empty() {
+        log.into_owned()
     } else {
-        log
+        format!(
+            "[{}; ask for a smaller tail or another container to see less]\n{log}",
+            notes.join("; ")
+        )
     })
 }
 
@@ -311,73 +323,6 @@ async fn pods_top(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErro
         }
     }
     Ok(out)
-}
-
-#[derive(Deserialize)]
-struct ExecArgs {
-    name: String,
-    namespace: Option<String>,
-    container: Option<String>,
-    command: Vec<String>,
-}
-
-async fn pods_exec(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
-    let a: ExecArgs = args.parse()?;
-    if a.command.is_empty() {
-        return Err(ToolError::InvalidArguments(
-            "command must not be empty".into(),
-        ));
-    }
-    let (pods, _) = namespaced::<Pod>(ctx, a.namespace.as_deref()).await?;
-    let mut params = AttachParams::default()
-        .stdin(false)
-        .stdout(true)
-        .stderr(true);
-    if let Some(c) = a.container.filter(|c| !c.is_empty()) {
-        params = params.container(c);
-    }
-    let action = format!("exec in pod {}", a.name);
-    let mut process = pods
-        .exec(&a.name, a.command, &params)
-        .await
-        .map_err(ToolError::api(action.clone()))?;
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    if let Some(mut out) = process.stdout() {
-        out.read_to_string(&mut stdout)
-            .await
-            .map_err(|e| ToolError::Failed {
-                action: action.clone(),
-                message: e.to_string(),
-            })?;
-    }
-    if let Some(mut err) = process.stderr() {
-        err.read_to_string(&mut stderr)
-            .await
-            .map_err(|e| ToolError::Failed {
-                action: action.clone(),
-                message: e.to_string(),
-            })?;
-    }
-    let status = match process.take_status() {
-        Some(s) => s.await,
-        None => None,
-    };
-    process.join().await.map_err(|e| ToolError::Failed {
-        action: action.clone(),
-        message: e.to_string(),
-    })?;
-    if let Some(status) = status.filter(|s| s.status.as_deref() == Some("Failure")) {
-        return Err(ToolError::Failed {
-            action,
-            message: format!("{}\n{stdout}{stderr}", status.message.unwrap_or_default()),
-        });
-    }
-    Ok(if stdout.is_empty() && stderr.is_empty() {
-        "The command succeeded with no output".to_owned()
-    } else {
-        format!("{stdout}{stderr}")
-    })
 }
 
 #[derive(Deserialize)]
