@@ -399,6 +399,26 @@ pub struct McpServerStatus {
     /// The label selector of the pods, for the scale subresource (what an HPA selects on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
+    /// The OTLP endpoint the pods export to, and whose it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<TelemetryStatus>,
+}
+
+/// The effective OTLP endpoint.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TelemetryStatus {
+    pub endpoint: String,
+    pub source: EndpointSource,
+}
+
+/// Whose the endpoint is: the McpServer's spec.telemetry.endpoint, or the operator's
+/// --default-otlp-endpoint.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndpointSource {
+    Spec,
+    OperatorDefault,
 }
 
 /// The auth the server was configured with.

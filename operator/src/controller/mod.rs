@@ -15,6 +15,7 @@ mod progress;
 mod reconcile;
 mod status;
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +42,16 @@ use crate::api::McpServer;
 use crate::api::service_monitor::ServiceMonitor;
 use crate::desired::MANAGER;
 use crate::metrics::Metrics;
+use crate::validate::TelemetryDefaults;
 use memory::Memory;
+
+/// The operator's cluster-wide defaults for what an McpServer leaves unset (its flags).
+#[derive(Debug, Clone, Default)]
+pub struct Defaults {
+    pub telemetry: TelemetryDefaults,
+    /// Labels of every ServiceMonitor, under the McpServer's own.
+    pub service_monitor_labels: BTreeMap<String, String>,
+}
 
 /// What every reconcile shares.
 pub struct Context {
@@ -49,6 +59,7 @@ pub struct Context {
     pub default_image: String,
     /// Namespaces that may scrape the metrics port of McpServers that say nothing else.
     pub scrape_namespaces: Vec<String>,
+    pub defaults: Defaults,
     pub reporter: Reporter,
     pub metrics: Arc<Metrics>,
     /// One span per reconcile when OpenTelemetry is configured.
@@ -65,6 +76,7 @@ impl Context {
             client,
             default_image,
             scrape_namespaces: Vec::new(),
+            defaults: Defaults::default(),
             reporter: Reporter {
                 controller: MANAGER.into(),
                 instance: None,
@@ -94,6 +106,13 @@ impl Context {
     #[must_use]
     pub fn with_scrape_namespaces(mut self, namespaces: Vec<String>) -> Self {
         self.scrape_namespaces = namespaces;
+        self
+    }
+
+    /// The cluster-wide defaults (none unless set).
+    #[must_use]
+    pub fn with_defaults(mut self, defaults: Defaults) -> Self {
+        self.defaults = defaults;
         self
     }
 

@@ -131,6 +131,8 @@ async fn apply_live(
         default_image: ctx.default_image.clone(),
         service_monitor_served: service_monitor_served(&ctx.client).await?,
         scrape_namespaces: ctx.scrape_namespaces.clone(),
+        telemetry: ctx.defaults.telemetry.clone(),
+        service_monitor_labels: ctx.defaults.service_monitor_labels.clone(),
     };
     // validate (no client required): every default applied, every rule checked
     let validated = validate(mcp, &facts)?;

@@ -137,6 +137,7 @@ pub fn status(
         ready_replicas: Some(ready),
         auth: Some(v.auth.status()),
         selector: Some(pod_selector(deployment)),
+        telemetry: v.telemetry.status.clone(),
     }
 }
 
@@ -237,6 +238,8 @@ mod tests {
             default_image: "i".into(),
             service_monitor_served,
             scrape_namespaces: Vec::new(),
+            telemetry: crate::validate::TelemetryDefaults::default(),
+            service_monitor_labels: std::collections::BTreeMap::new(),
         }
     }
 

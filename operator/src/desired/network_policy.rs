@@ -67,6 +67,8 @@ mod tests {
             default_image: "i".into(),
             service_monitor_served: false,
             scrape_namespaces: vec!["monitoring".into()],
+            telemetry: crate::validate::TelemetryDefaults::default(),
+            service_monitor_labels: std::collections::BTreeMap::new(),
         };
         validate(&mcp, &facts).unwrap()
     }
