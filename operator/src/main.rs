@@ -52,6 +52,14 @@ struct Args {
         action = clap::ArgAction::Set
     )]
     require_admission_policy: bool,
+    /// Ready (and status.url) only once a pod of the McpServer answers the MCP handshake
+    /// (initialize, tools/list) on port 8080; false: once its Deployment is available.
+    #[arg(long, env = "KMCP_MCP_PROBE", default_value_t = true, action = clap::ArgAction::Set)]
+    mcp_probe: bool,
+    /// The operator's namespace: every server's NetworkPolicy lets it in to the MCP port for the
+    /// handshake. Unset: the policies do not (the handshake fails where they are enforced).
+    #[arg(long, env = "POD_NAMESPACE")]
+    operator_namespace: Option<String>,
     /// Namespaces to watch, repeated or comma-separated (default: all namespaces).
     #[arg(long, env = "KMCP_WATCH_NAMESPACES", value_delimiter = ',')]
     namespace: Vec<String>,
@@ -117,7 +125,8 @@ async fn main() -> anyhow::Result<()> {
     let mut context = Context::new(client.clone(), args.default_image.clone(), metrics.clone())
         .with_pod_name(args.pod_name.clone())
         .with_scrape_namespaces(args.scrape_namespaces.clone())
-        .with_defaults(defaults);
+        .with_defaults(defaults)
+        .with_mcp_probe(args.mcp_probe, args.operator_namespace.clone());
     if args.require_admission_policy {
         context = context.with_admission_gate(AdmissionGate::start(client.clone()).await);
     }

@@ -33,6 +33,7 @@ pub mod service_monitor;
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"URL","type":"string","jsonPath":".status.url"}"#,
     printcolumn = r#"{"name":"Replicas","type":"integer","jsonPath":".status.readyReplicas"}"#,
+    printcolumn = r#"{"name":"Tools","type":"integer","jsonPath":".status.tools"}"#,
     printcolumn = r#"{"name":"Auth","type":"string","jsonPath":".status.auth.state"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -402,6 +403,9 @@ pub struct McpServerStatus {
     /// The OTLP endpoint the pods export to, and whose it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telemetry: Option<TelemetryStatus>,
+    /// The tools a pod listed in the MCP handshake that made it Ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<i32>,
 }
 
 /// The effective OTLP endpoint.

@@ -4,12 +4,13 @@
 //!
 //! Rooms: `reconcile` (the pipeline), `apply` (server-side apply, the orphan sweep, discovery),
 //! `progress` (how a rollout stands), `status` (pure conditions), `events`, `memory` (what is
-//! remembered per McpServer), `error`, `admission` (whether the admission policies are in force).
+//! remembered per McpServer), `handshake` (the MCP handshake before Ready), `error`, `admission` (whether the admission policies are in force).
 
 mod admission;
 mod apply;
 mod error;
 mod events;
+mod handshake;
 mod memory;
 mod progress;
 mod reconcile;
@@ -67,6 +68,11 @@ pub struct Context {
     /// With --require-admission-policy: no RBAC is granted while the policy is not in force.
     /// None (the operator run with the flag false, or in-process tests): not asked.
     pub admission: Option<AdmissionGate>,
+    /// Ready only once a pod answers the MCP handshake (the operator's --mcp-probe). Off unless
+    /// set: in-process tests run no server.
+    pub mcp_probe: bool,
+    /// The operator's own namespace, let in to the servers' MCP port for the handshake.
+    pub operator_namespace: Option<String>,
     memory: Memory,
 }
 
@@ -84,6 +90,8 @@ impl Context {
             metrics,
             tracer: None,
             admission: None,
+            mcp_probe: false,
+            operator_namespace: None,
             memory: Memory::default(),
         }
     }
@@ -106,6 +114,15 @@ impl Context {
     #[must_use]
     pub fn with_scrape_namespaces(mut self, namespaces: Vec<String>) -> Self {
         self.scrape_namespaces = namespaces;
+        self
+    }
+
+    /// Ready only once a pod answers the MCP handshake, asked from `operator_namespace` (let
+    /// in by every server's NetworkPolicy).
+    #[must_use]
+    pub fn with_mcp_probe(mut self, probe: bool, operator_namespace: Option<String>) -> Self {
+        self.mcp_probe = probe;
+        self.operator_namespace = operator_namespace;
         self
     }
 

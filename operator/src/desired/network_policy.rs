@@ -69,6 +69,7 @@ mod tests {
             scrape_namespaces: vec!["monitoring".into()],
             telemetry: crate::validate::TelemetryDefaults::default(),
             service_monitor_labels: std::collections::BTreeMap::new(),
+            operator_namespace: None,
         };
         validate(&mcp, &facts).unwrap()
     }

@@ -35,6 +35,9 @@ pub struct Facts {
     /// Labels of every ServiceMonitor (the operator's --default-service-monitor-labels); the
     /// spec's win per key.
     pub service_monitor_labels: BTreeMap<String, String>,
+    /// The operator's namespace when it shakes hands with the servers (--mcp-probe): let in to
+    /// the MCP port.
+    pub operator_namespace: Option<String>,
 }
 
 /// Everything the builders need, already decided.
@@ -243,7 +246,11 @@ pub fn validate(mcp: &McpServer, facts: &Facts) -> Result<ValidatedMcpServer, Va
         },
         telemetry: telemetry::plan(&spec.telemetry, &facts.telemetry),
         service_monitor,
-        network_policy: network::plan(&spec.network, &facts.scrape_namespaces),
+        network_policy: network::plan(
+            &spec.network,
+            &facts.scrape_namespaces,
+            facts.operator_namespace.as_deref(),
+        ),
         config_hash: fnv1a_hex(&config_toml),
         config_toml,
     })
@@ -270,6 +277,7 @@ mod tests {
             scrape_namespaces: vec!["monitoring".into()],
             telemetry: TelemetryDefaults::default(),
             service_monitor_labels: BTreeMap::new(),
+            operator_namespace: None,
         }
     }
 
