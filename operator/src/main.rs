@@ -1,6 +1,7 @@
 //! `kubernetes-mcp-operator`: parse flags, serve /metrics /healthz /readyz, start telemetry,
 //! then run the controller for the watched namespaces (as the leader, when elected).
 
+mod defaults;
 mod leader;
 
 use std::net::SocketAddr;
@@ -38,6 +39,8 @@ struct Args {
         default_value = "monitoring"
     )]
     scrape_namespaces: Vec<String>,
+    #[command(flatten)]
+    defaults: defaults::DefaultsArgs,
     /// Grant no RBAC to McpServers (they get Ready=False, reason AdmissionPolicyMissing) while
     /// the admission policy kubernetes-mcp-access and its Deny binding are not in force. false:
     /// grant anyway, for clusters whose McpServer authors are trusted with every role the
@@ -49,6 +52,14 @@ struct Args {
         action = clap::ArgAction::Set
     )]
     require_admission_policy: bool,
+    /// Ready (and status.url) only once a pod of the McpServer answers the MCP handshake
+    /// (initialize, tools/list) on port 8080; false: once its Deployment is available.
+    #[arg(long, env = "KMCP_MCP_PROBE", default_value_t = true, action = clap::ArgAction::Set)]
+    mcp_probe: bool,
+    /// The operator's namespace: every server's NetworkPolicy lets it in to the MCP port for the
+    /// handshake. Unset: the policies do not (the handshake fails where they are enforced).
+    #[arg(long, env = "POD_NAMESPACE")]
+    operator_namespace: Option<String>,
     /// Namespaces to watch, repeated or comma-separated (default: all namespaces).
     #[arg(long, env = "KMCP_WATCH_NAMESPACES", value_delimiter = ',')]
     namespace: Vec<String>,
@@ -78,6 +89,10 @@ enum LogFormat {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let defaults = args
+        .defaults
+        .defaults()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("info,{}", telemetry::QUIET_SDK_LOGS))
@@ -109,7 +124,9 @@ async fn main() -> anyhow::Result<()> {
     let providers = start_telemetry(&metrics).await;
     let mut context = Context::new(client.clone(), args.default_image.clone(), metrics.clone())
         .with_pod_name(args.pod_name.clone())
-        .with_scrape_namespaces(args.scrape_namespaces.clone());
+        .with_scrape_namespaces(args.scrape_namespaces.clone())
+        .with_defaults(defaults)
+        .with_mcp_probe(args.mcp_probe, args.operator_namespace.clone());
     if args.require_admission_policy {
         context = context.with_admission_gate(AdmissionGate::start(client.clone()).await);
     }

@@ -36,6 +36,7 @@ pub mod service_monitor;
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"URL","type":"string","jsonPath":".status.url"}"#,
     printcolumn = r#"{"name":"Replicas","type":"integer","jsonPath":".status.readyReplicas"}"#,
+    printcolumn = r#"{"name":"Tools","type":"integer","jsonPath":".status.tools"}"#,
     printcolumn = r#"{"name":"Auth","type":"string","jsonPath":".status.auth.state"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -402,6 +403,29 @@ pub struct McpServerStatus {
     /// The label selector of the pods, for the scale subresource (what an HPA selects on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
+    /// The OTLP endpoint the pods export to, and whose it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<TelemetryStatus>,
+    /// The tools a pod listed in the MCP handshake that made it Ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<i32>,
+}
+
+/// The effective OTLP endpoint.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TelemetryStatus {
+    pub endpoint: String,
+    pub source: EndpointSource,
+}
+
+/// Whose the endpoint is: the McpServer's spec.telemetry.endpoint, or the operator's
+/// --default-otlp-endpoint.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndpointSource {
+    Spec,
+    OperatorDefault,
 }
 
 /// The auth the server was configured with.

@@ -1,7 +1,8 @@
 //! What the operator remembers of each McpServer between reconciles, in one map keyed by its
 //! uid: failed reconciles in a row (for the back-off), the uid of every child as last applied
-//! (so that a repaired child is told from a first one) and the children at the last orphan
-//! sweep. Only hints: lost at a restart, forgotten at cleanup. No I/O.
+//! (so that a repaired child is told from a first one), the children at the last orphan
+//! sweep and the last MCP handshake answered (so that a server is asked once per generation
+//! and Deployment state, not at rest). Only hints: lost at a restart, forgotten at cleanup. No I/O.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -23,6 +24,8 @@ struct Remembered {
     /// The children at the last sweep: the sweep's cluster-wide lists run again only when
     /// that set changes (and once per McpServer after a start).
     swept: Option<BTreeSet<ChildKey>>,
+    /// The state the last answered handshake was for, and the tools listed.
+    answered: Option<(String, usize)>,
 }
 
 /// What one apply tells, compared with what was remembered.
@@ -68,6 +71,16 @@ impl Memory {
     /// Remembers the children a sweep kept.
     pub fn swept(&self, uid: &str, kept: BTreeSet<ChildKey>) {
         self.locked().entry(uid.to_owned()).or_default().swept = Some(kept);
+    }
+
+    /// The last answered handshake: the state it was for and the tools listed.
+    pub fn answered(&self, uid: &str) -> Option<(String, usize)> {
+        self.locked().get(uid)?.answered.clone()
+    }
+
+    /// Remembers a handshake answered for `state`.
+    pub fn answer(&self, uid: &str, state: String, tools: usize) {
+        self.locked().entry(uid.to_owned()).or_default().answered = Some((state, tools));
     }
 
     /// Forgets an McpServer that is gone.

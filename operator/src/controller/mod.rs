@@ -4,17 +4,19 @@
 //!
 //! Rooms: `reconcile` (the pipeline), `apply` (server-side apply, the orphan sweep, discovery),
 //! `progress` (how a rollout stands), `status` (pure conditions), `events`, `memory` (what is
-//! remembered per McpServer), `error`, `admission` (whether the admission policies are in force).
+//! remembered per McpServer), `handshake` (the MCP handshake before Ready), `error`, `admission` (whether the admission policies are in force).
 
 mod admission;
 mod apply;
 mod error;
 mod events;
+mod handshake;
 mod memory;
 mod progress;
 mod reconcile;
 mod status;
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +43,16 @@ use crate::api::McpServer;
 use crate::api::service_monitor::ServiceMonitor;
 use crate::desired::MANAGER;
 use crate::metrics::Metrics;
+use crate::validate::TelemetryDefaults;
 use memory::Memory;
+
+/// The operator's cluster-wide defaults for what an McpServer leaves unset (its flags).
+#[derive(Debug, Clone, Default)]
+pub struct Defaults {
+    pub telemetry: TelemetryDefaults,
+    /// Labels of every ServiceMonitor, under the McpServer's own.
+    pub service_monitor_labels: BTreeMap<String, String>,
+}
 
 /// What every reconcile shares.
 pub struct Context {
@@ -49,6 +60,7 @@ pub struct Context {
     pub default_image: String,
     /// Namespaces that may scrape the metrics port of McpServers that say nothing else.
     pub scrape_namespaces: Vec<String>,
+    pub defaults: Defaults,
     pub reporter: Reporter,
     pub metrics: Arc<Metrics>,
     /// One span per reconcile when OpenTelemetry is configured.
@@ -56,6 +68,11 @@ pub struct Context {
     /// With --require-admission-policy: no RBAC is granted while the policy is not in force.
     /// None (the operator run with the flag false, or in-process tests): not asked.
     pub admission: Option<AdmissionGate>,
+    /// Ready only once a pod answers the MCP handshake (the operator's --mcp-probe). Off unless
+    /// set: in-process tests run no server.
+    pub mcp_probe: bool,
+    /// The operator's own namespace, let in to the servers' MCP port for the handshake.
+    pub operator_namespace: Option<String>,
     memory: Memory,
 }
 
@@ -65,6 +82,7 @@ impl Context {
             client,
             default_image,
             scrape_namespaces: Vec::new(),
+            defaults: Defaults::default(),
             reporter: Reporter {
                 controller: MANAGER.into(),
                 instance: None,
@@ -72,6 +90,8 @@ impl Context {
             metrics,
             tracer: None,
             admission: None,
+            mcp_probe: false,
+            operator_namespace: None,
             memory: Memory::default(),
         }
     }
@@ -94,6 +114,22 @@ impl Context {
     #[must_use]
     pub fn with_scrape_namespaces(mut self, namespaces: Vec<String>) -> Self {
         self.scrape_namespaces = namespaces;
+        self
+    }
+
+    /// Ready only once a pod answers the MCP handshake, asked from `operator_namespace` (let
+    /// in by every server's NetworkPolicy).
+    #[must_use]
+    pub fn with_mcp_probe(mut self, probe: bool, operator_namespace: Option<String>) -> Self {
+        self.mcp_probe = probe;
+        self.operator_namespace = operator_namespace;
+        self
+    }
+
+    /// The cluster-wide defaults (none unless set).
+    #[must_use]
+    pub fn with_defaults(mut self, defaults: Defaults) -> Self {
+        self.defaults = defaults;
         self
     }
 

@@ -23,6 +23,7 @@ use super::apply::{
 };
 use super::error::{ReconcileError, is_not_found};
 use super::events::Events;
+use super::handshake::{Handshake, handshake};
 use super::progress::{Progress, pod_selector, rollout, with_pods};
 use super::status::{changes, degraded, is_ready, next_check, status};
 use crate::api::McpServer;
@@ -133,6 +134,12 @@ async fn apply_live(
         default_image: ctx.default_image.clone(),
         service_monitor_served: service_monitor_served(&ctx.client).await?,
         scrape_namespaces: ctx.scrape_namespaces.clone(),
+        telemetry: ctx.defaults.telemetry.clone(),
+        service_monitor_labels: ctx.defaults.service_monitor_labels.clone(),
+        operator_namespace: ctx
+            .mcp_probe
+            .then(|| ctx.operator_namespace.clone())
+            .flatten(),
     };
     // validate (no client required): every default applied, every rule checked
     let validated = validate(mcp, &facts)?;
@@ -175,8 +182,22 @@ async fn apply_live(
         .await?;
         progress = with_pods(progress, &pods);
     }
+    // the MCP handshake, once the rollout is done: a pod that does not answer is not Ready
+    let handshake = handshake(ctx, &validated, &deployment, &progress).await?;
+    if let Handshake::Failed(why) = &handshake {
+        progress = Progress::Rolling {
+            reason: "McpHandshakeFailed",
+            message: why.clone(),
+        };
+    }
     // status: computed from what was applied, written (and told) only when it changed
-    let status = status(&validated, mcp, &deployment, &progress, &now());
+    let status = status(
+        &validated,
+        mcp,
+        &deployment,
+        (&progress, &handshake),
+        &now(),
+    );
     ctx.metrics
         .set_ready(&validated.namespace, &mcp.name_any(), is_ready(&status));
     if mcp.status.as_ref() != Some(&status) {

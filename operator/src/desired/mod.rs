@@ -76,6 +76,9 @@ mod tests {
             default_image: "kubernetes-mcp-server:0.1.0".into(),
             service_monitor_served: true,
             scrape_namespaces: vec!["monitoring".into()],
+            telemetry: crate::validate::TelemetryDefaults::default(),
+            service_monitor_labels: std::collections::BTreeMap::new(),
+            operator_namespace: None,
         };
         validate(&mcp, &facts).unwrap()
     }

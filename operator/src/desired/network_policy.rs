@@ -67,6 +67,9 @@ mod tests {
             default_image: "i".into(),
             service_monitor_served: false,
             scrape_namespaces: vec!["monitoring".into()],
+            telemetry: crate::validate::TelemetryDefaults::default(),
+            service_monitor_labels: std::collections::BTreeMap::new(),
+            operator_namespace: None,
         };
         validate(&mcp, &facts).unwrap()
     }

@@ -18,7 +18,7 @@ use crate::tenancy::{READ_ROLE, READ_WRITE_ROLE};
 
 pub use auth::{AUTH_DELEGATOR_ROLE, AuthPlan, RequiredAuth};
 pub use network::NetworkPolicyPlan;
-pub use telemetry::{OTLP_CA_DIR, TelemetryPlan};
+pub use telemetry::{OTLP_CA_DIR, TelemetryDefaults, TelemetryPlan};
 
 /// Facts from outside the McpServer that decide what is built.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +30,14 @@ pub struct Facts {
     /// Namespaces that may scrape the metrics port when spec.network.metricsFrom is unset (the
     /// operator's --scrape-namespaces).
     pub scrape_namespaces: Vec<String>,
+    /// The operator's cluster-wide telemetry; spec.telemetry overrides it field by field.
+    pub telemetry: TelemetryDefaults,
+    /// Labels of every ServiceMonitor (the operator's --default-service-monitor-labels); the
+    /// spec's win per key.
+    pub service_monitor_labels: BTreeMap<String, String>,
+    /// The operator's namespace when it shakes hands with the servers (--mcp-probe): let in to
+    /// the MCP port.
+    pub operator_namespace: Option<String>,
 }
 
 /// Everything the builders need, already decided.
@@ -201,7 +209,12 @@ pub fn validate(mcp: &McpServer, facts: &Facts) -> Result<ValidatedMcpServer, Va
     let service_monitor = match (monitor.enabled, facts.service_monitor_served) {
         (true, true) => ServiceMonitorPlan::Create {
             interval: monitor.interval.clone(),
-            labels: monitor.labels.clone(),
+            labels: facts
+                .service_monitor_labels
+                .iter()
+                .chain(&monitor.labels)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         },
         (true, false) => ServiceMonitorPlan::AwaitCrd,
         (false, true) => ServiceMonitorPlan::Delete,
@@ -231,9 +244,13 @@ pub fn validate(mcp: &McpServer, facts: &Facts) -> Result<ValidatedMcpServer, Va
             annotations: spec.pod_annotations.clone(),
             env: spec.env.clone(),
         },
-        telemetry: telemetry::plan(&spec.telemetry),
+        telemetry: telemetry::plan(&spec.telemetry, &facts.telemetry),
         service_monitor,
-        network_policy: network::plan(&spec.network, &facts.scrape_namespaces),
+        network_policy: network::plan(
+            &spec.network,
+            &facts.scrape_namespaces,
+            facts.operator_namespace.as_deref(),
+        ),
         config_hash: fnv1a_hex(&config_toml),
         config_toml,
     })
@@ -258,6 +275,9 @@ mod tests {
             default_image: "kubernetes-mcp-server:default".into(),
             service_monitor_served: true,
             scrape_namespaces: vec!["monitoring".into()],
+            telemetry: TelemetryDefaults::default(),
+            service_monitor_labels: BTreeMap::new(),
+            operator_namespace: None,
         }
     }
 
@@ -341,6 +361,31 @@ mod tests {
         assert_eq!(
             validate(&unasked, &unserved).unwrap().service_monitor,
             ServiceMonitorPlan::Absent
+        );
+    }
+
+    #[test]
+    fn operator_service_monitor_labels_sit_under_the_mcp_servers() {
+        let asked = mcp(&serde_json::json!({"metrics": {"serviceMonitor": {
+            "enabled": true, "labels": {"release": "mine"}}}}));
+        let labelled = Facts {
+            service_monitor_labels: BTreeMap::from([
+                ("release".into(), "prometheus".into()),
+                ("team".into(), "platform".into()),
+            ]),
+            ..facts()
+        };
+        let ServiceMonitorPlan::Create { labels, .. } =
+            validate(&asked, &labelled).unwrap().service_monitor
+        else {
+            panic!("no ServiceMonitor")
+        };
+        assert_eq!(
+            labels,
+            BTreeMap::from([
+                ("release".into(), "mine".into()),
+                ("team".into(), "platform".into()),
+            ])
         );
     }
 

@@ -1,6 +1,7 @@
 //! Who may reach the server's pods, decided once: whether there is a NetworkPolicy, and the
 //! peers of its MCP and metrics ports with their defaults (the McpServer's own namespace; the
-//! operator's scrape namespaces). Pure.
+//! operator's scrape namespaces; on the MCP port also the operator's namespace, from which it
+//! shakes hands with the server before calling it Ready). Pure.
 
 use k8s_openapi::api::networking::v1::NetworkPolicyPeer;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
@@ -17,16 +18,25 @@ pub struct NetworkPolicyPlan {
     pub metrics_from: Vec<NetworkPolicyPeer>,
 }
 
-/// None when `spec.network.networkPolicy` is false.
-pub(super) fn plan(network: &Network, scrape_namespaces: &[String]) -> Option<NetworkPolicyPlan> {
+/// None when `spec.network.networkPolicy` is false. `operator_namespace`: where the operator's
+/// MCP handshake comes from, let in whatever the spec says.
+pub(super) fn plan(
+    network: &Network,
+    scrape_namespaces: &[String],
+    operator_namespace: Option<&str>,
+) -> Option<NetworkPolicyPlan> {
     if !network.network_policy.unwrap_or(true) {
         return None;
     }
+    let mut mcp_from = network
+        .mcp_from
+        .clone()
+        .unwrap_or_else(|| vec![own_namespace()]);
+    mcp_from.extend(namespaces(&Vec::from_iter(
+        operator_namespace.map(str::to_owned),
+    )));
     Some(NetworkPolicyPlan {
-        mcp_from: network
-            .mcp_from
-            .clone()
-            .unwrap_or_else(|| vec![own_namespace()]),
+        mcp_from,
         metrics_from: network
             .metrics_from
             .clone()
@@ -74,7 +84,12 @@ mod tests {
 
     #[test]
     fn on_by_default_mcp_from_the_own_namespace_metrics_from_the_scrapers() {
-        let plan = plan(&network(serde_json::json!({})), &["monitoring".into()]).unwrap();
+        let plan = plan(
+            &network(serde_json::json!({})),
+            &["monitoring".into()],
+            None,
+        )
+        .unwrap();
         assert_eq!(plan.mcp_from, vec![own_namespace()]);
         let selector = plan.metrics_from[0].namespace_selector.clone().unwrap();
         let [requirement] = &selector.match_expressions.unwrap()[..] else {
@@ -89,6 +104,7 @@ mod tests {
         let plan = plan(
             &network(serde_json::json!({"mcpFrom": peers, "metricsFrom": []})),
             &["monitoring".into()],
+            None,
         )
         .unwrap();
         assert_eq!(serde_json::to_value(&plan.mcp_from).unwrap(), peers);
@@ -100,9 +116,24 @@ mod tests {
     }
 
     #[test]
+    fn the_operators_namespace_is_let_in_to_the_mcp_port_whatever_the_spec_says() {
+        let plan = plan(
+            &network(serde_json::json!({"mcpFrom": []})),
+            &[],
+            Some("kmcp-system"),
+        )
+        .unwrap();
+        assert_eq!(plan.mcp_from, namespaces(&["kmcp-system".into()]));
+    }
+
+    #[test]
     fn switched_off_there_is_no_policy() {
         assert_eq!(
-            plan(&network(serde_json::json!({"networkPolicy": false})), &[]),
+            plan(
+                &network(serde_json::json!({"networkPolicy": false})),
+                &[],
+                None
+            ),
             None
         );
     }

@@ -1,10 +1,16 @@
-//! Telemetry decided in one place: the explicit on/off for config.toml, the environment of the
-//! server container (downward API first, then OTEL_*), and the collector's CA bundle. Pure.
+//! Telemetry decided in one place: the spec over the operator's cluster-wide defaults, the
+//! explicit on/off for config.toml, the environment of the server container (downward API
+//! first, then OTEL_*), the collector's CA bundle, and where the endpoint came from. Pure.
+
+use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector};
 use serde::Serialize;
 
-use crate::api::{CaSecret, MetricsExporter, OtlpProtocol, Telemetry, TracesSampler};
+use crate::api::{
+    CaSecret, EndpointSource, MetricsExporter, OtlpProtocol, Telemetry, TelemetryStatus,
+    TracesSampler,
+};
 
 /// Where the collector's CA bundle (`spec.telemetry.caSecret`) is mounted.
 pub const OTLP_CA_DIR: &str = "/etc/kubernetes-mcp-otlp-ca";
@@ -16,6 +22,40 @@ pub struct TelemetryPlan {
     pub env: Vec<EnvVar>,
     /// The Secret key with the collector's CA bundle, mounted at [`OTLP_CA_DIR`].
     pub ca_secret: Option<CaSecret>,
+    /// The effective endpoint and whose it is; None when there is none or telemetry is off.
+    pub status: Option<TelemetryStatus>,
+}
+
+/// The operator's cluster-wide telemetry (its --default-otlp-* flags), for what an McpServer's
+/// spec.telemetry leaves unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TelemetryDefaults {
+    pub endpoint: Option<String>,
+    pub protocol: Option<OtlpProtocol>,
+    pub traces_sampler: Option<TracesSampler>,
+    pub traces_sampler_arg: Option<String>,
+    pub resource_attributes: BTreeMap<String, String>,
+}
+
+/// The spec over the defaults, field by field. A sampler and its argument are one setting (an
+/// argument means nothing to another sampler): both come from the spec when it names a sampler.
+/// Resource attributes are merged, the spec's winning per key.
+fn merge(spec: &Telemetry, defaults: &TelemetryDefaults) -> Telemetry {
+    let (traces_sampler, traces_sampler_arg) = if spec.traces_sampler.is_some() {
+        (spec.traces_sampler, spec.traces_sampler_arg.clone())
+    } else {
+        (defaults.traces_sampler, defaults.traces_sampler_arg.clone())
+    };
+    let mut resource_attributes = defaults.resource_attributes.clone();
+    resource_attributes.extend(spec.resource_attributes.clone());
+    Telemetry {
+        endpoint: spec.endpoint.clone().or_else(|| defaults.endpoint.clone()),
+        protocol: spec.protocol.or(defaults.protocol),
+        traces_sampler,
+        traces_sampler_arg,
+        resource_attributes,
+        ..spec.clone()
+    }
 }
 
 /// `[telemetry]` of config.toml: only the explicit switch; the rest travels as OTEL_* variables.
@@ -28,7 +68,18 @@ pub(super) fn toml_section(t: &Telemetry) -> Option<TelemetryToml> {
     t.enabled.map(|enabled| TelemetryToml { enabled })
 }
 
-pub(super) fn plan(t: &Telemetry) -> TelemetryPlan {
+pub(super) fn plan(spec: &Telemetry, defaults: &TelemetryDefaults) -> TelemetryPlan {
+    let t = &merge(spec, defaults);
+    let status = match (&spec.endpoint, &t.endpoint) {
+        _ if spec.enabled == Some(false) => None,
+        (Some(endpoint), _) => Some((endpoint, EndpointSource::Spec)),
+        (None, Some(endpoint)) => Some((endpoint, EndpointSource::OperatorDefault)),
+        (None, None) => None,
+    }
+    .map(|(endpoint, source)| TelemetryStatus {
+        endpoint: endpoint.clone(),
+        source,
+    });
     let mut env = Vec::new();
     if t.kubernetes_metadata.unwrap_or(true) {
         env.extend(
@@ -58,6 +109,7 @@ pub(super) fn plan(t: &Telemetry) -> TelemetryPlan {
     TelemetryPlan {
         env,
         ca_secret: t.ca_secret.clone(),
+        status,
     }
 }
 
@@ -155,7 +207,86 @@ mod tests {
             endpoint: Some("http://collector:4317".into()),
             ..Default::default()
         };
-        let names: Vec<String> = plan(&t).env.into_iter().map(|e| e.name).collect();
+        let names: Vec<String> = plan(&t, &TelemetryDefaults::default())
+            .env
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
         assert_eq!(names, ["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+    }
+
+    fn defaults() -> TelemetryDefaults {
+        TelemetryDefaults {
+            endpoint: Some("http://collector.observability:4317".into()),
+            protocol: Some(OtlpProtocol::Grpc),
+            traces_sampler: Some(TracesSampler::ParentbasedTraceidratio),
+            traces_sampler_arg: Some("0.1".into()),
+            resource_attributes: BTreeMap::from([
+                ("deployment.environment".into(), "production".into()),
+                ("k8s.cluster.name".into(), "east".into()),
+            ]),
+        }
+    }
+
+    fn otel(spec: &Telemetry) -> BTreeMap<String, String> {
+        plan(spec, &defaults())
+            .env
+            .into_iter()
+            .filter_map(|e| Some((e.name, e.value?)))
+            .collect()
+    }
+
+    #[test]
+    fn an_empty_spec_gets_every_default_and_says_so() {
+        insta::assert_yaml_snapshot!(otel(&Telemetry::default()));
+        assert_eq!(
+            plan(&Telemetry::default(), &defaults()).status,
+            Some(TelemetryStatus {
+                endpoint: "http://collector.observability:4317".into(),
+                source: EndpointSource::OperatorDefault,
+            })
+        );
+    }
+
+    #[test]
+    fn the_spec_overrides_field_by_field() {
+        let spec = Telemetry {
+            endpoint: Some("http://mine:4318".into()),
+            protocol: Some(OtlpProtocol::HttpProtobuf),
+            resource_attributes: BTreeMap::from([(
+                "deployment.environment".into(),
+                "staging".into(),
+            )]),
+            ..Default::default()
+        };
+        insta::assert_yaml_snapshot!(otel(&spec));
+        assert_eq!(
+            plan(&spec, &defaults()).status.map(|s| s.source),
+            Some(EndpointSource::Spec)
+        );
+    }
+
+    #[test]
+    fn a_sampler_in_the_spec_brings_its_own_argument_or_none() {
+        let spec = Telemetry {
+            traces_sampler: Some(TracesSampler::AlwaysOn),
+            ..Default::default()
+        };
+        let env = otel(&spec);
+        assert_eq!(env["OTEL_TRACES_SAMPLER"], "always_on");
+        assert!(!env.contains_key("OTEL_TRACES_SAMPLER_ARG"));
+    }
+
+    #[test]
+    fn without_defaults_or_endpoint_there_is_no_status_and_off_reports_none() {
+        assert_eq!(
+            plan(&Telemetry::default(), &TelemetryDefaults::default()).status,
+            None
+        );
+        let off = Telemetry {
+            enabled: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(plan(&off, &defaults()).status, None);
     }
 }

@@ -1,0 +1,249 @@
+//! The MCP handshake that makes an McpServer Ready: `initialize`, `notifications/initialized` and
+//! `tools/list` (every page) against one ready pod of its Deployment, on the MCP port, bounded by
+//! a short timeout. The answer is read as JSON or as an SSE stream, as streamable HTTP allows.
+//! Does I/O (HTTP to the pod).
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::{Value, json};
+
+use super::Context;
+use super::apply::list_pods;
+use super::error::ReconcileError;
+use super::progress::{Progress, pod_selector};
+use crate::validate::{AuthPlan, SERVER_PORT, ValidatedMcpServer};
+
+/// The whole handshake, every request included.
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// A server listing more pages than this is not answering sensibly.
+const MAX_PAGES: usize = 50;
+
+/// What the handshake found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Handshake {
+    /// Not asked: the probe is off (--mcp-probe=false) or callers must authenticate.
+    Off,
+    /// Not yet asked: the rollout of this generation is not done.
+    Pending,
+    /// A pod answered, listing this many tools.
+    Answered { tools: usize },
+    /// The pod did not answer as an MCP server: why.
+    Failed(String),
+}
+
+/// The handshake for how the rollout stands. Asked once per generation and Deployment state
+/// (its resourceVersion, which a replaced pod moves): only when the rollout is done and nothing
+/// answered is remembered for that state, so never at rest. While a later generation rolls out
+/// the last answer stands. A failure is not remembered: it is asked again at the next check.
+pub async fn handshake(
+    ctx: &Context,
+    v: &ValidatedMcpServer,
+    deployment: &Deployment,
+    progress: &Progress,
+) -> Result<Handshake, ReconcileError> {
+    // A server that wants callers' tokens cannot be asked without one; none wanted, none to ask.
+    if !ctx.mcp_probe || v.auth != AuthPlan::Off || deployment.spec.replicas == Some(0) {
+        return Ok(Handshake::Off);
+    }
+    let remembered = ctx.memory.answered(&v.uid);
+    if *progress != Progress::Done {
+        return Ok(
+            remembered.map_or(Handshake::Pending, |(_, tools)| Handshake::Answered {
+                tools,
+            }),
+        );
+    }
+    let state = format!(
+        "{}/{}",
+        v.generation.unwrap_or_default(),
+        deployment
+            .metadata
+            .resource_version
+            .as_deref()
+            .unwrap_or_default()
+    );
+    if let Some((known, tools)) = remembered
+        && known == state
+    {
+        return Ok(Handshake::Answered { tools });
+    }
+    let pods = list_pods(&ctx.client, &v.namespace, &pod_selector(deployment)).await?;
+    let Some((pod, ip)) = ready_pod(&pods) else {
+        return Ok(Handshake::Failed("no ready pod to ask".into()));
+    };
+    Ok(match probe(&ip).await {
+        Ok(tools) => {
+            ctx.memory.answer(&v.uid, state, tools);
+            Handshake::Answered { tools }
+        }
+        Err(why) => Handshake::Failed(format!("pod {pod} on port {SERVER_PORT}: {why}")),
+    })
+}
+
+/// The IP of the first ready pod that is not going away, with its name.
+fn ready_pod(pods: &[Pod]) -> Option<(String, String)> {
+    pods.iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .find_map(|p| {
+            let status = p.status.as_ref()?;
+            let ready = status
+                .conditions
+                .iter()
+                .flatten()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            let ip = status.pod_ip.clone().filter(|ip| !ip.is_empty() && ready)?;
+            Some((p.metadata.name.clone().unwrap_or_default(), ip))
+        })
+}
+
+/// Shakes hands with the server at `ip`; the number of tools it lists, or why not.
+async fn probe(ip: &str) -> Result<usize, String> {
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let host = if ip.contains(':') {
+        format!("[{ip}]")
+    } else {
+        ip.to_owned()
+    };
+    let session = Session {
+        client,
+        url: format!("http://{host}:{SERVER_PORT}/mcp"),
+    };
+    tokio::time::timeout(TIMEOUT, session.tools())
+        .await
+        .map_err(|_| format!("no answer within {}s", TIMEOUT.as_secs()))?
+}
+
+struct Session {
+    client: reqwest::Client,
+    url: String,
+}
+
+impl Session {
+    async fn tools(&self) -> Result<usize, String> {
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "kubernetes-mcp-operator", "version": env!("CARGO_PKG_VERSION")}}});
+        let (answer, session_id) = self.post(&init, None).await?;
+        let version = answer
+            .as_ref()
+            .and_then(|a| a["result"]["protocolVersion"].as_str())
+            .ok_or_else(|| {
+                format!(
+                    "initialize: no protocolVersion in {}",
+                    shown(answer.as_ref())
+                )
+            })?
+            .to_owned();
+        let headers = (session_id, version);
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        self.post(&initialized, Some(&headers)).await?;
+        let (mut count, mut cursor) = (0, None::<String>);
+        for page in 2..2 + MAX_PAGES {
+            let params = cursor.map_or_else(|| json!({}), |c| json!({"cursor": c}));
+            let list =
+                json!({"jsonrpc": "2.0", "id": page, "method": "tools/list", "params": params});
+            let (answer, _) = self.post(&list, Some(&headers)).await?;
+            let result = answer.as_ref().map(|a| &a["result"]);
+            let tools = result
+                .and_then(|r| r["tools"].as_array())
+                .ok_or_else(|| format!("tools/list: no tools in {}", shown(answer.as_ref())))?;
+            count += tools.len();
+            cursor = result
+                .and_then(|r| r["nextCursor"].as_str())
+                .map(str::to_owned);
+            if cursor.is_none() {
+                return Ok(count);
+            }
+        }
+        Err(format!("tools/list: more than {MAX_PAGES} pages"))
+    }
+
+    /// One JSON-RPC message; the answer (None for a notification's 202) and the session id.
+    async fn post(
+        &self,
+        message: &Value,
+        session: Option<&(Option<String>, String)>,
+    ) -> Result<(Option<Value>, Option<String>), String> {
+        let method = message["method"].as_str().unwrap_or_default();
+        let mut request = self
+            .client
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(message.to_string());
+        if let Some((id, version)) = session {
+            request = request.header("mcp-protocol-version", version);
+            if let Some(id) = id {
+                request = request.header("mcp-session-id", id);
+            }
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("{method}: {}", without_url(e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("{method}: HTTP {status}"));
+        }
+        let session_id = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response
+            .text()
+            .await
+            .map_err(|e| format!("{method}: {}", without_url(e)))?;
+        Ok((answer(&body), session_id))
+    }
+}
+
+/// The JSON-RPC response in a body: the body itself, or the first SSE `data:` event carrying one.
+fn answer(body: &str) -> Option<Value> {
+    let is_response = |v: &Value| v.get("result").is_some() || v.get("error").is_some();
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .filter(is_response)
+        .or_else(|| {
+            body.lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+                .find(is_response)
+        })
+}
+
+fn shown(answer: Option<&Value>) -> String {
+    let text = answer.map_or_else(|| "no JSON-RPC answer".to_owned(), Value::to_string);
+    text.chars().take(200).collect()
+}
+
+/// reqwest's error without the URL (the pod IP would change the status message with every pod).
+fn without_url(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    if let Some(source) = std::error::Error::source(&error) {
+        text = format!("{text}: {source}");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_answer_is_read_from_json_or_from_sse() {
+        let json = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}"#;
+        assert!(answer(json).is_some());
+        let sse = format!("event: message\nid: 0\ndata: {json}\n\n");
+        assert_eq!(answer(&sse), answer(json));
+        assert!(answer("<html>hello</html>").is_none());
+        assert!(answer(r#"{"hello": "world"}"#).is_none());
+    }
+}
