@@ -74,11 +74,7 @@ mod tests {
         mcp.metadata.uid = Some("00000000-0000-0000-0000-000000000001".into());
         let facts = Facts {
             default_image: "kubernetes-mcp-server:0.1.0".into(),
-            service_monitor_served: true,
-            scrape_namespaces: vec!["monitoring".into()],
-            telemetry: crate::validate::TelemetryDefaults::default(),
-            service_monitor_labels: std::collections::BTreeMap::new(),
-            operator_namespace: None,
+            ..crate::validate::test_facts()
         };
         validate(&mcp, &facts).unwrap()
     }

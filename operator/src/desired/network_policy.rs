@@ -66,10 +66,7 @@ mod tests {
         let facts = Facts {
             default_image: "i".into(),
             service_monitor_served: false,
-            scrape_namespaces: vec!["monitoring".into()],
-            telemetry: crate::validate::TelemetryDefaults::default(),
-            service_monitor_labels: std::collections::BTreeMap::new(),
-            operator_namespace: None,
+            ..crate::validate::test_facts()
         };
         validate(&mcp, &facts).unwrap()
     }

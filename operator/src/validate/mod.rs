@@ -266,20 +266,22 @@ fn fnv1a_hex(text: &str) -> String {
     format!("{hash:016x}")
 }
 
+/// The facts of an operator run with its defaults, for tests to vary field by field.
+#[cfg(test)]
+pub fn test_facts() -> Facts {
+    Facts {
+        default_image: "kubernetes-mcp-server:default".into(),
+        service_monitor_served: true,
+        scrape_namespaces: vec!["monitoring".into()],
+        telemetry: TelemetryDefaults::default(),
+        service_monitor_labels: BTreeMap::new(),
+        operator_namespace: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    pub fn facts() -> Facts {
-        Facts {
-            default_image: "kubernetes-mcp-server:default".into(),
-            service_monitor_served: true,
-            scrape_namespaces: vec!["monitoring".into()],
-            telemetry: TelemetryDefaults::default(),
-            service_monitor_labels: BTreeMap::new(),
-            operator_namespace: None,
-        }
-    }
 
     fn mcp(spec: &serde_json::Value) -> McpServer {
         serde_json::from_value(serde_json::json!({
@@ -292,7 +294,7 @@ mod tests {
 
     #[test]
     fn defaults_own_namespace_default_image_stateless_core_and_config() {
-        let v = validate(&mcp(&serde_json::json!({})), &facts()).unwrap();
+        let v = validate(&mcp(&serde_json::json!({})), &test_facts()).unwrap();
         assert_eq!(v.rbac.scope, RbacScope::Namespaces(vec!["apps".into()]));
         assert_eq!(v.pod.image, "kubernetes-mcp-server:default");
         assert!(v.config_toml.contains("stateless = true"));
@@ -308,13 +310,13 @@ mod tests {
     fn cluster_scope_has_no_roles_and_namespaces_are_deduplicated() {
         let v = validate(
             &mcp(&serde_json::json!({"access": {"scope": "Cluster"}})),
-            &facts(),
+            &test_facts(),
         )
         .unwrap();
         assert_eq!(v.rbac.scope, RbacScope::Cluster);
         let v = validate(
             &mcp(&serde_json::json!({"access": {"namespaces": ["b", "a", "b"]}})),
-            &facts(),
+            &test_facts(),
         )
         .unwrap();
         assert_eq!(
@@ -326,7 +328,7 @@ mod tests {
     #[test]
     fn verbs_name_a_shipped_cluster_role_and_cluster_role_any_other() {
         let role = |access: serde_json::Value| {
-            validate(&mcp(&serde_json::json!({"access": access})), &facts())
+            validate(&mcp(&serde_json::json!({"access": access})), &test_facts())
                 .unwrap()
                 .rbac
                 .cluster_role
@@ -343,7 +345,7 @@ mod tests {
     fn service_monitor_only_when_asked_and_served() {
         let asked = mcp(&serde_json::json!({"metrics": {"serviceMonitor": {"enabled": true}}}));
         assert_eq!(
-            validate(&asked, &facts()).unwrap().service_monitor,
+            validate(&asked, &test_facts()).unwrap().service_monitor,
             ServiceMonitorPlan::Create {
                 interval: None,
                 labels: BTreeMap::new()
@@ -351,7 +353,7 @@ mod tests {
         );
         let unserved = Facts {
             service_monitor_served: false,
-            ..facts()
+            ..test_facts()
         };
         assert_eq!(
             validate(&asked, &unserved).unwrap().service_monitor,
@@ -373,7 +375,7 @@ mod tests {
                 ("release".into(), "prometheus".into()),
                 ("team".into(), "platform".into()),
             ]),
-            ..facts()
+            ..test_facts()
         };
         let ServiceMonitorPlan::Create { labels, .. } =
             validate(&asked, &labelled).unwrap().service_monitor
@@ -391,13 +393,13 @@ mod tests {
 
     #[test]
     fn the_config_hash_follows_the_config() {
-        let a = validate(&mcp(&serde_json::json!({})), &facts()).unwrap();
+        let a = validate(&mcp(&serde_json::json!({})), &test_facts()).unwrap();
         let b = validate(
             &mcp(&serde_json::json!({"server": {"readOnly": true}})),
-            &facts(),
+            &test_facts(),
         )
         .unwrap();
-        let a_again = validate(&mcp(&serde_json::json!({"replicas": 4})), &facts()).unwrap();
+        let a_again = validate(&mcp(&serde_json::json!({"replicas": 4})), &test_facts()).unwrap();
         assert_ne!(a.config_hash, b.config_hash);
         assert_eq!(
             a.config_hash, a_again.config_hash,
@@ -409,7 +411,7 @@ mod tests {
     fn an_explicit_telemetry_switch_goes_into_the_config() {
         let off = validate(
             &mcp(&serde_json::json!({"telemetry": {"enabled": false}})),
-            &facts(),
+            &test_facts(),
         )
         .unwrap();
         assert!(
@@ -417,7 +419,7 @@ mod tests {
             "{}",
             off.config_toml
         );
-        let unset = validate(&mcp(&serde_json::json!({})), &facts()).unwrap();
+        let unset = validate(&mcp(&serde_json::json!({})), &test_facts()).unwrap();
         assert!(!unset.config_toml.contains("[telemetry]"));
         // The server accepts what the operator renders.
         let parsed: toml::Table = toml::from_str(&off.config_toml).unwrap();
@@ -429,7 +431,7 @@ mod tests {
         let v = validate(
             &mcp(&serde_json::json!({"auth": {"required": true, "mode": "impersonate",
                 "authorizationServers": ["https://issuer.example"]}, "telemetry": {"enabled": true}})),
-            &facts(),
+            &test_facts(),
         )
         .unwrap();
         let parsed: toml::Table = toml::from_str(&v.config_toml).unwrap();
@@ -451,7 +453,7 @@ mod tests {
         let settings = config.auth.unwrap();
         assert_eq!(settings.authorization_servers, ["https://issuer.example"]);
         assert_eq!(settings.access.unwrap().namespace, "apps");
-        let off = validate(&mcp(&serde_json::json!({})), &facts()).unwrap();
+        let off = validate(&mcp(&serde_json::json!({})), &test_facts()).unwrap();
         assert!(!off.config_toml.contains("oauth"), "{}", off.config_toml);
     }
 
@@ -460,7 +462,7 @@ mod tests {
         let mut m = mcp(&serde_json::json!({}));
         m.metadata.namespace = None;
         assert_eq!(
-            validate(&m, &facts()).unwrap_err(),
+            validate(&m, &test_facts()).unwrap_err(),
             ValidationError::NoNamespace
         );
         assert_eq!(ValidationError::NoNamespace.reason(), "InvalidObject");

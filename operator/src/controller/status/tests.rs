@@ -10,9 +10,7 @@ fn facts(service_monitor_served: bool) -> Facts {
         default_image: "i".into(),
         service_monitor_served,
         scrape_namespaces: Vec::new(),
-        telemetry: crate::validate::TelemetryDefaults::default(),
-        service_monitor_labels: std::collections::BTreeMap::new(),
-        operator_namespace: None,
+        ..crate::validate::test_facts()
     }
 }
 
