@@ -18,14 +18,16 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::core::Selector;
-use kube::{Client, CustomResourceExt as _, ResourceExt};
+use kube::{Client, ResourceExt};
 use kubernetes_mcp_e2e_harness::{Stack, TempNamespace, eventually};
 use kubernetes_mcp_operator::api::McpServer;
 use kubernetes_mcp_operator::controller::{Context, run};
+
+mod support;
+use support::{create, install_crd};
 
 /// Names of the objects `selector` selects, as the apiserver evaluates it.
 async fn selected<K>(api: &Api<K>, selector: Option<&LabelSelector>) -> BTreeSet<String>
@@ -98,14 +100,7 @@ async fn decoy(client: &Client, ns: &str, name: &str, labels: serde_json::Value)
 async fn the_network_policy_fences_exactly_the_servers_pods_and_is_kept_as_built() {
     let stack = Stack::get().unwrap();
     let client = stack.client().await.unwrap();
-    Api::<CustomResourceDefinition>::all(client.clone())
-        .patch(
-            "mcpservers.kubernetes-mcp.io",
-            &PatchParams::apply("network-policy-test").force(),
-            &Patch::Apply(McpServer::crd()),
-        )
-        .await
-        .unwrap();
+    install_crd(&client).await;
     let ns = TempNamespace::create(&client, "fenced", &[]).await.unwrap();
     let scrapers = TempNamespace::create(&client, "scrapers", &[])
         .await
@@ -118,18 +113,8 @@ async fn the_network_policy_fences_exactly_the_servers_pods_and_is_kept_as_built
     let agents = TempNamespace::create(&client, "agents", &[("team", &team)])
         .await
         .unwrap();
+    create(&client, &ns.name, &mcp("fenced", &serde_json::json!({}))).await;
     let servers: Api<McpServer> = Api::namespaced(client.clone(), &ns.name);
-    eventually("the McpServer CRD is served", 20, || async {
-        servers
-            .create(
-                &PostParams::default(),
-                &mcp("fenced", &serde_json::json!({})),
-            )
-            .await
-            .ok()
-    })
-    .await
-    .unwrap();
     // A neighbour whose agents only may reach it, and a pod that claims to be a server.
     let agent_peer = serde_json::json!({
         "namespaceSelector": {"matchLabels": {"team": team}},

@@ -15,36 +15,16 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
+use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::{Client, CustomResourceExt as _};
 use kubernetes_mcp_e2e_harness::{Stack, TempNamespace, eventually, kubelet, next_pod_ip};
 use kubernetes_mcp_operator::api::McpServer;
 use kubernetes_mcp_operator::controller::{Context, run};
-use kubernetes_mcp_operator::tenancy;
 
-/// The CRD and the ClusterRoles the McpServers are bound to.
-async fn install_crd(client: &Client) {
-    let params = PatchParams::apply("reconcile-test").force();
-    Api::<CustomResourceDefinition>::all(client.clone())
-        .patch(
-            "mcpservers.kubernetes-mcp.io",
-            &params,
-            &Patch::Apply(McpServer::crd()),
-        )
-        .await
-        .unwrap();
-    let roles: Api<ClusterRole> = Api::all(client.clone());
-    for role in [tenancy::read_role(), tenancy::read_write_role()] {
-        let name = role.metadata.name.clone().unwrap();
-        roles
-            .patch(&name, &params, &Patch::Apply(role))
-            .await
-            .unwrap();
-    }
-}
+mod support;
+use support::{create, install_crd};
 
 /// The RoleBinding of McpServer `minimal` to kubernetes-mcp-read.
 const BINDING: &str = "kubernetes-mcp-minimal:kubernetes-mcp-read";
@@ -52,15 +32,6 @@ const BINDING: &str = "kubernetes-mcp-minimal:kubernetes-mcp-read";
 fn sample(name: &str) -> McpServer {
     let path = format!("{}/../config/samples/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-async fn create(client: &Client, ns: &str, mcp: &McpServer) {
-    let api: Api<McpServer> = Api::namespaced(client.clone(), ns);
-    eventually("the McpServer CRD is served", 20, || async {
-        api.create(&PostParams::default(), mcp).await.ok()
-    })
-    .await
-    .unwrap();
 }
 
 #[tokio::test]
