@@ -55,11 +55,8 @@ pub fn deployment(v: &ValidatedMcpServer) -> Deployment {
                     containers: vec![Container {
                         name: "server".into(),
                         image: Some(pod.image.clone()),
+                        // Everything else is in config.toml, the Go server's way: one file to read.
                         args: Some(vec![
-                            "--port".into(),
-                            SERVER_PORT.to_string(),
-                            "--metrics-port".into(),
-                            validate::METRICS_PORT.to_string(),
                             "--config".into(),
                             format!("{CONFIG_DIR}/{CONFIG_FILE}"),
                         ]),

@@ -119,7 +119,18 @@ mod tests {
             let config = Config::from_toml(&v.config_toml, Flags::default())
                 .unwrap_or_else(|e| panic!("{sample}: {e}\n{}", v.config_toml));
             assert_eq!(config.port, Some(crate::validate::SERVER_PORT));
+            assert_eq!(config.metrics_port, Some(crate::validate::METRICS_PORT));
             assert!(config.stateless);
+            // The ports live in the file: the Go server's next release takes no runtime flags.
+            let args = deployment(&v).spec.template.spec.unwrap().containers[0]
+                .args
+                .clone()
+                .unwrap();
+            assert_eq!(
+                args,
+                ["--config", "/etc/kubernetes-mcp/config.toml"],
+                "{sample}"
+            );
         }
     }
 

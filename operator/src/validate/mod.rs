@@ -144,6 +144,7 @@ impl ValidationError {
 #[derive(Serialize)]
 struct ServerToml<'a> {
     port: u16,
+    metrics_port: u16,
     stateless: bool,
     read_only: bool,
     disable_destructive: bool,
@@ -160,7 +161,7 @@ struct ServerToml<'a> {
 
 /// The port the server listens on inside the pod.
 pub const SERVER_PORT: u16 = 8080;
-/// The port of /metrics, /stats and /healthz (the server's --metrics-port), apart from the MCP
+/// The port of /metrics, /stats and /healthz (the server's `metrics_port`), apart from the MCP
 /// port so that a NetworkPolicy can open it to other peers.
 pub const METRICS_PORT: u16 = 9090;
 
@@ -194,6 +195,7 @@ pub fn validate(mcp: &McpServer, facts: &Facts) -> Result<ValidatedMcpServer, Va
     };
     let config_toml = toml::to_string(&ServerToml {
         port: SERVER_PORT,
+        metrics_port: METRICS_PORT,
         stateless: spec.server.stateless.unwrap_or(true),
         read_only: spec.server.read_only,
         disable_destructive: spec.server.disable_destructive,
