@@ -4,6 +4,7 @@ the `restricted` Pod Security Standard, and its RBAC is enough for the operator 
 of its work (reconcile, events, finalizer cleanup, leader Lease) under the chart's
 ServiceAccount, with a token from the TokenRequest API."""
 
+import json
 import subprocess
 import uuid
 
@@ -115,3 +116,35 @@ def test_the_operator_does_all_its_work_with_the_charts_rbac(tmp_path, crds):
         operator.stop()
         kubectl("delete", "namespace", work, system, "--wait=false")
         kubectl("delete", "clusterrole,clusterrolebinding", chart.fullname(release), "--ignore-not-found")
+
+
+def test_an_upgrade_from_the_previous_chart_version_replaces_every_object(crds):
+    """`helm install` of chart 0.1.0 (as last shipped before 0.2.0's renames, packaged in
+    e2e/tests/data/charts), then `helm upgrade` to this chart, for real against the apiserver:
+    the upgrade succeeds, the objects named after 0.1.0's scheme (`<release>`) are gone and
+    0.2.0's (`<release>-kubernetes-mcp-operator`) are there. The shared CRD and tenancy objects
+    are taken over (the suite's fixtures created them) and left in this chart's version."""
+    previous = ROOT / "e2e" / "tests" / "data" / "charts" / "kubernetes-mcp-operator-0.1.0.tgz"
+    release = f"upg{uuid.uuid4().hex[:4]}"
+    namespace = f"{release}-system"
+    kubectl("create", "namespace", namespace)
+    try:
+        chart.helm("install", release, str(previous), "--namespace", namespace, "--take-ownership")
+        assert kubectl("get", "deployment", release, "-n", namespace, "-o", "name")
+        chart.helm("upgrade", release, str(CHART), "--namespace", namespace, "--take-ownership")
+        history = chart.helm("history", release, "--namespace", namespace, "-o", "yaml")
+        assert [(h["revision"], h["status"], h["chart"]) for h in yaml.safe_load(history)] == [
+            (1, "superseded", "kubernetes-mcp-operator-0.1.0"), (2, "deployed", "kubernetes-mcp-operator-0.2.0")]
+        new = chart.fullname(release)
+        for kind in ("deployment", "serviceaccount", "service"):
+            assert kubectl("get", kind, "-n", namespace, "-l", f"app.kubernetes.io/instance={release}",
+                           "-o", "jsonpath={.items[*].metadata.name}").split() == \
+                [f"{new}-metrics" if kind == "service" else new], kind
+        assert kubectl("get", "clusterrole", release, "--ignore-not-found", "-o", "name") == ""
+        assert kubectl("get", "clusterrole", new, "-o", "name")
+        installed = json.loads(kubectl("get", "crd", "mcpservers.kubernetes-mcp.io", "-o", "json"))
+        current = yaml.safe_load((CHART / "files" / "mcpservers.kubernetes-mcp.io.yaml").read_text())
+        assert installed["spec"]["versions"][0]["schema"] == current["spec"]["versions"][0]["schema"]
+    finally:
+        kubectl("delete", "namespace", namespace, "--wait=false")
+        kubectl("delete", "clusterrole,clusterrolebinding", chart.fullname(release), release, "--ignore-not-found")
