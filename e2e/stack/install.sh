@@ -234,6 +234,14 @@ install_node() {
       "kubernetes-mcp-server-linux-amd64@$GO_PEER_VERSION")
 }
 
+# cargo-deny (licenses, bans, sources of the dependency graph) and cargo-cyclonedx (the SBOM),
+# from crates.io, built in a scratch target so the workspace's stays as it is.
+install_cargo_tools() {
+  CARGO_TARGET_DIR=$(scratch cargo-tools) cargo install --quiet --locked --root "$out" \
+    "cargo-deny@$CARGO_DENY_VERSION" "cargo-cyclonedx@$CARGO_CYCLONEDX_VERSION"
+  rm -rf "$work_root/cargo-tools"
+}
+
 # Debian packages the tests and scripts run (wrk: e2e/bench/http_load.py; buildah and mmdebstrap:
 # e2e/images.sh; lua5.4: the Argo CD health check's test, e2e/tests/test_gitops_status.py). Not cached here: apt keeps them installed, so this is a check when they are.
 debian_packages=(wrk buildah mmdebstrap lua5.4)
@@ -258,8 +266,9 @@ declare -A steps=(
   [kstatus]="$kstatus_dir build_kstatus"
   [python]="$python_dir install_python"
   [node]="$node_dir install_node"
+  [cargo-tools]="$cargo_tools_dir install_cargo_tools"
 )
-order=(etcd kubernetes otelcol python node prometheus prometheus-operator helm kstatus)
+order=(etcd kubernetes otelcol python node prometheus prometheus-operator helm kstatus cargo-tools)
 
 wanted=("$@")
 [[ ${#wanted[@]} -gt 0 ]] || wanted=("${order[@]}")
