@@ -62,6 +62,21 @@ pub fn cap_tail(asked: Option<i64>, max: Option<u32>) -> (Option<i64>, Option<u3
     }
 }
 
+/// What a log answer says about its bounds: the tail cap that cut the request, and whether
+/// older bytes were dropped to fit the answer.
+pub fn log_notes(capped: Option<u32>, cut: bool) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(n) = capped {
+        notes.push(format!(
+            "the log is capped at its last {n} lines (max_log_tail_lines)"
+        ));
+    }
+    if cut {
+        notes.push("older output was dropped to fit max_tool_response_bytes".to_owned());
+    }
+    notes
+}
+
 /// What a command wrote, each stream kept whole unless `truncated`.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Captured {

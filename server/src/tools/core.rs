@@ -9,7 +9,7 @@ use kube::core::GroupVersionKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::bounded::cap_tail;
+use super::bounded::{cap_tail, log_notes};
 use super::kube::{encode, get_raw, get_raw_tail, items, kind_of, list, metrics_api, selectors};
 use super::{
     Arguments, Hints, ToolContext, ToolError, ToolSpec, field_selector_property,
@@ -189,15 +189,7 @@ async fn nodes_log(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErr
     // A kubelet tails journald services but not files: tail here as well.
     let tail = tail.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
     let lines = tail_lines(&String::from_utf8_lossy(&log), tail);
-    let mut notes = Vec::new();
-    if let Some(n) = capped {
-        notes.push(format!(
-            "the log is capped at its last {n} lines (max_log_tail_lines)"
-        ));
-    }
-    if cut {
-        notes.push("older output was dropped to fit max_tool_response_bytes".to_owned());
-    }
+    let notes = log_notes(capped, cut);
     Ok(if notes.is_empty() {
         lines
     } else {
