@@ -9,8 +9,9 @@
 #
 # Parts: etcd, kube-apiserver, kube-controller-manager (no node-lifecycle controller), a Node
 # object with a kubelet API for the pod runner's pods (e2e/stack/kubelet: containerLogs, exec,
-# stats/summary, node logs), the OpenTelemetry Collector (OTLP gRPC + HTTP -> JSON lines), prometheus-operator with
-# its CRDs and a Prometheus CR, and Prometheus 3 running the config prometheus-operator generated.
+# stats/summary, node logs), the OpenTelemetry Collector (OTLP gRPC + HTTP -> JSON lines),
+# prometheus-operator with its CRDs and a Prometheus CR, and Prometheus 3 running the config
+# prometheus-operator generated.
 # Everything runs in one network namespace (`unshare --user --map-root-user --net --pid`): the
 # node's address is 10.244.0.1 (on the namespace's loopback), the apiserver and the collector
 # listen on every address of the namespace so that pods reach them there, test processes get
@@ -442,7 +443,7 @@ case "${1:-}" in
     ;;
   __init) init_inside ;;
   *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

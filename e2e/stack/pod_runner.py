@@ -1,6 +1,7 @@
 """The pod runner: plays kubelet and CNI for the Pods of chosen namespaces in the test stack.
 
-No scheduler and no kubelet run in the stack. For every Pod of the watched namespaces this:
+No scheduler and no kubelet run in the stack (e2e/stack/kubelet serves only the kubelet's HTTP
+API, over what this writes). For every Pod of the watched namespaces this:
 - binds it to the stack's Node (the `pods/binding` subresource, as a scheduler would);
 - gives it a pod IP 10.244.0.N and a network namespace of its own (a veth pair: `eth0` in the
   pod, `vhN` with a /32 route on the node side; the node is 10.244.0.1, where the apiserver and
