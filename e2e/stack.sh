@@ -8,8 +8,10 @@
 #   e2e/stack.sh run -- CMD ...   up, exec CMD, down (the exit code is CMD's)
 #
 # Parts: etcd, kube-apiserver, kube-controller-manager (no node-lifecycle controller), a Node
-# object, the OpenTelemetry Collector (OTLP gRPC + HTTP -> JSON lines), prometheus-operator with
-# its CRDs and a Prometheus CR, and Prometheus 3 running the config prometheus-operator generated.
+# object with a kubelet API for the pod runner's pods (e2e/stack/kubelet: containerLogs, exec,
+# stats/summary, node logs), the OpenTelemetry Collector (OTLP gRPC + HTTP -> JSON lines),
+# prometheus-operator with its CRDs and a Prometheus CR, and Prometheus 3 running the config
+# prometheus-operator generated.
 # Everything runs in one network namespace (`unshare --user --map-root-user --net --pid`): the
 # node's address is 10.244.0.1 (on the namespace's loopback), the apiserver and the collector
 # listen on every address of the namespace so that pods reach them there, test processes get
@@ -39,6 +41,7 @@ otlp_http_port=4318
 collector_health_port=13133
 prometheus_port=9090
 promop_port=8085
+kubelet_port=10250
 node_name=e2e-node
 # What a workload needs (Deployments to Pods, Services to Endpoints and EndpointSlices, tokens,
 # garbage collection) and nothing that takes seconds to start or expects a kubelet.
@@ -98,6 +101,14 @@ subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernete
     leaf admin "/O=system:masters/CN=admin" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
+    # The kubelet API's serving cert, and the client cert the apiserver shows it.
+    leaf kubelet "/CN=system:node:$node_name" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:$node_name,IP:$node_ip"
+    leaf apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
     leaf kcm "/CN=system:kube-controller-manager" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
@@ -151,6 +162,9 @@ start_apiserver() {
     --tls-cert-file="$p/apiserver.crt" --tls-private-key-file="$p/apiserver.key" --client-ca-file="$p/ca.crt" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$p/sa.pub" --service-account-signing-key-file="$p/sa.key" \
+    --kubelet-client-certificate="$p/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$p/apiserver-kubelet-client.key" --kubelet-certificate-authority="$p/ca.crt" \
+    --kubelet-preferred-address-types=InternalIP \
     --authorization-mode=Node,RBAC --service-cluster-ip-range=10.0.0.0/16 --allow-privileged=true \
     --profiling=false --v=1
   wait_for kube-apiserver "$stack_dir/logs/kube-apiserver.log" 60 \
@@ -190,7 +204,18 @@ EOF
       \"message\":\"e2e pod runner\",\"lastHeartbeatTime\":\"$now\",\"lastTransitionTime\":\"$now\"}],
     \"addresses\":[{\"type\":\"InternalIP\",\"address\":\"$node_ip\"},{\"type\":\"Hostname\",\"address\":\"$node_name\"}],
     \"capacity\":{\"cpu\":\"2\",\"memory\":\"8Gi\",\"pods\":\"110\"},
-    \"allocatable\":{\"cpu\":\"2\",\"memory\":\"8Gi\",\"pods\":\"110\"}}}" >/dev/null
+    \"allocatable\":{\"cpu\":\"2\",\"memory\":\"8Gi\",\"pods\":\"110\"},
+    \"daemonEndpoints\":{\"kubeletEndpoint\":{\"Port\":$kubelet_port}}}}" >/dev/null
+}
+
+# The kubelet API the apiserver proxies pods/log, pods/exec and nodes/proxy to (e2e/stack/kubelet);
+# it reads the pods e2e/stack/pod_runner.py runs from $stack_dir/pods.
+start_kubelet() {
+  local p="$stack_dir/pki"
+  start kubelet "$kubelet_api_dir/bin/kubelet-api" --listen="0.0.0.0:$kubelet_port" --stack-dir="$stack_dir" \
+    --node-name="$node_name" --tls-cert="$p/kubelet.crt" --tls-key="$p/kubelet.key" --client-ca="$p/ca.crt"
+  wait_for kubelet "$stack_dir/logs/kubelet.log" 30 \
+    curl -sf --cacert "$p/ca.crt" --cert "$p/admin.crt" --key "$p/admin.key" "https://$node_ip:$kubelet_port/healthz"
 }
 
 start_collector() {
@@ -283,7 +308,7 @@ init_inside() {
   ip addr add "$node_ip/32" dev lo
   mkdir -p "$stack_dir/logs" "$stack_dir/pids" "$stack_dir/pod-ips"
   local t0=$SECONDS part
-  for part in gen_pki start_etcd start_apiserver start_controller_manager create_node start_collector \
+  for part in gen_pki start_kubelet start_etcd start_apiserver start_controller_manager create_node start_collector \
     start_prometheus_operator start_prometheus write_env; do
     local s=$SECONDS
     if ! ( "$part" ); then
@@ -323,7 +348,7 @@ cmd_up() {
   cmd_down quiet
   local b
   for b in "$k8s_bin/kube-apiserver" "$etcd_bin/etcd" "$otelcol_bin/otelcol" "$prom_bin/prometheus" \
-    "$promop_dir/bin/prometheus-operator"; do
+    "$promop_dir/bin/prometheus-operator" "$kubelet_api_dir/bin/kubelet-api"; do
     [[ -x "$b" ]] || die "missing $b: run e2e/stack/install.sh first"
   done
   rm -rf "$stack_dir"
@@ -385,7 +410,7 @@ cmd_status() {
   fi
   echo "stack: up (namespace pid $pid, env $stack_dir/env)"
   local part
-  for part in etcd kube-apiserver kube-controller-manager otelcol prometheus-operator prometheus prometheus-reloader; do
+  for part in kubelet etcd kube-apiserver kube-controller-manager otelcol prometheus-operator prometheus prometheus-reloader; do
     local p state=down
     p=$(cat "$stack_dir/pids/$part" 2>/dev/null || echo "")
     # Pids are the namespace's own: look them up from inside.
@@ -418,7 +443,7 @@ case "${1:-}" in
     ;;
   __init) init_inside ;;
   *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

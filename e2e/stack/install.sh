@@ -215,6 +215,18 @@ build_kstatus() {
     go build -trimpath -ldflags "-s -w" -o "$out/bin/kstatus" .)
 }
 
+# The kubelet API for the pod runner's pods (kubelet/*.go): the kubelet's own streaming code for
+# exec, the Summary types for stats, from the release's staging modules.
+build_kubelet_api() {
+  local src
+  src=$(scratch "kubelet-api-$KUBERNETES_STAGING_VERSION")
+  cp "$here"/kubelet/*.go "$src/"
+  (cd "$src" && go mod init kubernetes-mcp.io/e2e/kubelet >/dev/null 2>&1 &&
+    go get "k8s.io/cri-streaming@$KUBERNETES_STAGING_VERSION" "k8s.io/kubelet@$KUBERNETES_STAGING_VERSION" \
+      "k8s.io/apimachinery@$KUBERNETES_STAGING_VERSION" && go mod tidy &&
+    go build -trimpath -ldflags "-s -w" -o "$out/bin/kubelet-api" .)
+}
+
 install_python() {
   python3 -m venv "$out/venv"
   "$out/venv/bin/pip" install --quiet \
@@ -264,11 +276,12 @@ declare -A steps=(
   [prometheus-operator]="$prometheus_operator_dir build_prometheus_operator"
   [helm]="$helm_dir build_helm"
   [kstatus]="$kstatus_dir build_kstatus"
+  [kubelet-api]="$kubelet_api_dir build_kubelet_api"
   [python]="$python_dir install_python"
   [node]="$node_dir install_node"
   [cargo-tools]="$cargo_tools_dir install_cargo_tools"
 )
-order=(etcd kubernetes otelcol python node prometheus prometheus-operator helm kstatus cargo-tools)
+order=(etcd kubernetes otelcol python node prometheus prometheus-operator helm kstatus kubelet-api cargo-tools)
 
 wanted=("$@")
 [[ ${#wanted[@]} -gt 0 ]] || wanted=("${order[@]}")

@@ -11,6 +11,7 @@ prometheus_operator_dir="$cache_root/prometheus-operator-$PROMETHEUS_OPERATOR_VE
 helm_dir="$cache_root/helm-$HELM_VERSION"
 # Keyed by the library's version and by the program's own source, which lives in this repository.
 kstatus_dir="$cache_root/kstatus-$CLI_UTILS_VERSION-$(sha256sum "$(dirname "${BASH_SOURCE[0]}")/kstatus/main.go" | cut -c1-8)"
+kubelet_api_dir="$cache_root/kubelet-api-$KUBERNETES_STAGING_VERSION-$(cat "$(dirname "${BASH_SOURCE[0]}")"/kubelet/*.go | sha256sum | cut -c1-8)"
 python_dir="$cache_root/python-mcp$PYTHON_MCP_VERSION-otel$PYTHON_OTEL_VERSION-promclient$PYTHON_PROMETHEUS_CLIENT_VERSION-pytest$PYTHON_PYTEST_VERSION-yaml$PYTHON_PYYAML_VERSION"
 cargo_tools_dir="$cache_root/cargo-deny$CARGO_DENY_VERSION-cyclonedx$CARGO_CYCLONEDX_VERSION"
 node_dir="$cache_root/node-inspector$MCP_INSPECTOR_VERSION-peer$GO_PEER_VERSION"

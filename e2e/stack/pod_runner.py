@@ -1,6 +1,7 @@
 """The pod runner: plays kubelet and CNI for the Pods of chosen namespaces in the test stack.
 
-No scheduler and no kubelet run in the stack. For every Pod of the watched namespaces this:
+No scheduler and no kubelet run in the stack (e2e/stack/kubelet serves only the kubelet's HTTP
+API, over what this writes). For every Pod of the watched namespaces this:
 - binds it to the stack's Node (the `pods/binding` subresource, as a scheduler would);
 - gives it a pod IP 10.244.0.N and a network namespace of its own (a veth pair: `eth0` in the
   pod, `vhN` with a /32 route on the node side; the node is 10.244.0.1, where the apiserver and
@@ -23,7 +24,9 @@ No scheduler and no kubelet run in the stack. For every Pod of the watched names
   5 min), showing CrashLoopBackOff and the restart count meanwhile;
 - on deletion sends SIGTERM, waits the grace period, sends SIGKILL, then removes the Pod.
 The container's output is in `$KMCP_STACK_DIR/pods/<ns>_<name>_<uid>/container.log` while it
-runs and in `$KMCP_STACK_DIR/pod-logs/<ns>_<name>_<uid>.log` afterwards.
+runs and in `$KMCP_STACK_DIR/pod-logs/<ns>_<name>_<uid>.log` afterwards; beside the log, `pid`
+(the running process, whose namespaces an exec enters) and `container` (its name): the stack's
+kubelet API (e2e/stack/kubelet) serves logs, exec and stats from these.
 Not done: one container per Pod (more is reported as an error), no init containers, no
 resource limits, and the process runs as the namespace's root (runAsNonRoot is not enforced,
 readOnlyRootFilesystem is not applied).
@@ -332,6 +335,8 @@ class Pod(threading.Thread):
             ["unshare", "--net", "--mount", "--uts", "--", "sh", "-c", self.launcher(), "sh", *program, *args],
             env=self.env, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         output.close()
+        write(os.path.join(self.dir, "container"), self.container["name"].encode())
+        write(os.path.join(self.dir, "pid"), str(self.process.pid).encode())
         veth = f"vh{self.ip.rsplit('.', 1)[1]}"
         subprocess.run(["ip", "link", "del", veth], capture_output=True, check=False)
         for command in (["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", str(self.process.pid)],
@@ -380,6 +385,8 @@ class Pod(threading.Thread):
             if self.deleting.is_set() or self.runner.stopping.is_set():
                 break
             code = self.process.wait()
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(self.dir, "pid"))
             self.restarts += 1
             self.ready = False
             self.last_state = {"terminated": {"exitCode": code, "reason": "Error" if code else "Completed",

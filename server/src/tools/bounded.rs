@@ -14,8 +14,9 @@ fn escaped_len(c: char) -> usize {
 }
 
 /// `text` cut so that, JSON-escaped, it and the note fit in `max` bytes; the note says how
-/// much was kept and how to see the rest. Cuts at a line end when there is one, so no
-/// half-line of YAML or log reaches the model. Unchanged when it fits.
+/// much was kept and how to see the rest. Cuts at a line end when one is in the second half of
+/// what fits, so no half-line of YAML or log reaches the model, yet one long line after a short
+/// one (an exec's note, then its output) is not dropped whole. Unchanged when it fits.
 pub fn cut_answer(text: String, max: Option<usize>) -> String {
     let Some(max) = max else { return text };
     let total: usize = text.chars().map(escaped_len).sum();
@@ -39,7 +40,11 @@ pub fn cut_answer(text: String, max: Option<usize>) -> String {
         used += n;
         end = i + c.len_utf8();
     }
-    let end = text[..end].rfind('\n').map_or(end, |nl| nl + 1);
+    let end = text[..end]
+        .rfind('\n')
+        .map(|nl| nl + 1)
+        .filter(|&line_end| line_end >= end / 2)
+        .unwrap_or(end);
     let mut kept = text;
     kept.truncate(end);
     let note = note(kept.chars().map(escaped_len).sum());
@@ -55,6 +60,21 @@ pub fn cap_tail(asked: Option<i64>, max: Option<u32>) -> (Option<i64>, Option<u3
         (Some(n), Some(max)) if n <= i64::from(max) => (Some(n), None),
         (_, Some(max)) => (Some(i64::from(max)), Some(max)),
     }
+}
+
+/// What a log answer says about its bounds: the tail cap that cut the request, and whether
+/// older bytes were dropped to fit the answer.
+pub fn log_notes(capped: Option<u32>, cut: bool) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(n) = capped {
+        notes.push(format!(
+            "the log is capped at its last {n} lines (max_log_tail_lines)"
+        ));
+    }
+    if cut {
+        notes.push("older output was dropped to fit max_tool_response_bytes".to_owned());
+    }
+    notes
 }
 
 /// What a command wrote, each stream kept whole unless `truncated`.
@@ -165,6 +185,17 @@ mod tests {
             serde_json::to_string(&text).unwrap().len() - 2
         )));
         assert!(note.contains("max_tool_response_bytes = 4096"));
+    }
+
+    #[test]
+    fn one_long_line_after_a_short_one_is_cut_inside_the_long_line() {
+        let text = format!("[a note]\n{}", "x".repeat(10_000));
+        let cut = cut_answer(text, Some(4096));
+        let (kept, _) = cut.split_once("\n\n[output truncated at ").unwrap();
+        assert!(
+            kept.starts_with("[a note]\nxxx") && kept.len() > 3000,
+            "{kept}"
+        );
     }
 
     #[test]

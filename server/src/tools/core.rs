@@ -9,8 +9,8 @@ use kube::core::GroupVersionKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::bounded::cap_tail;
-use super::kube::{encode, get_raw, items, kind_of, list, metrics_api, selectors};
+use super::bounded::{cap_tail, log_notes};
+use super::kube::{encode, get_raw, get_raw_tail, items, kind_of, list, metrics_api, selectors};
 use super::{
     Arguments, Hints, ToolContext, ToolError, ToolSpec, field_selector_property,
     label_selector_property, object_schema,
@@ -167,25 +167,33 @@ async fn nodes_log(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErr
         n => Some(i64::from(n)),
     };
     let (tail, capped) = cap_tail(asked, ctx.limits.max_log_tail_lines);
-    let path = format!(
-        "/api/v1/nodes/{}/proxy/logs/{}",
+    // The kubelet's log query API (NodeLogQuery), as the Go server asks it: a service or a file
+    // under /var/log in `query`, the tail done by the kubelet.
+    let mut path = format!(
+        "/api/v1/nodes/{}/proxy/logs?query={}",
         encode(&a.name),
-        a.query.trim_start_matches('/')
+        encode(&a.query)
     );
-    let text = get_raw(
+    if let Some(n) = tail {
+        let _ = write!(path, "&tailLines={n}");
+    }
+    let action = format!("get log {} of node {}", a.query, a.name);
+    let (log, cut) = get_raw_tail(
         ctx,
         &[kind_of::<Node>()],
         &path,
-        &format!("get log {} of node {}", a.query, a.name),
+        &action,
+        ctx.limits.max_tool_response_bytes,
     )
     .await?;
+    // A kubelet tails journald services but not files: tail here as well.
     let tail = tail.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
-    let lines = tail_lines(&text, tail);
-    Ok(match capped {
-        Some(n) => {
-            format!("[the log is capped at its last {n} lines (max_log_tail_lines)]\n{lines}")
-        }
-        None => lines,
+    let lines = tail_lines(&String::from_utf8_lossy(&log), tail);
+    let notes = log_notes(capped, cut);
+    Ok(if notes.is_empty() {
+        lines
+    } else {
+        format!("[{}]\n{lines}", notes.join("; "))
     })
 }
 

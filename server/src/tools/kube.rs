@@ -12,7 +12,9 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiResource, Scope};
 use serde_json::Value;
+use tokio_util::compat::FuturesAsyncReadCompatExt as _;
 
+use super::bounded::read_tail;
 use super::output::{table, yaml};
 use super::redact;
 use super::{ToolContext, ToolError};
@@ -265,6 +267,44 @@ pub async fn get_raw(
     path: &str,
     action: &str,
 ) -> Result<String, ToolError> {
+    let (target, request) = raw_request(ctx, touches, path, action).await?;
+    target
+        .client
+        .request_text(request)
+        .await
+        .map_err(ToolError::api(action))
+}
+
+/// GET of a raw apiserver path read as a stream, keeping only its last `cap` bytes (a node's
+/// log, which no one bounds for us); `true` when older bytes were dropped.
+pub async fn get_raw_tail(
+    ctx: &ToolContext,
+    touches: &[GroupVersionKind],
+    path: &str,
+    action: &str,
+    cap: Option<usize>,
+) -> Result<(Vec<u8>, bool), ToolError> {
+    let (target, request) = raw_request(ctx, touches, path, action).await?;
+    let stream = target
+        .client
+        .request_stream(request)
+        .await
+        .map_err(ToolError::api(action))?;
+    read_tail(stream.compat(), cap)
+        .await
+        .map_err(|e| ToolError::Failed {
+            action: action.to_owned(),
+            message: e.to_string(),
+        })
+}
+
+/// The deny-list checked for `touches`, then the target cluster and a GET of `path`.
+async fn raw_request(
+    ctx: &ToolContext,
+    touches: &[GroupVersionKind],
+    path: &str,
+    action: &str,
+) -> Result<(Arc<Target>, http::Request<Vec<u8>>), ToolError> {
     for gvk in touches {
         ctx.check_allowed(gvk)?;
     }
@@ -275,11 +315,7 @@ pub async fn get_raw(
             action: action.to_owned(),
             message: e.to_string(),
         })?;
-    target
-        .client
-        .request_text(request)
-        .await
-        .map_err(ToolError::api(action))
+    Ok((target, request))
 }
 
 /// GET from the metrics API, with a clear message when metrics-server is not installed.

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::compat::FuturesAsyncReadCompatExt as _;
 
-use super::bounded::{cap_tail, read_tail};
+use super::bounded::{cap_tail, log_notes, read_tail};
 use super::kube::{
     FIELD_MANAGER, delete, encode, get, items, kind_of, list, metrics_api, namespaced, selectors,
 };
@@ -244,15 +244,7 @@ async fn pods_log(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErro
             a.name
         ));
     }
-    let mut notes = Vec::new();
-    if let Some(n) = capped {
-        notes.push(format!(
-            "the log is capped at its last {n} lines (max_log_tail_lines)"
-        ));
-    }
-    if cut {
-        notes.push("older output was dropped to fit max_tool_response_bytes".to_owned());
-    }
+    let notes = log_notes(capped, cut);
     let log = String::from_utf8_lossy(&log);
     Ok(if notes.is_empty() {
         log.into_owned()
