@@ -96,7 +96,7 @@ async def abandoner(url, deadline, tally):
             await s.initialize()
             tally.record(await s.call_tool("namespaces_list", {}))
         tally.abandoned += 1
-        await asyncio.sleep(ABANDON_EVERY)
+        await asyncio.sleep(min(ABANDON_EVERY, max(0.0, deadline - time.monotonic())))
 
 
 def sample(pid, url):
