@@ -23,6 +23,7 @@ use crate::auth::Caller;
 use crate::cluster::Cluster;
 use crate::config::limits::ResponseLimits;
 use crate::config::{Config, DeniedResource, ListOutput};
+use crate::drain::InFlight;
 use crate::observe::{HttpContext, Observer, Outcome, UNKNOWN};
 use crate::prompts::Prompts;
 use crate::tools::{Arguments, Registry, ToolContext, cut_answer};
@@ -45,6 +46,7 @@ struct Shared {
     response_limits: ResponseLimits,
     observer: Arc<Observer>,
     audit: Option<AuditLog>,
+    in_flight: InFlight,
 }
 
 /// Where a tool call comes from: the trace it continues, the admitted caller (with
@@ -90,6 +92,7 @@ impl McpServer {
                 response_limits: config.response_limits.clone(),
                 observer,
                 audit,
+                in_flight: InFlight::default(),
             }),
             network_transport: "pipe",
         }
@@ -112,6 +115,11 @@ impl McpServer {
         &self.shared.observer
     }
 
+    /// The tool calls running now, on every transport.
+    pub fn in_flight(&self) -> &InFlight {
+        &self.shared.in_flight
+    }
+
     /// Runs one tool call inside its span, counts it and audits it. `Err` only for a protocol
     /// error (unknown tool).
     pub async fn call(
@@ -119,6 +127,7 @@ impl McpServer {
         request: CallToolRequestParams,
         origin: &Origin,
     ) -> Result<CallToolResult, ErrorData> {
+        let _running = self.shared.in_flight.enter();
         let observer = &self.shared.observer;
         let started = Instant::now();
         let known = self.shared.registry.get(&request.name).is_some();

@@ -1,5 +1,6 @@
 //! Running the server: logging, the stdio transport, or the HTTP listener with graceful
-//! shutdown (SIGTERM/SIGINT: stop accepting, let in-flight calls finish, exit 0). Does I/O.
+//! shutdown (SIGTERM/SIGINT: stop accepting, let in-flight calls finish for up to 25 s, then
+//! close the sessions, exit 0). Does I/O.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -108,6 +109,12 @@ async fn run_stdio(server: McpServer) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// How long a graceful shutdown waits for tool calls in flight: within Kubernetes' default
+/// 30 s termination grace period.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(25);
+/// Between the last call's end and closing the sessions' streams.
+const ANSWER_FLUSH: std::time::Duration = std::time::Duration::from_millis(200);
+
 async fn run_http(server: McpServer, config: &Config, port: u16) -> Result<(), ServeError> {
     let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
     let signalled = shutdown_signal();
@@ -141,11 +148,28 @@ async fn run_http(server: McpServer, config: &Config, port: u16) -> Result<(), S
     tracing::info!(address = %local, scheme, "serving MCP on /mcp (streamable HTTP) and /sse (legacy SSE)");
     // The one line a supervisor or test may wait for, whatever the log level.
     eprintln!("kubernetes-mcp-server listening on {scheme}://{local}");
-    let stopping = async move {
-        signalled.await;
-        // Close sessions' event streams so the graceful drain is not held open by them.
-        shutdown.cancel();
-    };
+    // On SIGTERM stop accepting at once, let the calls in flight finish (their answers travel on
+    // the sessions' event streams), then close those streams so the drain is not held open.
+    let accepting = CancellationToken::new();
+    let in_flight = server.in_flight().clone();
+    tokio::spawn({
+        let accepting = accepting.clone();
+        async move {
+            signalled.await;
+            accepting.cancel();
+            if !in_flight.idle(DRAIN_LIMIT).await {
+                tracing::warn!(
+                    calls = in_flight.count(),
+                    "tool calls still running {} s after the signal; closing their sessions",
+                    DRAIN_LIMIT.as_secs()
+                );
+            }
+            // A call stops counting just before rmcp sends its answer: a moment to send it.
+            tokio::time::sleep(ANSWER_FLUSH).await;
+            shutdown.cancel();
+        }
+    });
+    let stopping = accepting.cancelled_owned();
     match tls {
         Some(tls) => {
             let listener = TlsListener::new(listener, tls).map_err(ServeError::Http)?;

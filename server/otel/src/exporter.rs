@@ -54,7 +54,8 @@ impl Providers {
 }
 
 /// Builds the exporters and providers. Must run inside the tokio runtime (the gRPC channel
-/// lives on it). Spans dropped at the export queue's bound are counted in `dropped_spans`.
+/// lives on it). Spans dropped at the export queue's bound or lost with a failed export are
+/// counted in `dropped_spans`.
 pub async fn start(
     settings: &Settings,
     dropped_spans: Counter,
@@ -98,14 +99,17 @@ pub async fn start(
     // The SDK's default delay is the contract's (5 s, OTEL_BSP_SCHEDULE_DELAY honoured); the
     // queue bound is held by BoundedProcessor, which can count what it drops.
     let pending = Pending::default();
-    let processor =
-        BatchSpanProcessor::builder(ReleasingExporter::new(span_exporter, pending.clone()))
-            .with_batch_config(
-                BatchConfigBuilder::default()
-                    .with_max_queue_size(settings.span_queue_size)
-                    .build(),
-            )
-            .build();
+    let processor = BatchSpanProcessor::builder(ReleasingExporter::new(
+        span_exporter,
+        pending.clone(),
+        dropped_spans.clone(),
+    ))
+    .with_batch_config(
+        BatchConfigBuilder::default()
+            .with_max_queue_size(settings.span_queue_size)
+            .build(),
+    )
+    .build();
     let tracer = SdkTracerProvider::builder()
         .with_span_processor(BoundedProcessor::new(
             processor,

@@ -1,7 +1,8 @@
-//! The bound on spans waiting for export, and the count of spans dropped at it. The SDK's
-//! batch processor bounds its queue too, but keeps its drop count private; so we hold the same
-//! bound one step earlier, where we can count: a span enters when it ends and leaves when the
-//! exporter is handed its batch. Within the bound the SDK's own queue never fills.
+//! The bound on spans waiting for export, and the count of spans dropped at it or lost with a
+//! failed export. The SDK's batch processor bounds its queue too, but keeps its drop count
+//! private; so we hold the same bound one step earlier, where we can count: a span enters when it
+//! ends and leaves when the exporter is handed its batch. Within the bound the SDK's own queue
+//! never fills. No I/O of its own (the wrapped exporter does it).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -72,7 +73,8 @@ impl<P: SpanProcessor> SpanProcessor for BoundedProcessor<P> {
 }
 
 /// The exporter, releasing a batch's places in the bound as soon as it receives the batch
-/// (whether the export then succeeds or not, those spans no longer wait).
+/// (whether the export then succeeds or not, those spans no longer wait), and counting the
+/// spans of a failed export in `dropped` (the SDK does not retry them: they are lost).
 /// It also says once that export fails, and once that it works again: the SDK's own error per
 /// failed batch is silenced (see [`QUIET_SDK_LOGS`]), since an unreachable collector is a
 /// state to report, not an error per batch.
@@ -80,14 +82,16 @@ impl<P: SpanProcessor> SpanProcessor for BoundedProcessor<P> {
 pub struct ReleasingExporter<E> {
     inner: E,
     pending: Pending,
+    dropped: Counter,
     failing: AtomicBool,
 }
 
 impl<E> ReleasingExporter<E> {
-    pub fn new(inner: E, pending: Pending) -> Self {
+    pub fn new(inner: E, pending: Pending, dropped: Counter) -> Self {
         Self {
             inner,
             pending,
+            dropped,
             failing: AtomicBool::new(false),
         }
     }
@@ -107,6 +111,9 @@ impl<E: SpanExporter> SpanExporter for ReleasingExporter<E> {
                 Some(n.saturating_sub(released))
             });
         let result = self.inner.export(batch).await;
+        if result.is_err() {
+            self.dropped.inc_by(released as u64);
+        }
         match &result {
             Err(e) if !self.failing.swap(true, Ordering::AcqRel) => tracing::warn!(
                 error = %e,
@@ -164,6 +171,48 @@ mod tests {
         }
     }
 
+    /// An exporter whose collector is gone.
+    #[derive(Debug)]
+    struct Refused;
+
+    impl SpanExporter for Refused {
+        async fn export(&self, _: Vec<SpanData>) -> OTelSdkResult {
+            Err(opentelemetry_sdk::error::OTelSdkError::InternalFailure(
+                "connection refused".to_owned(),
+            ))
+        }
+    }
+
+    /// Ends `spans` spans through a bound of `bound` in front of `exporter` (exported at once);
+    /// returns the dropped count and the places still taken.
+    fn end_spans<E: SpanExporter + 'static>(
+        exporter: impl FnOnce(Pending, Counter) -> ReleasingExporter<E>,
+        bound: usize,
+        spans: usize,
+    ) -> (u64, usize) {
+        let dropped = Counter::default();
+        let pending = Pending::default();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(BoundedProcessor::new(
+                SimpleSpanProcessor::new(exporter(pending.clone(), dropped.clone())),
+                pending.clone(),
+                bound,
+                dropped.clone(),
+            ))
+            .build();
+        let tracer = provider.tracer("t");
+        for _ in 0..spans {
+            tracer.in_span("s", |_| {});
+        }
+        (dropped.get(), pending.0.load(Ordering::Acquire))
+    }
+
+    #[test]
+    fn spans_of_a_failed_export_are_counted_as_dropped() {
+        let exporter = |pending, dropped| ReleasingExporter::new(Refused, pending, dropped);
+        assert_eq!(end_spans(exporter, 100, 5), (5, 0));
+    }
+
     #[test]
     fn spans_beyond_the_bound_are_dropped_and_counted() {
         let dropped = Counter::default();
@@ -184,22 +233,7 @@ mod tests {
 
     #[test]
     fn exported_spans_free_their_places() {
-        let dropped = Counter::default();
-        let pending = Pending::default();
-        let exporter = ReleasingExporter::new(Discard, pending.clone());
-        let provider = SdkTracerProvider::builder()
-            .with_span_processor(BoundedProcessor::new(
-                SimpleSpanProcessor::new(exporter),
-                pending.clone(),
-                1,
-                dropped.clone(),
-            ))
-            .build();
-        let tracer = provider.tracer("t");
-        for _ in 0..10 {
-            tracer.in_span("s", |_| {});
-        }
-        assert_eq!(dropped.get(), 0);
-        assert_eq!(pending.0.load(Ordering::Acquire), 0);
+        let exporter = |pending, dropped| ReleasingExporter::new(Discard, pending, dropped);
+        assert_eq!(end_spans(exporter, 1, 10), (0, 0));
     }
 }

@@ -38,7 +38,8 @@ pub struct Metrics {
     pub tool_errors: Family<ToolLabels, Counter>,
     pub tool_duration: Family<ToolLabels, Histogram>,
     pub http_requests: Family<HttpLabels, Counter>,
-    /// Spans dropped because the export queue was full (a slow or absent collector).
+    /// Spans dropped because the export queue was full (a slow collector) or their export
+    /// failed (an absent one).
     pub spans_dropped: Counter,
 }
 
@@ -81,7 +82,7 @@ impl Metrics {
         );
         registry.register(
             "k8s_mcp_spans_dropped",
-            "Spans dropped because the export queue was full",
+            "Spans dropped because the export queue was full or their export failed",
             spans_dropped.clone(),
         );
         registry.register(

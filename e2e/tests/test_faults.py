@@ -1,0 +1,240 @@
+"""Faults under load on real components (issue 21): the collector killed and restarted, the
+apiserver gone and back, etcd paused, SIGTERM with calls in flight, a replica of a stateless
+McpServer killed (through the operator, the pod runner and the service proxy). The suite's apiserver is
+shared, so a test takes it away only from its own processes, through a TCP proxy it stops
+(support/proxy.py); etcd is paused for real (SIGSTOP), a few seconds, with nothing else of the
+suite running (pytest runs one test at a time; the stack's controller-manager does not elect a
+leader, so it does not exit on a missed renewal)."""
+
+import contextlib
+import os
+import signal
+import socket
+import time
+import uuid
+from pathlib import Path
+
+import anyio
+import httpx2 as httpx
+import pytest
+import yaml
+from mcp import ClientSession
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from support.cluster import mcp_session
+from support.net import free_port
+from support.otel import ExtraCollector
+from support.proxy import TcpProxy
+from support.server import HttpServer, text
+from support.stack import kubectl, pid_of
+
+pytestmark = pytest.mark.anyio
+
+APISERVER = ("127.0.0.1", 6443)
+
+
+def kubeconfig_through(proxy, tmp_path):
+    """The stack's admin kubeconfig with the apiserver's address replaced by the proxy's."""
+    with open(os.environ["KUBECONFIG"]) as f:
+        config = yaml.safe_load(f)
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
+    path = tmp_path / "proxied.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def dropped_spans(server):
+    metrics = httpx.get(server.url + "/metrics").text
+    return next(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("k8s_mcp_spans_dropped_total "))
+
+
+async def timed_call(s, tool, arguments=None):
+    start = time.monotonic()
+    result = await s.call_tool(tool, arguments or {})
+    return result, time.monotonic() - start
+
+
+async def test_a_collector_killed_and_restarted_under_load_fails_no_call_and_export_resumes(tmp_path):
+    port = free_port()
+    service = f"restart-{uuid.uuid4().hex[:8]}"
+    env = dict(os.environ, OTEL_SERVICE_NAME=service, OTEL_BSP_SCHEDULE_DELAY="50", OTEL_METRICS_EXPORTER="none",
+               OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}")
+    (tmp_path / "before").mkdir()
+    (tmp_path / "after").mkdir()
+    first = ExtraCollector(tmp_path / "before", port)
+    failed = calls = 0
+    with HttpServer(env=env) as server:
+        async with streamable_http_client(server.url + "/mcp") as streams:
+            async with ClientSession(streams[0], streams[1]) as s:
+                await s.initialize()
+
+                async def call():
+                    nonlocal failed, calls
+                    calls += 1
+                    failed += (await s.call_tool("namespaces_list", {})).is_error
+
+                deadline = time.time() + 20
+                while time.time() < deadline and not first.spans(service):
+                    await call()
+                assert first.spans(service), "no span reached the first collector"
+                first.process.kill()
+                first.process.wait(10)
+                down_until = time.time() + 2
+                while time.time() < down_until:
+                    await call()
+                assert dropped_spans(server) > 0, "spans ended while the collector was down were not counted"
+                second = ExtraCollector(tmp_path / "after", port)
+                try:
+                    deadline = time.time() + 30
+                    while time.time() < deadline and not second.spans(service):
+                        await call()
+                    assert second.spans(service), "export did not resume at the restarted collector"
+                finally:
+                    second.stop()
+    assert failed == 0 and calls > 20, (failed, calls)
+
+
+async def test_an_unreachable_apiserver_fails_calls_fast_and_they_work_again_without_a_restart(tmp_path):
+    with TcpProxy(APISERVER) as proxy, HttpServer("--kubeconfig", str(kubeconfig_through(proxy, tmp_path))) as server:
+        async with streamable_http_client(server.url + "/mcp") as streams:
+            async with ClientSession(streams[0], streams[1]) as s:
+                await s.initialize()
+                assert not (await s.call_tool("namespaces_list", {})).is_error
+                proxy.down()
+                down = []
+                until = time.time() + 3
+                while time.time() < until:
+                    down.append(await timed_call(s, "namespaces_list"))
+                proxy.up()
+                back, seconds = await timed_call(s, "namespaces_list")
+        assert server.process.poll() is None
+    assert len(down) >= 3, down
+    for result, seconds in down:
+        assert result.is_error and seconds < 5, (seconds, text(result))
+        assert "failed to list namespaces" in text(result) and "connect" in text(result).lower(), text(result)
+    assert not back.is_error, text(back)
+
+
+def stack_pid(part):
+    pid = int(Path(os.environ["KMCP_STACK_DIR"], "pids", part).read_text())
+    assert Path(f"/proc/{pid}/comm").read_text().strip() == part, f"pids/{part} is not {part}"
+    return pid
+
+
+async def test_a_paused_etcd_ends_calls_at_the_tool_timeout_and_they_work_after(tmp_path, namespace):
+    kubectl("create", "configmap", "probe", "-n", namespace)
+    config = tmp_path / "config.toml"
+    config.write_text("tool_timeout_seconds = 2\n")
+    etcd = stack_pid("etcd")
+    get = {"apiVersion": "v1", "kind": "ConfigMap", "name": "probe", "namespace": namespace}
+    with HttpServer("--config", str(config)) as server:
+        async with streamable_http_client(server.url + "/mcp") as streams:
+            async with ClientSession(streams[0], streams[1]) as s:
+                await s.initialize()
+                assert not (await s.call_tool("resources_get", get)).is_error
+                os.kill(etcd, signal.SIGSTOP)
+                try:
+                    paused = [await timed_call(s, "resources_get", get) for _ in range(2)]
+                finally:
+                    os.kill(etcd, signal.SIGCONT)
+                deadline = time.time() + 30
+                while True:
+                    back = await s.call_tool("resources_get", get)
+                    if not back.is_error or time.time() > deadline:
+                        break
+                    await anyio.sleep(0.5)
+    for result, seconds in paused:
+        assert result.is_error and 1.5 < seconds < 4, (seconds, text(result))
+        assert "did not finish within 2 s" in text(result), text(result)
+    assert not back.is_error, text(back)
+
+
+@contextlib.asynccontextmanager
+async def open_session(url, transport):
+    """An initialized session over streamable HTTP or SSE. Closing it after the server is gone
+    may fail (the DELETE of a streamable HTTP session needs a new connection): not under test."""
+    opener = streamable_http_client(url + "/mcp", terminate_on_close=False) if transport == "http" else sse_client(url + "/sse")
+    try:
+        async with opener as streams, ClientSession(streams[0], streams[1]) as s:
+            await s.initialize()
+            yield s
+    except* (httpx.HTTPError, MCPError, anyio.ClosedResourceError):
+        pass
+
+
+async def test_sigterm_lets_calls_in_flight_finish_and_refuses_new_connections(tmp_path):
+    with TcpProxy(APISERVER, delay=2.0) as proxy:
+        kubeconfig = kubeconfig_through(proxy, tmp_path)
+        for mode in ([], ["--stateless"]):
+            server = HttpServer("--kubeconfig", str(kubeconfig), *mode).__enter__()
+            transports = ["http", "sse"] if not mode else ["http"]
+            results = {}
+            async with contextlib.AsyncExitStack() as stack:
+                sessions = [(t, i, await stack.enter_async_context(open_session(server.url, t)))
+                            for t in transports for i in range(2)]
+                for _, _, s in sessions:
+                    assert not (await s.call_tool("namespaces_list", {})).is_error
+                # From now on each chunk the apiserver sends back waits 2 s: the calls last seconds.
+                proxy.slow()
+
+                async def call(key, s):
+                    results[key] = await s.call_tool("namespaces_list", {})
+
+                async with anyio.create_task_group() as group:
+                    for t, i, s in sessions:
+                        group.start_soon(call, (t, i), s)
+                    await anyio.sleep(0.7)
+                    assert not results, "the calls were not in flight when SIGTERM came"
+                    server.process.send_signal(signal.SIGTERM)
+                    await anyio.sleep(0.3)
+                    port = int(server.url.rsplit(":", 1)[1])
+                    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=2):
+                        pass
+                proxy.fast()
+            assert server.process.wait(30) == 0
+            assert len(results) == len(sessions), (mode, results)
+            for key, result in results.items():
+                assert not result.is_error, (mode, key, text(result))
+
+
+async def test_a_killed_replica_of_a_stateless_server_costs_each_client_at_most_its_call_in_flight(cluster):
+    """Two stateless replicas behind the service proxy (kube-proxy's per-connection balancing),
+    four clients calling without pause; the processes of the pod serving more of them SIGKILLed. A client whose connection
+    went to that pod loses the call in flight and, like any client, opens a new session (after a
+    1 s back-off); every other call succeeds, and every client works again."""
+    cluster.apply("pair", {"replicas": 2})
+    cluster.ready("pair")
+    pods = cluster.ready_pods("pair", 2)
+    calls_of = lambda pod: httpx.get(f"http://{pod['status']['podIP']}:9090/stats").json()["total_tool_calls"]  # noqa: E731
+    failures, after = {}, {}
+    killed_at = None
+
+    async def client(index, url, deadline):
+        failures[index], after[index] = 0, 0
+        while time.monotonic() < deadline:
+            try:
+                async with mcp_session(url) as s:
+                    while time.monotonic() < deadline:
+                        result = await s.call_tool("pods_list_in_namespace", {"namespace": cluster.ns})
+                        assert not result.is_error, text(result)
+                        if killed_at and time.monotonic() > killed_at:
+                            after[index] += 1
+            except* (httpx.HTTPError, MCPError, anyio.ClosedResourceError, OSError):
+                failures[index] += 1
+                await anyio.sleep(1)
+
+    with cluster.service("pair") as url:
+        deadline = time.monotonic() + 12
+        async with anyio.create_task_group() as group:
+            for index in range(4):
+                group.start_soon(client, index, url, deadline)
+            await anyio.sleep(3)
+            # The busier pod: at least one client's connection is there when it dies.
+            victim = max(pods, key=calls_of)
+            assert calls_of(victim) > 0
+            os.killpg(pid_of(victim), signal.SIGKILL)
+            killed_at = time.monotonic()
+    assert all(count <= 1 for count in failures.values()), failures
+    assert all(after.values()), ("a client did not work again after the kill", after)
