@@ -63,7 +63,7 @@ pub struct McpServerSpec {
     /// OpenTelemetry export of the server's traces and metrics.
     #[serde(default)]
     pub telemetry: Telemetry,
-    /// Prometheus scraping of the server's /metrics.
+    /// Prometheus scraping of the server's /metrics, and its alerts.
     #[serde(default)]
     pub metrics: MetricsSettings,
     /// Who may reach the server's pods: a NetworkPolicy per McpServer.
@@ -341,7 +341,11 @@ pub struct MetricsSettings {
     /// A prometheus-operator ServiceMonitor for the server's Service.
     #[serde(default)]
     pub service_monitor: ServiceMonitorSettings,
-    /// A prometheus-operator PrometheusRule with this server's alerts.
+    /// A prometheus-operator PrometheusRule with this server's alerts (tool error ratio, p99
+    /// latency, dropped spans, target down, not Ready), on the series its ServiceMonitor's scrape
+    /// labels with its namespace and job (the Service) and on the operator's readiness series. The
+    /// operator chart's fleet-wide rules hold the same alerts for every server: use one or the
+    /// other.
     #[serde(default)]
     pub prometheus_rule: PrometheusRuleSettings,
 }
@@ -361,11 +365,7 @@ pub struct ServiceMonitorSettings {
     pub labels: BTreeMap<String, String>,
 }
 
-/// Alerts on this server alone (tool error ratio, p99 latency, dropped spans, scrape target
-/// down, not Ready), on the series its ServiceMonitor's scrape labels `namespace` and `job`
-/// (the Service: the McpServer's name) and on the operator's `kubernetes_mcp_operator_mcpserver_ready`.
-/// The operator chart's fleet-wide rules (prometheusRule.enabled) hold the same alerts for every
-/// server: use one or the other.
+/// The PrometheusRule of the server's own alerts.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PrometheusRuleSettings {

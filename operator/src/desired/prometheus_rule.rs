@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::meta::{Placement, object_meta, owner_uid_label, server_name};
+use super::meta::{server_name, swept_meta};
 use crate::api::prometheus_rule::{PrometheusRule, PrometheusRuleSpec, Rule, RuleGroup};
 use crate::validate::{PrometheusRulePlan, ValidatedMcpServer};
 
@@ -18,12 +18,8 @@ pub fn prometheus_rule(v: &ValidatedMcpServer) -> Option<PrometheusRule> {
     let PrometheusRulePlan::Create { labels } = &v.prometheus_rule else {
         return None;
     };
-    // The owner-uid label after the user's: the orphan sweep finds it by that label once it is
-    // no longer wanted.
-    let mut extra_labels = labels.clone();
-    extra_labels.extend(owner_uid_label(v));
     Some(PrometheusRule {
-        metadata: object_meta(v, server_name(v), Placement::Own, extra_labels),
+        metadata: swept_meta(v, labels),
         spec: PrometheusRuleSpec {
             groups: vec![RuleGroup {
                 name: GROUP.into(),
