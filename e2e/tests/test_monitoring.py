@@ -65,8 +65,9 @@ def test_the_chart_ships_the_rules_and_the_dashboard_to_the_apiserver(namespace)
     assert json.loads(dashboard["data"]["kubernetes-mcp.json"]) == dashboard_json()
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     kubectl("apply", "--dry-run=server", "-f", "-", stdin=rendered)
-    default = chart.helm("template", "kmcp", str(chart.CHART), "--namespace", namespace)
-    assert "PrometheusRule" not in default and "grafana_dashboard" not in default
+    default = [o for o in yaml.safe_load_all(chart.helm("template", "kmcp", str(chart.CHART), "--namespace", namespace)) if o]
+    assert "PrometheusRule" not in {o["kind"] for o in default}
+    assert not [o for o in default if "grafana_dashboard" in o["metadata"].get("labels", {})]
 
 
 def dashboard_json():
