@@ -92,11 +92,11 @@ def test_the_operator_does_all_its_work_with_the_charts_rbac(tmp_path, crds):
         for sample in ("minimal.yaml", "cluster-reader.yaml"):
             kubectl("apply", "-n", work, "-f", str(ROOT / "config" / "samples" / sample))
         kubectl("patch", "mcpserver", "minimal", "-n", work, "--type=merge",
-                "-p", '{"spec": {"metrics": {"serviceMonitor": {"enabled": true}}}}')
+                "-p", '{"spec": {"metrics": {"serviceMonitor": {"enabled": true}, "prometheusRule": {"enabled": true}}}}')
         cluster_binding = f"kubernetes-mcp-{work}-cluster-reader:kubernetes-mcp-read"
         eventually("every child of both", lambda: kubectl(
             "get", "deployment/minimal", "deployment/cluster-reader", "servicemonitor/minimal",
-            "rolebinding/kubernetes-mcp-minimal:kubernetes-mcp-read", "-n", work, "-o", "name")
+            "prometheusrule/minimal", "rolebinding/kubernetes-mcp-minimal:kubernetes-mcp-read", "-n", work, "-o", "name")
             and kubectl("get", "clusterrolebinding", cluster_binding, "-o", "name"))
         eventually("events recorded", lambda: "Applied" in kubectl(
             "get", "events", "-n", work, "--field-selector", "involvedObject.name=minimal", "-o", "json"))

@@ -2,7 +2,10 @@
 pass `promtool check rules`, each alert fires on its fixture in `promtool test rules`
 (e2e/tests/data/rules_test.yaml), the chart's PrometheusRule and dashboard ConfigMap are accepted
 by the real apiserver, and after real traffic to a real server scraped by the stack's Prometheus
-every recording rule and every dashboard query returns a series."""
+every recording rule and every dashboard query returns a series. An McpServer that asks for a
+PrometheusRule gets one from the operator that the real CRD accepts, that promtool checks, whose
+alerts fire on that server's series alone (e2e/tests/data/server_rules_test.yaml), that is
+repaired when deleted and removed when no longer asked for."""
 
 import json
 import os
@@ -18,7 +21,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 from support import chart
 from support.server import HttpServer
-from support.stack import ROOT, kubectl, prometheus, scraped_pod
+from support.operator import Operator
+from support.stack import ROOT, apply_mcp, kubectl, prometheus, scraped_pod
 from support.wait import eventually
 
 pytestmark = pytest.mark.anyio
@@ -26,6 +30,7 @@ pytestmark = pytest.mark.anyio
 MONITORING = chart.CHART / "files" / "monitoring"
 RULES = MONITORING / "rules.yaml"
 FIXTURES = ROOT / "e2e" / "tests" / "data" / "rules_test.yaml"
+SERVER_FIXTURES = ROOT / "e2e" / "tests" / "data" / "server_rules_test.yaml"
 PROMTOOL = shutil.which("promtool", path=os.environ.get("KMCP_BIN", ""))
 
 
@@ -60,8 +65,9 @@ def test_the_chart_ships_the_rules_and_the_dashboard_to_the_apiserver(namespace)
     assert json.loads(dashboard["data"]["kubernetes-mcp.json"]) == dashboard_json()
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     kubectl("apply", "--dry-run=server", "-f", "-", stdin=rendered)
-    default = chart.helm("template", "kmcp", str(chart.CHART), "--namespace", namespace)
-    assert "PrometheusRule" not in default and "grafana_dashboard" not in default
+    default = [o for o in yaml.safe_load_all(chart.helm("template", "kmcp", str(chart.CHART), "--namespace", namespace)) if o]
+    assert "PrometheusRule" not in {o["kind"] for o in default}
+    assert not [o for o in default if "grafana_dashboard" in o["metadata"].get("labels", {})]
 
 
 def dashboard_json():
@@ -106,3 +112,40 @@ async def test_every_recording_rule_and_dashboard_query_returns_a_series(namespa
                 query = query.replace(variable, value)
             query = expand(query, recorded)
             eventually(f"a series from {query}", lambda query=query: prometheus(query), seconds=20)
+
+
+def test_an_mcp_server_asking_for_alerts_gets_its_own_rule_from_the_operator(tmp_path, namespace, crds):
+    operator = Operator(tmp_path, "--default-image", "registry.invalid/kubernetes-mcp-server:test",
+                        "--namespace", namespace, "--lease-name", "rule-test", "--lease-namespace", namespace)
+
+    def rule():
+        found = kubectl("get", "prometheusrule", "mcp", "-n", namespace, "--ignore-not-found", "-o", "json")
+        return json.loads(found) if found else None
+
+    def condition():
+        status = json.loads(kubectl("get", "mcpserver", "mcp", "-n", namespace, "-o", "json")).get("status", {})
+        return next((c for c in status.get("conditions", []) if c["type"] == "PrometheusRule"), None)
+    try:
+        apply_mcp(namespace, "mcp", {"metrics": {"prometheusRule": {"enabled": True, "labels": {"release": "prometheus"}}}})
+        # Applied by the operator, so accepted by prometheus-operator's CRD.
+        live = eventually("the PrometheusRule", rule, seconds=30)
+        assert live["metadata"]["labels"]["release"] == "prometheus"
+        assert live["metadata"]["ownerReferences"][0]["kind"] == "McpServer"
+        eventually("PrometheusRule=True", lambda: (c := condition()) and c["status"] == "True" and c["reason"] == "Applied")
+        (tmp_path / "rules.yaml").write_text(yaml.safe_dump(live["spec"]))
+        promtool("check", "rules", str(tmp_path / "rules.yaml"))
+        (tmp_path / "rules_test.yaml").write_text(SERVER_FIXTURES.read_text().replace("NAMESPACE", namespace))
+        promtool("test", "rules", "rules_test.yaml", cwd=tmp_path)
+        chart_alerts = {r["alert"] for r in rules() if "alert" in r}
+        ours = {r["alert"] for group in live["spec"]["groups"] for r in group["rules"]}
+        assert ours == chart_alerts - {"McpOperatorReconcileErrors"}
+
+        # Deleted, it is repaired (the operator watches what it owns).
+        kubectl("delete", "prometheusrule", "mcp", "-n", namespace)
+        eventually("the PrometheusRule repaired", rule, seconds=20)
+        # Asked no more, it goes.
+        apply_mcp(namespace, "mcp", {"metrics": {"prometheusRule": {"enabled": False}}})
+        eventually("the PrometheusRule removed", lambda: rule() is None, seconds=30)
+        eventually("no PrometheusRule condition", lambda: condition() is None)
+    finally:
+        operator.stop()

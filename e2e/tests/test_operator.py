@@ -1,6 +1,7 @@
 """The operator binary against the real apiserver: two replicas elect one leader on a Lease and
 the standby takes over when the leader stops; /metrics, /healthz, /readyz; Events and the
-Degraded condition for a spec the cluster cannot satisfy."""
+Degraded condition for a spec the cluster cannot satisfy; a wanted ServiceMonitor or
+PrometheusRule whose CRD is missing is a False condition until the CRD is installed."""
 
 import json
 import os
@@ -8,6 +9,7 @@ import time
 import uuid
 
 import httpx2 as httpx
+import pytest
 
 from collector import spans_of
 from support.operator import Operator
@@ -98,27 +100,29 @@ def test_reconciles_are_traced_changes_and_failures_are_events_and_failures_are_
         operator.stop()
 
 
-def test_a_service_monitor_waits_for_its_crd_and_appears_once_it_is_installed(tmp_path, namespace, crds):
-    crd_name = "servicemonitors.monitoring.coreos.com"
+@pytest.mark.parametrize("kind", ["ServiceMonitor", "PrometheusRule"])
+def test_a_monitoring_child_waits_for_its_crd_and_appears_once_it_is_installed(tmp_path, namespace, crds, kind):
+    crd_name = f"{kind.lower()}s.monitoring.coreos.com"
+    field = kind[0].lower() + kind[1:]
     live = json.loads(kubectl("get", "crd", crd_name, "-o", "json"))
     crd = {"apiVersion": live["apiVersion"], "kind": live["kind"], "spec": live["spec"],
            "metadata": {k: v for k, v in live["metadata"].items() if k in ("name", "labels", "annotations")}}
-    operator = replica(tmp_path, namespace, "service-monitor-test")
+    operator = replica(tmp_path, namespace, f"{kind.lower()}-test")
 
     def condition():
         status = json.loads(kubectl("get", "mcpserver", "watched", "-n", namespace, "-o", "json")).get("status", {})
-        return next((c for c in status.get("conditions", []) if c["type"] == "ServiceMonitor"), None)
+        return next((c for c in status.get("conditions", []) if c["type"] == kind), None)
     try:
         kubectl("delete", "crd", crd_name, "--wait=true")
-        apply_mcp(namespace, "watched", {"metrics": {"serviceMonitor": {"enabled": True}}})
-        missing = eventually("ServiceMonitor=False", lambda: (c := condition()) and c["status"] == "False" and c)
+        apply_mcp(namespace, "watched", {"metrics": {field: {"enabled": True}}})
+        missing = eventually(f"{kind}=False", lambda: (c := condition()) and c["status"] == "False" and c)
         assert missing["reason"] == "CRDNotServed"
     finally:
         kubectl("create", "-f", "-", stdin=json.dumps(crd))
         kubectl("wait", "--for=condition=Established", f"crd/{crd_name}")
     try:
-        eventually("the ServiceMonitor", lambda: kubectl(
-            "get", "servicemonitor", "watched", "-n", namespace, "--ignore-not-found", "-o", "name"), seconds=30)
-        eventually("ServiceMonitor=True", lambda: (c := condition()) and c["status"] == "True" and c["reason"] == "Applied")
+        eventually(f"the {kind}", lambda: kubectl(
+            "get", kind.lower(), "watched", "-n", namespace, "--ignore-not-found", "-o", "name"), seconds=30)
+        eventually(f"{kind}=True", lambda: (c := condition()) and c["status"] == "True" and c["reason"] == "Applied")
     finally:
         operator.stop()

@@ -12,6 +12,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod prometheus_rule;
 pub mod service_monitor;
 
 /// A managed kubernetes-mcp-server: its Deployment, Service, RBAC, configuration and telemetry.
@@ -21,7 +22,7 @@ pub mod service_monitor;
     version = "v1alpha1",
     kind = "McpServer",
     plural = "mcpservers",
-    doc = "An MCP server for Kubernetes (kubernetes-mcp-server), run and observed by kubernetes-mcp-operator: a Deployment, a Service, RBAC, configuration, a NetworkPolicy and optionally a ServiceMonitor, all made from this spec. status.url is where MCP clients connect.",
+    doc = "An MCP server for Kubernetes (kubernetes-mcp-server), run and observed by kubernetes-mcp-operator: a Deployment, a Service, RBAC, configuration, a NetworkPolicy and optionally a ServiceMonitor and a PrometheusRule, all made from this spec. status.url is where MCP clients connect.",
     // Not `mcps`/`mcp`: kagent's and mcp-operator's MCPServer use them, and with either
     // installed `kubectl get mcps` would be ambiguous.
     shortname = "kmcps",
@@ -62,7 +63,7 @@ pub struct McpServerSpec {
     /// OpenTelemetry export of the server's traces and metrics.
     #[serde(default)]
     pub telemetry: Telemetry,
-    /// Prometheus scraping of the server's /metrics.
+    /// Prometheus scraping of the server's /metrics, and its alerts.
     #[serde(default)]
     pub metrics: MetricsSettings,
     /// Who may reach the server's pods: a NetworkPolicy per McpServer.
@@ -340,6 +341,13 @@ pub struct MetricsSettings {
     /// A prometheus-operator ServiceMonitor for the server's Service.
     #[serde(default)]
     pub service_monitor: ServiceMonitorSettings,
+    /// A prometheus-operator PrometheusRule with this server's alerts (tool error ratio, p99
+    /// latency, dropped spans, target down, not Ready), on the series its ServiceMonitor's scrape
+    /// labels with its namespace and job (the Service) and on the operator's readiness series. The
+    /// operator chart's fleet-wide rules hold the same alerts for every server: use one or the
+    /// other.
+    #[serde(default)]
+    pub prometheus_rule: PrometheusRuleSettings,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -353,6 +361,18 @@ pub struct ServiceMonitorSettings {
     #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)$"))]
     pub interval: Option<String>,
     /// Labels of the ServiceMonitor, e.g. what a Prometheus selects on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The PrometheusRule of the server's own alerts.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusRuleSettings {
+    /// Create the PrometheusRule (only when its CRD is served; a condition says when not).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Labels of the PrometheusRule, e.g. what a Prometheus's ruleSelector selects on.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
 }

@@ -1,6 +1,6 @@
 //! Server-side apply (one field manager, forced) of an McpServer's children and of its status;
-//! the one orphan sweep, by the owner-uid label; whether the ServiceMonitor CRD is served; the
-//! pods of a Deployment.
+//! the one orphan sweep, by the owner-uid label; whether the ServiceMonitor and PrometheusRule
+//! CRDs are served; the pods of a Deployment.
 //! Does I/O against the apiserver.
 
 use std::collections::BTreeSet;
@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::core::{ApiResource, GroupVersion};
 use kube::error::DiscoveryError;
 use kube::{Client, Resource as _, ResourceExt as _};
 use serde::Serialize;
@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::{ReconcileError, is_forbidden, is_not_found};
 use super::memory::ChildKey;
+use crate::api::prometheus_rule::PrometheusRule;
 use crate::api::service_monitor::ServiceMonitor;
 use crate::api::{McpServer, McpServerStatus};
 use crate::desired::{Children, MANAGER, OWNER_UID};
@@ -26,32 +27,35 @@ use crate::desired::{Children, MANAGER, OWNER_UID};
 /// Every child applied in one run: its key and its uid as the apiserver has it.
 pub type AppliedChildren = Vec<(ChildKey, String)>;
 
-fn service_monitor_gvk() -> GroupVersionKind {
-    GroupVersionKind::gvk(
-        &ServiceMonitor::group(&()),
-        &ServiceMonitor::version(&()),
-        &ServiceMonitor::kind(&()),
-    )
+/// Which of prometheus-operator's kinds are served (its CRDs installed), as of one lookup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MonitoringServed {
+    pub service_monitor: bool,
+    pub prometheus_rule: bool,
 }
 
-pub fn service_monitor_resource() -> ApiResource {
-    ApiResource::erase::<ServiceMonitor>(&())
-}
-
-/// Whether monitoring.coreos.com/v1 ServiceMonitor is served (prometheus-operator's CRDs).
-pub async fn service_monitor_served(client: &Client) -> Result<bool, ReconcileError> {
-    match kube::discovery::pinned_kind(client, &service_monitor_gvk()).await {
-        Ok(_) => Ok(true),
-        // The group gone (404) or the group served without this kind: not installed.
-        Err(e) if is_not_found(&e) => Ok(false),
+/// Whether monitoring.coreos.com/v1 ServiceMonitor and PrometheusRule are served: one discovery
+/// request for both.
+pub async fn monitoring_served(client: &Client) -> Result<MonitoringServed, ReconcileError> {
+    let version = GroupVersion::gv(&ServiceMonitor::group(&()), &ServiceMonitor::version(&()));
+    match kube::discovery::pinned_group(client, &version).await {
+        Ok(group) => {
+            let served = |kind: &str| group.recommended_kind(kind).is_some();
+            Ok(MonitoringServed {
+                service_monitor: served(&ServiceMonitor::kind(&())),
+                prometheus_rule: served(&PrometheusRule::kind(&())),
+            })
+        }
+        // The group gone (404) or served without these kinds: not installed.
+        Err(e) if is_not_found(&e) => Ok(MonitoringServed::default()),
         Err(kube::Error::Discovery(
             DiscoveryError::MissingKind(_)
             | DiscoveryError::MissingApiGroup(_)
             | DiscoveryError::MissingResource(_)
             | DiscoveryError::EmptyApiGroup(_),
-        )) => Ok(false),
+        )) => Ok(MonitoringServed::default()),
         Err(source) => Err(ReconcileError::Lookup {
-            what: "the ServiceMonitor CRD",
+            what: "prometheus-operator's CRDs",
             source,
         }),
     }
@@ -71,6 +75,7 @@ pub async fn apply_all(
         deployment,
         service,
         service_monitor,
+        prometheus_rule,
         network_policy,
     } = desired;
     // The fence first, so that no pod is reachable unfenced; then the identity, what it may do,
@@ -101,6 +106,9 @@ pub async fn apply_all(
     let deployment = apply_namespaced(client, "Deployment", &deployment, seen).await?;
     if let Some(monitor) = &service_monitor {
         apply_namespaced(client, "ServiceMonitor", monitor, seen).await?;
+    }
+    if let Some(rule) = &prometheus_rule {
+        apply_namespaced(client, "PrometheusRule", rule, seen).await?;
     }
     Ok((deployment, applied))
 }
@@ -177,15 +185,18 @@ where
 
 /// The kinds the sweep lists, each child of which carries the owner-uid label: the bindings
 /// that owner references cannot reach (RoleBindings in other namespaces, the
-/// ClusterRoleBinding), the optional NetworkPolicy and the optional ServiceMonitor, when its CRD
-/// is served. (Roles and
+/// ClusterRoleBinding), the optional NetworkPolicy and the optional ServiceMonitor and
+/// PrometheusRule, when their CRDs are served. (Roles and
 /// ClusterRoles with rules, made by versions before 0.2, are not swept: their bindings are, which
 /// leaves them inert, and the operator holds no right on roles.)
-pub fn swept_kinds(service_monitor_served: bool) -> Vec<(&'static str, ApiResource)> {
+pub fn swept_kinds(served: MonitoringServed) -> Vec<(&'static str, ApiResource)> {
     let mut kinds = binding_kinds();
     kinds.push(("NetworkPolicy", ApiResource::erase::<NetworkPolicy>(&())));
-    if service_monitor_served {
-        kinds.push(("ServiceMonitor", service_monitor_resource()));
+    if served.service_monitor {
+        kinds.push(("ServiceMonitor", ApiResource::erase::<ServiceMonitor>(&())));
+    }
+    if served.prometheus_rule {
+        kinds.push(("PrometheusRule", ApiResource::erase::<PrometheusRule>(&())));
     }
     kinds
 }
@@ -203,7 +214,7 @@ pub fn binding_kinds() -> Vec<(&'static str, ApiResource)> {
 }
 
 /// Deletes every object of `kinds` labelled with the owner `uid` that is not in `keep`: what a
-/// changed scope, namespace list or ServiceMonitor switch left behind.
+/// changed scope, namespace list, ServiceMonitor or PrometheusRule switch left behind.
 pub async fn sweep_orphans(
     client: &Client,
     uid: &str,

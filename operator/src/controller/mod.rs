@@ -40,6 +40,7 @@ pub use error::ReconcileError;
 pub use reconcile::{FINALIZER, reconcile};
 
 use crate::api::McpServer;
+use crate::api::prometheus_rule::PrometheusRule;
 use crate::api::service_monitor::ServiceMonitor;
 use crate::desired::MANAGER;
 use crate::metrics::Metrics;
@@ -166,14 +167,20 @@ pub async fn run(
             .owns(scoped::<Service>(&client, ns), children_only())
             .owns(scoped::<Deployment>(&client, ns), children_only())
             .owns(scoped::<NetworkPolicy>(&client, ns), children_only());
-    // A ServiceMonitor CRD installed later is seen by the reconcile (it looks again soon) but
-    // watched only from the next start.
-    match apply::service_monitor_served(&client).await {
-        Ok(true) => {
-            controller = controller.owns(scoped::<ServiceMonitor>(&client, ns), children_only());
+    // A ServiceMonitor or PrometheusRule CRD installed later is seen by the reconcile (it looks
+    // again soon) but watched only from the next start.
+    match apply::monitoring_served(&client).await {
+        Ok(served) => {
+            if served.service_monitor {
+                controller =
+                    controller.owns(scoped::<ServiceMonitor>(&client, ns), children_only());
+            }
+            if served.prometheus_rule {
+                controller =
+                    controller.owns(scoped::<PrometheusRule>(&client, ns), children_only());
+            }
         }
-        Ok(false) => {}
-        Err(e) => tracing::warn!(error = %e, "ServiceMonitors are not watched"),
+        Err(e) => tracing::warn!(error = %e, "ServiceMonitors and PrometheusRules are not watched"),
     }
     // The policy back in force (or gone): every McpServer again, at once.
     if let Some(gate) = &context.admission {

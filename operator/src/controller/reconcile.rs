@@ -18,8 +18,8 @@ use tracing::Instrument as _;
 
 use super::Context;
 use super::apply::{
-    apply_all, binding_kinds, list_pods, service_monitor_served, sweep_orphans, swept_kinds,
-    write_status,
+    MonitoringServed, apply_all, binding_kinds, list_pods, monitoring_served, sweep_orphans,
+    swept_kinds, write_status,
 };
 use super::error::{ReconcileError, is_not_found};
 use super::events::Events;
@@ -130,9 +130,11 @@ async fn apply_live(
         return Err(ReconcileError::AdmissionPolicyMissing);
     }
     // lookup: the facts from outside the McpServer that decide what is built
+    let served = monitoring_served(&ctx.client).await?;
     let facts = Facts {
         default_image: ctx.default_image.clone(),
-        service_monitor_served: service_monitor_served(&ctx.client).await?,
+        service_monitor_served: served.service_monitor,
+        prometheus_rule_served: served.prometheus_rule,
         scrape_namespaces: ctx.scrape_namespaces.clone(),
         telemetry: ctx.defaults.telemetry.clone(),
         service_monitor_labels: ctx.defaults.service_monitor_labels.clone(),
@@ -167,7 +169,7 @@ async fn apply_live(
         events.recreated(child).await;
     }
     if let Some(kept) = outcome.sweep {
-        let kinds = swept_kinds(facts.service_monitor_served);
+        let kinds = swept_kinds(served);
         sweep_orphans(&ctx.client, &validated.uid, &kept, &kinds).await?;
         ctx.memory.swept(&validated.uid, kept);
     }
@@ -210,14 +212,15 @@ async fn apply_live(
 }
 
 /// Deletes what the finalizer guards: the bindings labelled with this McpServer's uid. (Its
-/// ServiceMonitor, like every other owned child, goes by garbage collection.)
+/// ServiceMonitor and PrometheusRule, like every other owned child, go by garbage collection.)
 async fn cleanup(
     mcp: &McpServer,
     ctx: &Context,
     events: &Events,
 ) -> Result<Action, ReconcileError> {
     let uid = mcp.uid().unwrap_or_default();
-    sweep_orphans(&ctx.client, &uid, &BTreeSet::new(), &swept_kinds(false)).await?;
+    let kinds = swept_kinds(MonitoringServed::default());
+    sweep_orphans(&ctx.client, &uid, &BTreeSet::new(), &kinds).await?;
     ctx.memory.forget(&uid);
     ctx.metrics
         .forget(&mcp.namespace().unwrap_or_default(), &mcp.name_any());

@@ -13,7 +13,7 @@ use super::error::ReconcileError;
 use super::handshake::Handshake;
 use super::progress::{Progress, pod_selector};
 use crate::api::{McpServer, McpServerStatus};
-use crate::validate::{SERVER_PORT, ServiceMonitorPlan, ValidatedMcpServer};
+use crate::validate::{PrometheusRulePlan, SERVER_PORT, ServiceMonitorPlan, ValidatedMcpServer};
 
 /// A condition of `type_`; `lastTransitionTime` keeps its old value unless the status flips.
 fn condition(
@@ -104,18 +104,18 @@ pub fn status(
             "every child applied".to_owned(),
         )),
     ];
-    // A condition only for a ServiceMonitor the McpServer asks for: applied, or awaiting its CRD.
-    let served = match v.service_monitor {
-        ServiceMonitorPlan::Create { .. } => Some(true),
-        ServiceMonitorPlan::AwaitCrd => Some(false),
-        ServiceMonitorPlan::Delete | ServiceMonitorPlan::Absent => None,
-    };
-    // A ServiceMonitor that cannot exist stalls an otherwise finished (or rolling) McpServer.
-    let progress = match (progress, served) {
-        (Progress::Done | Progress::Rolling { .. }, Some(false)) => &Progress::Stalled {
-            reason: "ServiceMonitorCRDNotServed",
-            message: "a ServiceMonitor is wanted but monitoring.coreos.com/v1 is not served".into(),
-        },
+    let monitoring = monitoring(v);
+    let unserved = monitoring.iter().find(|(_, _, served)| !served);
+    // A child that cannot exist stalls an otherwise finished (or rolling) McpServer.
+    let stalled;
+    let progress = match (progress, unserved) {
+        (Progress::Done | Progress::Rolling { .. }, Some(&(kind, reason, _))) => {
+            stalled = Progress::Stalled {
+                reason,
+                message: format!("a {kind} is wanted but monitoring.coreos.com/v1 is not served"),
+            };
+            &stalled
+        }
         _ => progress,
     };
     match progress {
@@ -127,15 +127,17 @@ pub fn status(
             conditions.push(condition(("Stalled", true, reason, message.clone())));
         }
     }
-    if let Some(served) = served {
+    // A condition only for each prometheus-operator child the McpServer asks for: applied, or
+    // awaiting its CRD.
+    for (kind, _, served) in monitoring {
         conditions.push(condition((
-            "ServiceMonitor",
+            kind,
             served,
             if served { "Applied" } else { "CRDNotServed" },
             if served {
-                "ServiceMonitor applied".to_owned()
+                format!("{kind} applied")
             } else {
-                "monitoring.coreos.com/v1 ServiceMonitor is not served: install prometheus-operator's CRDs".to_owned()
+                format!("monitoring.coreos.com/v1 {kind} is not served: install prometheus-operator's CRDs")
             },
         )));
     }
@@ -154,6 +156,36 @@ pub fn status(
             _ => None,
         },
     }
+}
+
+/// Each prometheus-operator child the McpServer asks for: its kind, the reason it stalls while
+/// its CRD is not served, and whether it is.
+fn monitoring(v: &ValidatedMcpServer) -> Vec<(&'static str, &'static str, bool)> {
+    let service_monitor = match v.service_monitor {
+        ServiceMonitorPlan::Create { .. } => Some(true),
+        ServiceMonitorPlan::AwaitCrd => Some(false),
+        ServiceMonitorPlan::Delete | ServiceMonitorPlan::Absent => None,
+    };
+    let prometheus_rule = match v.prometheus_rule {
+        PrometheusRulePlan::Create { .. } => Some(true),
+        PrometheusRulePlan::AwaitCrd => Some(false),
+        PrometheusRulePlan::Delete | PrometheusRulePlan::Absent => None,
+    };
+    [
+        (
+            "ServiceMonitor",
+            "ServiceMonitorCRDNotServed",
+            service_monitor,
+        ),
+        (
+            "PrometheusRule",
+            "PrometheusRuleCRDNotServed",
+            prometheus_rule,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(kind, reason, served)| Some((kind, reason, served?)))
+    .collect()
 }
 
 /// The status after a failed reconcile: Degraded with the error, for the generation it failed
@@ -237,11 +269,14 @@ pub fn changes(
     changes
 }
 
-/// When to look again without a change: soon while a wanted ServiceMonitor's CRD is missing
-/// (it may be installed at any time) or the rollout is not done (a pod that starts crash-looping
+/// When to look again without a change: soon while a wanted ServiceMonitor's or
+/// PrometheusRule's CRD is missing (it may be installed at any time) or the rollout is not done (a pod that starts crash-looping
 /// changes no Deployment status), since nothing else would wake us; else every five minutes.
 pub fn next_check(v: &ValidatedMcpServer, progress: &Progress) -> Action {
-    if v.service_monitor == ServiceMonitorPlan::AwaitCrd || *progress != Progress::Done {
+    if v.service_monitor == ServiceMonitorPlan::AwaitCrd
+        || v.prometheus_rule == PrometheusRulePlan::AwaitCrd
+        || *progress != Progress::Done
+    {
         Action::requeue(Duration::from_secs(10))
     } else {
         Action::requeue(Duration::from_secs(300))

@@ -87,6 +87,15 @@ pub fn owner_uid_label(v: &ValidatedMcpServer) -> BTreeMap<String, String> {
     BTreeMap::from([(OWNER_UID.into(), v.uid.clone())])
 }
 
+/// The metadata of a swept child in the McpServer's namespace (the ServiceMonitor, the
+/// PrometheusRule): the user's `labels`, then the owner-uid label, by which the orphan sweep
+/// finds it once it is no longer wanted.
+pub fn swept_meta(v: &ValidatedMcpServer, labels: &BTreeMap<String, String>) -> ObjectMeta {
+    let mut extra_labels = labels.clone();
+    extra_labels.extend(owner_uid_label(v));
+    object_meta(v, server_name(v), Placement::Own, extra_labels)
+}
+
 fn owner_reference(v: &ValidatedMcpServer) -> OwnerReference {
     OwnerReference {
         api_version: McpServer::api_version(&()).into_owned(),

@@ -1,12 +1,14 @@
 //! Desired state: every child object of an McpServer, built from the validated McpServer alone
-//! as typed k8s-openapi objects (and the trimmed ServiceMonitor of `api`), one builder per
-//! child. Names, labels and owner references are decided in `meta`; the config-hash annotation,
-//! the security context and the order of environment variables in `deployment`. Pure.
+//! as typed k8s-openapi objects (and the trimmed ServiceMonitor and PrometheusRule of `api`),
+//! one builder per child. Names, labels and owner references are decided in `meta`; the
+//! config-hash annotation, the security context and the order of environment variables in
+//! `deployment`. Pure.
 
 mod config_map;
 mod deployment;
 mod meta;
 mod network_policy;
+mod prometheus_rule;
 mod rbac;
 mod service;
 mod service_monitor;
@@ -16,6 +18,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 
+use crate::api::prometheus_rule::PrometheusRule;
 use crate::api::service_monitor::ServiceMonitor;
 use crate::validate::ValidatedMcpServer;
 
@@ -40,6 +43,8 @@ pub struct Children {
     pub service: Service,
     /// Only when the plan is to create one (asked for and served).
     pub service_monitor: Option<ServiceMonitor>,
+    /// Only when the plan is to create one (asked for and served).
+    pub prometheus_rule: Option<PrometheusRule>,
     /// Unless switched off.
     pub network_policy: Option<NetworkPolicy>,
 }
@@ -53,6 +58,7 @@ pub fn children(v: &ValidatedMcpServer) -> Children {
         deployment: deployment::deployment(v),
         service: service::service(v),
         service_monitor: service_monitor::service_monitor(v),
+        prometheus_rule: prometheus_rule::prometheus_rule(v),
         network_policy: network_policy::network_policy(v),
     }
 }
@@ -99,6 +105,7 @@ mod tests {
                     "deployment": children.deployment,
                     "service": children.service,
                     "serviceMonitor": children.service_monitor,
+                    "prometheusRule": children.prometheus_rule,
                     "networkPolicy": children.network_policy,
                 })
             );

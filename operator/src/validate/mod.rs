@@ -1,9 +1,11 @@
 //! The McpServer read once: every default applied and every cross-field rule checked, plus the
-//! facts looked up in the cluster (default image, is the ServiceMonitor CRD served). The result
+//! facts looked up in the cluster (default image, are the ServiceMonitor and PrometheusRule
+//! CRDs served). The result
 //! holds only decisions, not the spec, so builders take it alone and default nothing again.
 //! Pure.
 
 mod auth;
+mod monitoring;
 mod network;
 mod telemetry;
 
@@ -17,6 +19,7 @@ use crate::api::{AccessScope, AccessVerbs, DeniedResource, McpServer, Toolset};
 use crate::tenancy::{READ_ROLE, READ_WRITE_ROLE};
 
 pub use auth::{AUTH_DELEGATOR_ROLE, AuthPlan, RequiredAuth};
+pub use monitoring::PrometheusRulePlan;
 pub use network::NetworkPolicyPlan;
 pub use telemetry::{OTLP_CA_DIR, TelemetryDefaults, TelemetryPlan};
 
@@ -27,6 +30,8 @@ pub struct Facts {
     pub default_image: String,
     /// Whether monitoring.coreos.com/v1 ServiceMonitor is served.
     pub service_monitor_served: bool,
+    /// Whether monitoring.coreos.com/v1 PrometheusRule is served.
+    pub prometheus_rule_served: bool,
     /// Namespaces that may scrape the metrics port when spec.network.metricsFrom is unset (the
     /// operator's --scrape-namespaces).
     pub scrape_namespaces: Vec<String>,
@@ -53,6 +58,7 @@ pub struct ValidatedMcpServer {
     pub pod: PodSettings,
     pub telemetry: TelemetryPlan,
     pub service_monitor: ServiceMonitorPlan,
+    pub prometheus_rule: PrometheusRulePlan,
     /// None: no NetworkPolicy (one made before is deleted).
     pub network_policy: Option<NetworkPolicyPlan>,
     /// The server's config.toml.
@@ -248,6 +254,10 @@ pub fn validate(mcp: &McpServer, facts: &Facts) -> Result<ValidatedMcpServer, Va
         },
         telemetry: telemetry::plan(&spec.telemetry, &facts.telemetry),
         service_monitor,
+        prometheus_rule: monitoring::plan(
+            &spec.metrics.prometheus_rule,
+            facts.prometheus_rule_served,
+        ),
         network_policy: network::plan(
             &spec.network,
             &facts.scrape_namespaces,
@@ -274,6 +284,7 @@ pub fn test_facts() -> Facts {
     Facts {
         default_image: "kubernetes-mcp-server:default".into(),
         service_monitor_served: true,
+        prometheus_rule_served: true,
         scrape_namespaces: vec!["monitoring".into()],
         telemetry: TelemetryDefaults::default(),
         service_monitor_labels: BTreeMap::new(),

@@ -296,3 +296,27 @@ fn an_apply_after_a_failure_is_an_event_and_a_rollout_is_looked_at_again_soon() 
         Action::requeue(Duration::from_secs(10))
     );
 }
+
+#[test]
+fn a_wanted_prometheus_rule_is_applied_or_stalls_on_its_missing_crd_like_a_service_monitor() {
+    let (_, mut mcp, d) = inputs(1);
+    mcp.spec.metrics.service_monitor.enabled = false;
+    mcp.spec.metrics.prometheus_rule.enabled = true;
+    let unserved = Facts {
+        prometheus_rule_served: false,
+        ..facts(true)
+    };
+    let v = validate(&mcp, &unserved).unwrap();
+    let s = status(&v, &mcp, &d, (&Progress::Done, &Handshake::Off), &at(100));
+    assert!(types(&s, "False").contains(&pair("PrometheusRule", "CRDNotServed")));
+    assert!(types(&s, "True").contains(&pair("Stalled", "PrometheusRuleCRDNotServed")));
+    assert!(!s.conditions.iter().any(|c| c.type_ == "ServiceMonitor"));
+    assert_eq!(
+        next_check(&v, &Progress::Done),
+        Action::requeue(Duration::from_secs(10))
+    );
+    let v = validate(&mcp, &facts(true)).unwrap();
+    let s = status(&v, &mcp, &d, (&Progress::Done, &Handshake::Off), &at(100));
+    assert!(types(&s, "True").contains(&pair("PrometheusRule", "Applied")));
+    assert!(!s.conditions.iter().any(|c| c.type_ == "Stalled"));
+}
