@@ -12,6 +12,12 @@ step() { printf '\n== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
 step "components (e2e/stack/install.sh)"
 e2e/stack/install.sh
 
+step "supply chain (deny.toml, SBOM)"
+# Licenses, bans, duplicate versions and sources of the dependency graph; the advisory database
+# needs the internet (GitHub), which CI here cannot reach: `cargo deny check advisories` elsewhere.
+PATH="$(source e2e/stack/paths.sh && echo "$cargo_tools_dir/bin"):$PATH" cargo deny --locked check licenses bans sources
+e2e/sbom.sh
+
 step "build"
 # Built outside the stack (its network namespace reaches no registry), with the features of the
 # test run so that nothing is rebuilt inside it, and every target so a gated test still compiles.
