@@ -3,13 +3,15 @@ the real binaries against the test stack's apiserver, collector and Prometheus. 
 stack: `e2e/stack.sh exec -- $KMCP_PYTHON -m pytest e2e/tests`. Helpers other than fixtures are
 in support/."""
 
+import json
 import uuid
 
 import pytest
 
 from support.cluster import IMAGE, Cluster
 from support.operator import Operator
-from support.stack import ROOT, SERVER, kubectl, pod_runner
+from support.stack import ROOT, SERVER, is_ready, kubectl, pod_runner
+from support.wait import eventually
 
 
 @pytest.fixture
@@ -49,3 +51,25 @@ def cluster(operator, namespace, tmp_path):
             yield Cluster(namespace, tmp_path)
         finally:
             kubectl("delete", "mcpservers", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
+
+
+# Fifty numbered lines, then it keeps running so that it can be exec'd into.
+TALKER_SCRIPT = 'for i in $(seq 1 50); do echo "line $i"; done; echo "to stderr" >&2; exec sleep 3600'
+
+
+@pytest.fixture
+def talker(namespace, tmp_path):
+    """The pod `talker` of a fresh namespace, run by the pod runner and Ready: (namespace, name)."""
+    with pod_runner(namespace, tmp_path / "pod-runner.log"):
+        kubectl("apply", "-f", "-", stdin=json.dumps({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "talker", "namespace": namespace},
+            "spec": {"containers": [{"name": "main", "image": "registry.invalid/shell:1",
+                                     "command": ["sh", "-c", TALKER_SCRIPT]}]}}))
+        eventually("talker is Ready", lambda: is_ready(json.loads(
+            kubectl("get", "pod", "talker", "-n", namespace, "-o", "json"))))
+        # Ready once started: wait until its first output is written too.
+        eventually("talker has written its lines", lambda: "to stderr" in kubectl("logs", "talker", "-n", namespace))
+        try:
+            yield namespace, "talker"
+        finally:
+            kubectl("delete", "pods", "--all", "-n", namespace, "--wait=true", "--timeout=60s")

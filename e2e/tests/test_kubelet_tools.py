@@ -1,7 +1,7 @@
 """The kubelet-backed tools succeed for real through the official MCP SDK: the apiserver proxies
 pods/exec (WebSocket from the server, SPDY to the kubelet), pods/log and nodes/proxy to the stack's
 kubelet API (e2e/stack/kubelet), which serves the pods the pod runner runs. Each answer is checked
-against what the pod really did or what the node really holds."""
+against what the pod really did or what the node really holds. The pod is conftest's `talker`."""
 
 import json
 import os
@@ -9,36 +9,15 @@ import os
 import pytest
 
 from support.server import session, text
-from support.stack import is_ready, kubectl, pod_runner
-from support.wait import eventually
+from support.stack import kubectl
 
 pytestmark = pytest.mark.anyio
 
 STACK_DIR = os.environ["KMCP_STACK_DIR"]
-# Fifty numbered lines, then it keeps running so that it can be exec'd into.
-SCRIPT = 'for i in $(seq 1 50); do echo "line $i"; done; echo "to stderr" >&2; exec sleep 3600'
 
 
-@pytest.fixture
-def pod(namespace, tmp_path):
-    """The pod `talker` of a fresh namespace, run by the pod runner and Ready: (namespace, name)."""
-    with pod_runner(namespace, tmp_path / "pod-runner.log"):
-        kubectl("apply", "-f", "-", stdin=json.dumps({
-            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "talker", "namespace": namespace},
-            "spec": {"containers": [{"name": "main", "image": "registry.invalid/shell:1",
-                                     "command": ["sh", "-c", SCRIPT]}]}}))
-        eventually("talker is Ready", lambda: is_ready(json.loads(
-            kubectl("get", "pod", "talker", "-n", namespace, "-o", "json"))))
-        # Ready once started: wait until its first output is written too.
-        eventually("talker has written its lines", lambda: "to stderr" in kubectl("logs", "talker", "-n", namespace))
-        try:
-            yield namespace, "talker"
-        finally:
-            kubectl("delete", "pods", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
-
-
-async def test_pods_exec_returns_stdout_and_more_than_a_pipe_of_stderr(pod):
-    namespace, name = pod
+async def test_pods_exec_returns_stdout_and_more_than_a_pipe_of_stderr(talker):
+    namespace, name = talker
     # 64 KiB to stderr before a byte to stdout: a reader that drains stdout first deadlocks.
     command = ["sh", "-c", "head -c 65536 /dev/zero | tr '\\0' e >&2; echo stdout-after; hostname"]
     async with session("stdio") as s:
@@ -50,8 +29,8 @@ async def test_pods_exec_returns_stdout_and_more_than_a_pipe_of_stderr(pod):
     assert "\ntalker" in out
 
 
-async def test_pods_exec_reports_a_failing_commands_exit_status(pod):
-    namespace, name = pod
+async def test_pods_exec_reports_a_failing_commands_exit_status(talker):
+    namespace, name = talker
     async with session("stdio") as s:
         got = await s.call_tool("pods_exec", {"name": name, "namespace": namespace,
                                               "command": ["sh", "-c", "echo partial; exit 3"]})
@@ -59,8 +38,8 @@ async def test_pods_exec_reports_a_failing_commands_exit_status(pod):
     assert got.is_error and "command terminated with exit code 3" in text(got) and "partial" in text(got), text(got)
 
 
-async def test_pods_exec_output_over_the_limit_is_cut_with_a_note(pod):
-    namespace, name = pod
+async def test_pods_exec_output_over_the_limit_is_cut_with_a_note(talker):
+    namespace, name = talker
     command = ["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x"]
     async with session("stdio", "--max-tool-response-bytes", "4096") as s:
         got = await s.call_tool("pods_exec", {"name": name, "namespace": namespace, "command": command})
@@ -71,8 +50,8 @@ async def test_pods_exec_output_over_the_limit_is_cut_with_a_note(pod):
     assert len(out.encode()) <= 4096 and "x" * 3000 in out
 
 
-async def test_pods_log_is_the_pods_real_output_and_honours_tail(pod):
-    namespace, name = pod
+async def test_pods_log_is_the_pods_real_output_and_honours_tail(talker):
+    namespace, name = talker
     async with session("stdio") as s:
         everything = text(await s.call_tool("pods_log", {"name": name, "namespace": namespace}))
         last = text(await s.call_tool("pods_log", {"name": name, "namespace": namespace, "tail": 3}))
@@ -80,8 +59,8 @@ async def test_pods_log_is_the_pods_real_output_and_honours_tail(pod):
     assert last.splitlines() == ["line 49", "line 50", "to stderr"]
 
 
-async def test_pods_log_is_capped_at_max_log_tail_lines(pod):
-    namespace, name = pod
+async def test_pods_log_is_capped_at_max_log_tail_lines(talker):
+    namespace, name = talker
     async with session("stdio", "--max-log-tail-lines", "2") as s:
         got = text(await s.call_tool("pods_log", {"name": name, "namespace": namespace, "tail": 0}))
     note, *lines = got.splitlines()
@@ -106,8 +85,8 @@ async def test_nodes_log_asks_the_log_query_api_for_a_service_and_a_tail():
     assert capped.splitlines() == ["[the log is capped at its last 2 lines (max_log_tail_lines)]", "entry 19", "entry 20"]
 
 
-async def test_nodes_stats_summary_is_the_nodes_and_its_pods_usage(pod):
-    namespace, name = pod
+async def test_nodes_stats_summary_is_the_nodes_and_its_pods_usage(talker):
+    namespace, name = talker
     node = kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}")
     async with session("stdio") as s:
         got = await s.call_tool("nodes_stats_summary", {"name": node})

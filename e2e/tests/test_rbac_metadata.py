@@ -19,14 +19,31 @@ pytestmark = pytest.mark.anyio
 RBAC = "io.kubernetes-mcp-server/rbac"
 
 
+# The kinds the cases below name, as the apiserver's discovery maps them: (group, resource).
+RESOURCES = {("v1", "ConfigMap"): ("", "configmaps"), ("apps/v1", "Deployment"): ("apps", "deployments")}
+
+
+def target_of(target, arguments):
+    """(apiGroup, resource) of a requirement's target: a named resource, the kind the call's
+    apiVersion/kind arguments name, or the kind of the manifest it applies."""
+    if "resource" in target:
+        named = target["resource"]
+        return named.get("apiGroup", ""), named["resource"] + (f"/{named['subresource']}" if "subresource" in named else "")
+    if "gvk" in target:
+        gvk = target["gvk"]
+        group, resource = RESOURCES[(arguments[gvk["apiVersionArgument"]], arguments[gvk["kindArgument"]])]
+        return group, resource + (f"/{gvk['subresource']}" if "subresource" in gvk else "")
+    manifest = json.loads(arguments[target["manifest"]["argument"]])
+    return RESOURCES[(manifest["apiVersion"], manifest["kind"])]
+
+
 def rules_for(declaration, arguments):
     """The RBAC rules a declaration asks for, with the call's arguments filled in, and whether
     they all apply in the namespace of the call (else they are granted cluster-wide)."""
     rules, namespaced = [], True
     for requirement in declaration["bounded"]["requirements"]:
-        target = requirement["target"]["resource"]
-        resource = target["resource"] + (f"/{target['subresource']}" if "subresource" in target else "")
-        rule = {"apiGroups": [target.get("apiGroup", "")], "resources": [resource], "verbs": requirement["verbs"]}
+        group, resource = target_of(requirement["target"], arguments)
+        rule = {"apiGroups": [group], "resources": [resource], "verbs": requirement["verbs"]}
         if "resourceName" in requirement:
             rule["resourceNames"] = [arguments[requirement["resourceName"]["argument"]]]
         namespaced &= "argument" in requirement.get("namespace", {})
@@ -63,6 +80,9 @@ async def call_once_granted(s, tool, arguments):
     return result
 
 
+NODE = os.environ.get("KMCP_NODE_NAME", "e2e-node")
+CONFIG_MAP = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "made"}, "data": {"k": "v"}})
+
 CASES = {
     "pods_get": lambda ns: {"namespace": ns, "name": "solo"},
     "pods_list_in_namespace": lambda ns: {"namespace": ns},
@@ -71,13 +91,30 @@ CASES = {
     "namespaces_list": lambda ns: {},
     "pods_list": lambda ns: {},
     "helm_list": lambda ns: {"all_namespaces": True},
+    "pods_run": lambda ns: {"namespace": ns, "image": "registry.invalid/run:1", "name": "ran"},
+    "pods_log": lambda ns: {"namespace": ns, "name": "talker"},
+    "pods_exec": lambda ns: {"namespace": ns, "name": "talker", "command": ["echo", "hi"]},
+    "nodes_log": lambda ns: {"name": NODE, "query": "kubelet"},
+    "nodes_stats_summary": lambda ns: {"name": NODE},
+    "resources_get": lambda ns: {"apiVersion": "v1", "kind": "ConfigMap", "namespace": ns, "name": "cm"},
+    "resources_list": lambda ns: {"apiVersion": "v1", "kind": "ConfigMap", "namespace": ns},
+    "resources_delete": lambda ns: {"apiVersion": "v1", "kind": "ConfigMap", "namespace": ns, "name": "cm"},
+    "resources_scale": lambda ns: {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": ns, "name": "web",
+                                   "scale": 2},
+    "resources_create_or_update": lambda ns: {"resource": CONFIG_MAP, "namespace": ns},
 }
+# Tools whose target must really run: the kubelet API serves the pod runner's pods only.
+RUNNING_POD = {"pods_log", "pods_exec"}
 
 
 @pytest.mark.parametrize("tool", sorted(CASES))
-async def test_the_declared_rbac_is_enough_and_needed(tool, namespace, tmp_path):
+async def test_the_declared_rbac_is_enough_and_needed(tool, namespace, tmp_path, request):
+    if tool in RUNNING_POD:
+        request.getfixturevalue("talker")
     for pod in ("solo", "victim"):
         kubectl("run", pod, "-n", namespace, "--image=registry.invalid/solo:1")
+    kubectl("create", "configmap", "cm", "-n", namespace, "--from-literal=k=v")
+    kubectl("create", "deployment", "web", "-n", namespace, "--image=registry.invalid/web:1")
     arguments = CASES[tool](namespace)
     granted = ServiceAccountUser(tmp_path, namespace, "granted")
     bare = ServiceAccountUser(tmp_path, namespace, "bare")
@@ -95,3 +132,14 @@ async def test_the_declared_rbac_is_enough_and_needed(tool, namespace, tmp_path)
         result = await s.call_tool(tool, arguments)
         assert result.is_error and "forbidden" in text(result).lower(), text(result)
 
+
+async def test_the_tools_that_declare_no_rbac_need_none(namespace, tmp_path):
+    bare = ServiceAccountUser(tmp_path, namespace, "bare")
+    async with session("stdio", "--toolsets", "core,config,helm", env=env_with(bare.kubeconfig)) as s:
+        declared = {t.name: t.meta[RBAC] for t in (await s.list_tools()).tools}
+        free = sorted(name for name, rbac in declared.items() if "none" in rbac)
+        # configuration_contexts_list is listed only for a kubeconfig of several contexts.
+        assert free == ["configuration_view"]
+        for tool in free:
+            result = await s.call_tool(tool, {})
+            assert not result.is_error, f"{tool}: {text(result)}"

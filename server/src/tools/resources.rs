@@ -2,7 +2,7 @@
 //! (server-side apply), delete, scale, through the shared helpers of `kube.rs`.
 //! Does I/O against the apiserver.
 
-use kube::api::{Patch, PatchParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -161,10 +161,16 @@ async fn resources_scale(ctx: &ToolContext, args: Arguments) -> Result<String, T
     let ns = target.namespace_or_default(a.namespace.as_deref());
     let api = api(&target, &ar, &scope, Some(ns));
     let scale = match a.scale {
+        // Read, then update (not patch): the verbs the tool declares in its RBAC metadata, as
+        // the Go server does; the resourceVersion read makes a concurrent change a conflict.
         Some(replicas) => {
-            let patch = json!({"spec": {"replicas": replicas}});
-            api.patch_scale(&a.name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
+            async {
+                let mut current = api.get_scale(&a.name).await?;
+                current.spec.get_or_insert_default().replicas = Some(replicas);
+                api.replace_scale(&a.name, &PostParams::default(), &current)
+                    .await
+            }
+            .await
         }
         None => api.get_scale(&a.name).await,
     }
