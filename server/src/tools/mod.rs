@@ -341,6 +341,15 @@ pub fn field_selector_property(what: &str) -> Value {
     })
 }
 
+/// The `continue` argument of every list tool: where a list cut at `max_list_page_size`
+/// resumes.
+pub fn continue_property() -> Value {
+    json!({
+        "type": "string",
+        "description": "The continue token a truncated list gave, to read its next page (with the same other arguments)",
+    })
+}
+
 pub fn label_selector_property(what: &str) -> Value {
     json!({
         "type": "string",

@@ -6,10 +6,10 @@ use kube::api::{Patch, PatchParams};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::kube::{FIELD_MANAGER, api, delete, get, gvk, list, plural, resolve, selectors};
+use super::kube::{FIELD_MANAGER, Selection, api, delete, get, gvk, list, plural, resolve};
 use super::output::yaml;
 use super::{
-    Arguments, Hints, ToolContext, ToolError, ToolSpec, field_selector_property,
+    Arguments, Hints, ToolContext, ToolError, ToolSpec, continue_property, field_selector_property,
     label_selector_property, object_schema,
 };
 use crate::config::Toolset;
@@ -33,6 +33,7 @@ pub fn tools() -> Vec<ToolSpec> {
                     "namespace": {"type": "string", "description": "Namespace to list from (default: all namespaces)"},
                     "labelSelector": label_selector_property("the resources"),
                     "fieldSelector": field_selector_property("the resources"),
+                    "continue": continue_property(),
                 }),
                 &["apiVersion", "kind"],
             ),
@@ -107,15 +108,14 @@ struct ListArgs {
     api_version: String,
     kind: String,
     namespace: Option<String>,
-    label_selector: Option<String>,
-    field_selector: Option<String>,
+    #[serde(flatten)]
+    selection: Selection,
 }
 
 async fn resources_list(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
     let a: ListArgs = args.parse()?;
     let gvk = gvk(&a.api_version, &a.kind)?;
-    let params = selectors(a.label_selector.as_deref(), a.field_selector.as_deref());
-    list(ctx, &gvk, a.namespace.as_deref(), &params).await
+    list(ctx, &gvk, a.namespace.as_deref(), &a.selection).await
 }
 
 #[derive(Deserialize)]
