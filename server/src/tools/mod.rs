@@ -16,6 +16,13 @@ mod pods;
 mod redact;
 mod resources;
 
+/// The pure checks tools make of their input before any cluster call, for the fuzz targets of
+/// `server/fuzz`.
+pub mod fuzzing {
+    pub use super::helm::check_release;
+    pub use super::resources::check_manifest;
+}
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 

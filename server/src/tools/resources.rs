@@ -3,6 +3,7 @@
 //! Does I/O against the apiserver.
 
 use kube::api::{Patch, PatchParams};
+use kube::core::GroupVersionKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -184,8 +185,8 @@ async fn resources_create_or_update(
     let documents = parse_manifest(&a.resource)?;
     let mut applied = Vec::with_capacity(documents.len());
     for mut object in documents {
-        let (api_version, kind, name) = identity(&object)?;
-        let gvk = gvk(&api_version, &kind)?;
+        let (gvk, name) = identity(&object)?;
+        let kind = gvk.kind.clone();
         let action = format!("create or update {} {name}", plural(&gvk));
         let (target, ar, scope) = resolve(ctx, &gvk, &action).await?;
         // Status belongs to controllers; a model may not write it.
@@ -210,6 +211,15 @@ async fn resources_create_or_update(
     ))
 }
 
+/// What `resources_create_or_update` checks of a manifest before it calls the apiserver: every
+/// document parses and names its kind and object. The fuzz target `manifest_yaml` drives this.
+pub fn check_manifest(text: &str) -> Result<(), ToolError> {
+    for object in parse_manifest(text)? {
+        identity(&object)?;
+    }
+    Ok(())
+}
+
 /// Splits a manifest into its documents (YAML or JSON, `---` separated), skipping empty ones.
 fn parse_manifest(text: &str) -> Result<Vec<Value>, ToolError> {
     let documents: Vec<Value> = serde_saphyr::from_str_multiple(text).map_err(|e| {
@@ -224,7 +234,8 @@ fn parse_manifest(text: &str) -> Result<Vec<Value>, ToolError> {
     Ok(documents)
 }
 
-fn identity(object: &Value) -> Result<(String, String, String), ToolError> {
+/// The kind (from `apiVersion` and `kind`) and the name of one object of a manifest.
+fn identity(object: &Value) -> Result<(GroupVersionKind, String), ToolError> {
     let field = |path: &str| {
         object
             .pointer(path)
@@ -233,11 +244,8 @@ fn identity(object: &Value) -> Result<(String, String, String), ToolError> {
             .map(str::to_owned)
             .ok_or_else(|| ToolError::InvalidArguments(format!("every object needs {path}")))
     };
-    Ok((
-        field("/apiVersion")?,
-        field("/kind")?,
-        field("/metadata/name")?,
-    ))
+    let gvk = gvk(&field("/apiVersion")?, &field("/kind")?)?;
+    Ok((gvk, field("/metadata/name")?))
 }
 
 #[cfg(test)]
@@ -251,9 +259,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(docs.len(), 2);
-        assert_eq!(identity(&docs[1]).unwrap().1, "Secret");
+        assert_eq!(identity(&docs[1]).unwrap().0.kind, "Secret");
         assert!(parse_manifest("").is_err());
         assert!(parse_manifest("key: [unclosed").is_err());
         assert!(identity(&json!({"apiVersion": "v1", "kind": "Pod"})).is_err());
+        assert!(
+            check_manifest("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}").is_ok()
+        );
+        assert!(
+            check_manifest("apiVersion: apps/\nkind: Deployment\nmetadata: {name: w}").is_err()
+        );
     }
 }
