@@ -52,7 +52,8 @@ def tool_span(name):
 async def test_http_tool_spans_are_children_of_the_http_span_under_the_callers_trace():
     service = f"http-{uuid.uuid4().hex[:8]}"
     env = env_for(service, KUBERNETES_POD_NAME="pod-a", KUBERNETES_NAMESPACE="ns-a", KUBERNETES_NODE_NAME="node-a",
-                  OTEL_RESOURCE_ATTRIBUTES="deployment.environment=test")
+                  OTEL_RESOURCE_ATTRIBUTES="deployment.environment=test,service.name=from-attributes")
+    # spans_of(service) finds them only if OTEL_SERVICE_NAME beats the attributes' service.name.
     with HttpServer(env=env) as server:
         headers = {"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"}
         async with httpx.AsyncClient(headers=headers, timeout=30) as http:
@@ -275,7 +276,8 @@ async def test_otlp_metrics_are_the_families_labels_and_buckets_of_metrics():
     """What the collector receives is what /metrics shows: the same metric names, types, help,
     units, label names and values, histogram buckets and counts (shared/spec/telemetry.md)."""
     service = f"parity-{uuid.uuid4().hex[:8]}"
-    env = env_for(service, OTEL_METRICS_EXPORTER="otlp", OTEL_METRIC_EXPORT_INTERVAL="200")
+    env = env_for(service, OTEL_METRICS_EXPORTER="otlp", OTEL_METRIC_EXPORT_INTERVAL="200",
+                  OTEL_RESOURCE_ATTRIBUTES="service.name=from-attributes")  # OTEL_SERVICE_NAME wins
     with HttpServer(env=env) as server:
         async with streamable_http_client(server.url + "/mcp") as streams:
             async with ClientSession(streams[0], streams[1]) as s:
