@@ -35,31 +35,29 @@ pub struct Describe {
     pub help: &'static str,
 }
 
-pub const TOOL_CALLS: Describe = Describe {
-    name: "k8s_mcp_tool_calls",
-    help: "Tool calls, by tool",
-};
-pub const TOOL_ERRORS: Describe = Describe {
-    name: "k8s_mcp_tool_errors",
-    help: "Tool calls that failed, by tool",
-};
+impl Describe {
+    const fn new(name: &'static str, help: &'static str) -> Self {
+        Self { name, help }
+    }
+}
+
+pub const TOOL_CALLS: Describe = Describe::new("k8s_mcp_tool_calls", "Tool calls, by tool");
+pub const TOOL_ERRORS: Describe =
+    Describe::new("k8s_mcp_tool_errors", "Tool calls that failed, by tool");
 /// Without its unit: the registry appends `_seconds`, OTLP carries the unit `s` beside the name.
-pub const TOOL_DURATION: Describe = Describe {
-    name: "k8s_mcp_tool_duration",
-    help: "Duration of tool calls in seconds, by tool",
-};
-pub const HTTP_REQUESTS: Describe = Describe {
-    name: "k8s_mcp_http_requests",
-    help: "HTTP requests, by method, path and status class",
-};
-pub const SPANS_DROPPED: Describe = Describe {
-    name: "k8s_mcp_spans_dropped",
-    help: "Spans dropped because the export queue was full",
-};
-pub const SERVER_INFO: Describe = Describe {
-    name: "k8s_mcp_server_info",
-    help: "Server version and build",
-};
+pub const TOOL_DURATION: Describe = Describe::new(
+    "k8s_mcp_tool_duration",
+    "Duration of tool calls in seconds, by tool",
+);
+pub const HTTP_REQUESTS: Describe = Describe::new(
+    "k8s_mcp_http_requests",
+    "HTTP requests, by method, path and status class",
+);
+pub const SPANS_DROPPED: Describe = Describe::new(
+    "k8s_mcp_spans_dropped",
+    "Spans dropped because the export queue was full",
+);
+pub const SERVER_INFO: Describe = Describe::new("k8s_mcp_server_info", "Server version and build");
 
 /// Seconds, from half a millisecond (a cached read) to ten seconds (a slow list).
 pub const DURATION_BUCKETS: [f64; 14] = [
