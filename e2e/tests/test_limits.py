@@ -39,6 +39,11 @@ def configmaps_in(namespace):
     return len(kubectl("get", "configmaps", "-n", namespace, "-o", "name").split())
 
 
+NOTE = re.compile(r'\[list truncated at max_list_page_size: the cluster has (\d+) more\. For the next page call this tool '
+                  r'again with the same arguments and "continue": "([^"]+)"; or narrow the list with a namespace, a '
+                  r'labelSelector or a fieldSelector\]')
+
+
 async def test_a_list_of_2000_objects_is_one_page_that_says_how_many_are_left(namespace):
     create_configmaps(namespace, 2000)
     total = configmaps_in(namespace)
@@ -46,8 +51,7 @@ async def test_a_list_of_2000_objects_is_one_page_that_says_how_many_are_left(na
     async with session("http") as s:
         out = text(await s.call_tool("resources_list", args))
     note, table = out.split("\n", 1)
-    more = re.fullmatch(r"\[list truncated: showing the first 200 items \(max_list_page_size\); the cluster has "
-                        r"(\d+) more\. Narrow it with a namespace, a labelSelector or a fieldSelector\]", note)
+    more = NOTE.fullmatch(note)
     assert more, note
     assert 200 + int(more.group(1)) == total
     assert len(table.strip().splitlines()) == 1 + 200  # header + one page
@@ -55,9 +59,51 @@ async def test_a_list_of_2000_objects_is_one_page_that_says_how_many_are_left(na
     # A flag changes the page, and a selector that fits in one page gets no note.
     async with session("stdio", "--max-list-page-size", "50") as s:
         out = text(await s.call_tool("resources_list", args))
-        assert out.startswith("[list truncated: showing the first 50 items")
+        assert NOTE.fullmatch(out.split("\n", 1)[0]) and len(out.strip().splitlines()) == 1 + 1 + 50
         one = text(await s.call_tool("resources_list", {**args, "fieldSelector": "metadata.name=cm-0007"}))
         assert not one.startswith("[list truncated") and "cm-0007" in one
+
+
+async def walk(s, tool, args, names_of):
+    """Every page of a list tool, following its continue tokens: (names in order, pages)."""
+    names, pages, token = [], 0, None
+    while True:
+        result = await s.call_tool(tool, {**args, **({"continue": token} if token else {})})
+        assert not result.is_error, text(result)
+        out, pages = text(result), pages + 1
+        more = NOTE.fullmatch(out.split("\n", 1)[0])
+        names += names_of(out.split("\n", 1)[1] if more else out)
+        if not more:
+            return names, pages
+        token = more.group(2)
+
+
+def table_names(out):
+    lines = out.strip().splitlines()
+    column = re.split(r"\s{2,}|\t", lines[0].strip()).index("NAME")
+    return [re.split(r"\s{2,}|\t", line.strip())[column] for line in lines[1:]]
+
+
+def yaml_names(out):
+    return [o["metadata"]["name"] for o in yaml.safe_load(out)]
+
+
+async def test_walking_the_continue_tokens_yields_every_object_exactly_once(namespace):
+    create_configmaps(namespace, 450)
+    expected = sorted(n.split("/", 1)[1] for n in kubectl("get", "configmaps", "-n", namespace, "-o", "name").split())
+    args = {"apiVersion": "v1", "kind": "ConfigMap", "namespace": namespace}
+    async with session("http") as s:
+        names, pages = await walk(s, "resources_list", args, table_names)
+    assert pages == 3  # 200 + 200 + the rest (450 and kube-root-ca.crt)
+    assert sorted(names) == expected and len(names) == len(set(names))
+
+    # YAML pages of 100 from another list tool, through the same tokens.
+    async with session("stdio", "--list-output", "yaml", "--max-list-page-size", "100") as s:
+        names, pages = await walk(s, "resources_list", args, yaml_names)
+        assert pages == 5 and sorted(names) == expected and len(names) == len(set(names))
+        # A token that is not one is the apiserver's error, as a tool error.
+        bad = await s.call_tool("resources_list", {**args, "continue": "not-a-token"})
+        assert bad.is_error and "continue" in text(bad), text(bad)
 
 
 async def test_an_answer_over_the_sdks_limit_is_cut_and_says_so(namespace):

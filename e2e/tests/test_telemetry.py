@@ -52,7 +52,8 @@ def tool_span(name):
 async def test_http_tool_spans_are_children_of_the_http_span_under_the_callers_trace():
     service = f"http-{uuid.uuid4().hex[:8]}"
     env = env_for(service, KUBERNETES_POD_NAME="pod-a", KUBERNETES_NAMESPACE="ns-a", KUBERNETES_NODE_NAME="node-a",
-                  OTEL_RESOURCE_ATTRIBUTES="deployment.environment=test")
+                  OTEL_RESOURCE_ATTRIBUTES="deployment.environment=test,service.name=from-attributes")
+    # spans_of(service) finds them only if OTEL_SERVICE_NAME beats the attributes' service.name.
     with HttpServer(env=env) as server:
         headers = {"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"}
         async with httpx.AsyncClient(headers=headers, timeout=30) as http:
@@ -269,6 +270,70 @@ def tool_calls_exported(service):
             latest = {next(a["value"]["stringValue"] for a in p["attributes"] if a["key"] == "tool_name"): int(p["asInt"])
                       for p in metric["sum"]["dataPoints"]}
     return latest
+
+
+async def test_otlp_metrics_are_the_families_labels_and_buckets_of_metrics():
+    """What the collector receives is what /metrics shows: the same metric names, types, help,
+    units, label names and values, histogram buckets and counts (shared/spec/telemetry.md)."""
+    service = f"parity-{uuid.uuid4().hex[:8]}"
+    env = env_for(service, OTEL_METRICS_EXPORTER="otlp", OTEL_METRIC_EXPORT_INTERVAL="200",
+                  OTEL_RESOURCE_ATTRIBUTES="service.name=from-attributes")  # OTEL_SERVICE_NAME wins
+    with HttpServer(env=env) as server:
+        async with streamable_http_client(server.url + "/mcp") as streams:
+            async with ClientSession(streams[0], streams[1]) as s:
+                await s.initialize()
+                await s.call_tool("namespaces_list", {})
+                await s.call_tool("namespaces_list", {})
+                assert (await s.call_tool("pods_get", {"name": "absent", "namespace": "default"})).is_error
+        shown = httpx.get(server.url + "/metrics", headers={"accept": "application/openmetrics-text;version=1.0.0"}).text
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families
+        prometheus = {f.name: f for f in text_string_to_metric_families(shown)}
+        kinds = {"counter": "sum", "histogram": "histogram", "gauge": "gauge"}
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            exported = latest_metrics(service)
+            differ = [name for name, family in prometheus.items() if name not in exported
+                      or points_of(exported[name].get(kinds[family.type], {}).get("dataPoints", [])) != samples_of(family)]
+            if not differ:
+                break
+            time.sleep(0.2)
+    assert sorted(exported) == sorted(prometheus)
+    assert not differ, [(name, exported.get(name), samples_of(prometheus[name])) for name in differ]
+    for name, family in prometheus.items():
+        assert exported[name].get("description") == family.documentation, name
+        assert exported[name].get("unit", "") == {"seconds": "s", "": ""}[family.unit], name
+    assert len(prometheus) == 6 and samples_of(prometheus["k8s_mcp_tool_errors"]) == {(frozenset({("tool_name", "pods_get")}), 1.0)}
+
+    [histogram] = [p for p in exported["k8s_mcp_tool_duration_seconds"]["histogram"]["dataPoints"]
+                   if attributes(p) == {"tool_name": "namespaces_list"}]
+    buckets = [s for s in prometheus["k8s_mcp_tool_duration_seconds"].samples
+               if s.name.endswith("_bucket") and s.labels["tool_name"] == "namespaces_list"]
+    assert [float(b) for b in histogram["explicitBounds"]] == [float(s.labels["le"]) for s in buckets[:-1]]
+    cumulative = [sum(int(c) for c in histogram["bucketCounts"][:i + 1]) for i in range(len(buckets))]
+    assert cumulative == [s.value for s in buckets]
+    [info] = exported["k8s_mcp_server_info"]["gauge"]["dataPoints"]
+    assert set(attributes(info)) == {"version", "rust_version"}
+
+
+def latest_metrics(service):
+    """The last export of each metric of `service`, by name."""
+    return {m["name"]: m for m in metrics_of(service)}
+
+
+def attributes(point):
+    return {a["key"]: next(iter(a["value"].values())) for a in point.get("attributes", [])}
+
+
+def points_of(points):
+    """Label sets and values of OTLP data points (counts for histograms); the scrape of /metrics
+    itself is counted after the text was rendered, so it is left out on both sides."""
+    return {(frozenset(attributes(p).items()), float(p.get("asInt", p.get("asDouble", p.get("count", 0)))))
+            for p in points if attributes(p).get("url_path") != "/metrics"}
+
+
+def samples_of(family):
+    return {(frozenset(s.labels.items()), s.value) for s in family.samples
+            if s.labels.get("url_path") != "/metrics" and s.name in (family.name, family.name + "_total", family.name + "_count")}
 
 
 async def test_verbose_logs_say_tracing_is_initialized(tmp_path):

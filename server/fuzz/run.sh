@@ -8,7 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(mcp_http config_toml)
+[[ ${#targets[@]} -gt 0 ]] || targets=(mcp_http config_toml manifest_yaml helm_release)
 mkdir -p logs
 status=0
 for t in "${targets[@]}"; do

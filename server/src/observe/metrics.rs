@@ -1,13 +1,14 @@
 //! The Prometheus metrics of shared/spec/telemetry.md (`k8s_mcp_*`), in a prometheus-client
 //! registry, rendered as OpenMetrics when the scraper asks for it and as the classic text format
-//! otherwise. Pure apart from atomic counters.
+//! otherwise. Their names, help texts, buckets and `server_info` labels are declared once here,
+//! for `otlp.rs` to export the same set. Pure apart from atomic counters.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Registry, Unit};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ToolLabels {
@@ -27,10 +28,49 @@ struct InfoLabels {
     rust_version: String,
 }
 
+/// The name (as OTLP carries it; Prometheus appends `_total` to counters) and help text of a
+/// metric.
+pub struct Describe {
+    pub name: &'static str,
+    pub help: &'static str,
+}
+
+impl Describe {
+    const fn new(name: &'static str, help: &'static str) -> Self {
+        Self { name, help }
+    }
+}
+
+pub const TOOL_CALLS: Describe = Describe::new("k8s_mcp_tool_calls", "Tool calls, by tool");
+pub const TOOL_ERRORS: Describe =
+    Describe::new("k8s_mcp_tool_errors", "Tool calls that failed, by tool");
+/// Without its unit: the registry appends `_seconds`, OTLP carries the unit `s` beside the name.
+pub const TOOL_DURATION: Describe = Describe::new(
+    "k8s_mcp_tool_duration",
+    "Duration of tool calls in seconds, by tool",
+);
+pub const HTTP_REQUESTS: Describe = Describe::new(
+    "k8s_mcp_http_requests",
+    "HTTP requests, by method, path and status class",
+);
+pub const SPANS_DROPPED: Describe = Describe::new(
+    "k8s_mcp_spans_dropped",
+    "Spans dropped because the export queue was full or their export failed",
+);
+pub const SERVER_INFO: Describe = Describe::new("k8s_mcp_server_info", "Server version and build");
+
 /// Seconds, from half a millisecond (a cached read) to ten seconds (a slow list).
-const DURATION_BUCKETS: [f64; 14] = [
+pub const DURATION_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+
+/// The labels of `k8s_mcp_server_info`: this server's version and the compiler that built it.
+pub fn server_info() -> [(&'static str, &'static str); 2] {
+    [
+        ("version", crate::VERSION),
+        ("rust_version", env!("KMCP_RUSTC_VERSION")),
+    ]
+}
 
 pub struct Metrics {
     registry: Registry,
@@ -60,39 +100,29 @@ impl Metrics {
         let info = Family::<InfoLabels, Gauge>::default();
         let spans_dropped = Counter::default();
         // prometheus-client appends `_total` to counters itself.
-        registry.register(
-            "k8s_mcp_tool_calls",
-            "Tool calls, by tool",
-            tool_calls.clone(),
-        );
-        registry.register(
-            "k8s_mcp_tool_errors",
-            "Tool calls that failed, by tool",
-            tool_errors.clone(),
-        );
-        registry.register(
-            "k8s_mcp_tool_duration_seconds",
-            "Duration of tool calls in seconds, by tool",
+        registry.register(TOOL_CALLS.name, TOOL_CALLS.help, tool_calls.clone());
+        registry.register(TOOL_ERRORS.name, TOOL_ERRORS.help, tool_errors.clone());
+        registry.register_with_unit(
+            TOOL_DURATION.name,
+            TOOL_DURATION.help,
+            Unit::Seconds,
             tool_duration.clone(),
         );
         registry.register(
-            "k8s_mcp_http_requests",
-            "HTTP requests, by method, path and status class",
+            HTTP_REQUESTS.name,
+            HTTP_REQUESTS.help,
             http_requests.clone(),
         );
         registry.register(
-            "k8s_mcp_spans_dropped",
-            "Spans dropped because the export queue was full or their export failed",
+            SPANS_DROPPED.name,
+            SPANS_DROPPED.help,
             spans_dropped.clone(),
         );
-        registry.register(
-            "k8s_mcp_server_info",
-            "Server version and build",
-            info.clone(),
-        );
+        registry.register(SERVER_INFO.name, SERVER_INFO.help, info.clone());
+        let [(_, version), (_, rust_version)] = server_info();
         info.get_or_create(&InfoLabels {
-            version: crate::VERSION.to_owned(),
-            rust_version: env!("KMCP_RUSTC_VERSION").to_owned(),
+            version: version.to_owned(),
+            rust_version: rust_version.to_owned(),
         })
         .set(1);
         Self {

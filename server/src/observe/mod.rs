@@ -4,6 +4,7 @@
 //! come from the `kubernetes_mcp_otel` crate.
 
 pub mod metrics;
+mod otlp;
 pub mod stats;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use opentelemetry_sdk::trace::{SdkTracer, Span};
 
 use kubernetes_mcp_otel::{Providers, ServiceIdentity, TelemetryConfig};
 use metrics::{HttpLabels, Metrics, ToolLabels, status_class};
+use otlp::OtlpMetrics;
 use stats::Stats;
 
 use crate::{SERVER_NAME, VERSION};
@@ -44,6 +46,8 @@ pub struct Observer {
     tracer: Option<SdkTracer>,
     providers: Option<Providers>,
     propagator: TraceContextPropagator,
+    /// The same metrics for the OTLP exporter, when it runs.
+    otlp: Option<OtlpMetrics>,
     pub metrics: Metrics,
     pub stats: Arc<Stats>,
 }
@@ -62,6 +66,7 @@ impl Observer {
             tracer: None,
             providers: None,
             propagator: TraceContextPropagator::new(),
+            otlp: None,
             metrics: Metrics::new(),
             stats: Arc::new(Stats::new()),
         }
@@ -77,15 +82,20 @@ impl Observer {
             version: VERSION,
         };
         let dropped = observer.metrics.spans_dropped.clone();
-        let Some(providers) =
-            kubernetes_mcp_otel::init(identity, config, kubernetes_mcp_otel::process_env, dropped)
-                .await
+        let Some(providers) = kubernetes_mcp_otel::init(
+            identity,
+            config,
+            kubernetes_mcp_otel::process_env,
+            dropped.clone(),
+        )
+        .await
         else {
             return observer;
         };
-        if let Some(meter) = &providers.meter {
-            export_counts(&meter.meter(SERVER_NAME), &observer.stats);
-        }
+        observer.otlp = providers
+            .meter
+            .as_ref()
+            .map(|meter| OtlpMetrics::new(&meter.meter(SERVER_NAME), dropped));
         observer.tracer = Some(providers.tracer.tracer(SERVER_NAME));
         observer.providers = Some(providers);
         observer
@@ -172,6 +182,9 @@ impl Observer {
         if failed {
             self.metrics.tool_errors.get_or_create(&labels).inc();
         }
+        if let Some(otlp) = &self.otlp {
+            otlp.tool_call(label, elapsed, failed);
+        }
         self.stats.tool_call(label, failed);
     }
 
@@ -240,6 +253,9 @@ impl Observer {
                 http_response_status_class: class.clone(),
             })
             .inc();
+        if let Some(otlp) = &self.otlp {
+            otlp.http_request(method, path, &class);
+        }
         self.stats.http_request(method, path, &class);
     }
 }
@@ -252,39 +268,6 @@ impl Drop for EndSpanOnDrop {
     fn drop(&mut self) {
         self.0.span().end();
     }
-}
-
-/// The `/stats` counts as OTLP metrics, read at each export (every 30 s by default), under the
-/// same names as the Prometheus ones.
-fn export_counts(meter: &opentelemetry::metrics::Meter, stats: &Arc<Stats>) {
-    let by_tool = |name: &'static str, errors: bool| {
-        let stats = stats.clone();
-        meter
-            .u64_observable_counter(name)
-            .with_callback(move |observer| {
-                let counts = stats.snapshot().counts;
-                let map = if errors {
-                    &counts.tool_errors_by_name
-                } else {
-                    &counts.tool_calls_by_name
-                };
-                for (tool, count) in map {
-                    observer.observe(*count, &[KeyValue::new("tool_name", tool.clone())]);
-                }
-            })
-            .build()
-    };
-    by_tool("k8s_mcp_tool_calls", false);
-    by_tool("k8s_mcp_tool_errors", true);
-    let stats = stats.clone();
-    meter
-        .u64_observable_counter("k8s_mcp_http_requests")
-        .with_callback(move |observer| {
-            for (path, count) in &stats.snapshot().counts.http_requests_by_path {
-                observer.observe(*count, &[KeyValue::new("url_path", path.clone())]);
-            }
-        })
-        .build();
 }
 
 /// What the HTTP span records about a request, gathered by the HTTP middleware.

@@ -10,9 +10,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::bounded::{cap_tail, log_notes};
-use super::kube::{encode, get_raw, get_raw_tail, items, kind_of, list, metrics_api, selectors};
+use super::kube::{Selection, encode, get_raw, get_raw_tail, items, kind_of, list, metrics_api};
 use super::{
-    Arguments, Hints, ToolContext, ToolError, ToolSpec, field_selector_property,
+    Arguments, Hints, ToolContext, ToolError, ToolSpec, continue_property, field_selector_property,
     label_selector_property, object_schema,
 };
 
@@ -27,7 +27,10 @@ pub fn tools() -> Vec<ToolSpec> {
             title: "Namespaces: List",
             description: "List the namespaces of the cluster.",
             input_schema: object_schema(
-                &json!({"fieldSelector": field_selector_property("namespaces")}),
+                &json!({
+                    "fieldSelector": field_selector_property("namespaces"),
+                    "continue": continue_property(),
+                }),
                 &[],
             ),
             hints: Hints::READ,
@@ -39,10 +42,10 @@ pub fn tools() -> Vec<ToolSpec> {
             toolset: Toolset::Core,
             title: "Projects: List",
             description: "List the OpenShift projects of the cluster (OpenShift only).",
-            input_schema: json!({"type": "object"}),
+            input_schema: object_schema(&json!({"continue": continue_property()}), &[]),
             hints: Hints::READ,
             cluster_aware: true,
-            handler: |ctx, _| Box::pin(projects_list(ctx)),
+            handler: |ctx, args| Box::pin(projects_list(ctx, args)),
         },
         ToolSpec {
             name: "events_list",
@@ -53,6 +56,7 @@ pub fn tools() -> Vec<ToolSpec> {
                 &json!({
                     "namespace": {"type": "string", "description": "Namespace to list events from (default: all namespaces)"},
                     "fieldSelector": field_selector_property("events (e.g. 'involvedObject.name=web')"),
+                    "continue": continue_property(),
                 }),
                 &[],
             ),
@@ -113,24 +117,20 @@ pub fn tools() -> Vec<ToolSpec> {
 #[serde(rename_all = "camelCase")]
 struct SelectorArgs {
     namespace: Option<String>,
-    field_selector: Option<String>,
+    #[serde(flatten)]
+    selection: Selection,
 }
 
 async fn namespaces_list(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
     let a: SelectorArgs = args.parse()?;
     let gvk = GroupVersionKind::gvk("", "v1", "Namespace");
-    list(
-        ctx,
-        &gvk,
-        None,
-        &selectors(None, a.field_selector.as_deref()),
-    )
-    .await
+    list(ctx, &gvk, None, &a.selection).await
 }
 
-async fn projects_list(ctx: &ToolContext) -> Result<String, ToolError> {
+async fn projects_list(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
+    let a: SelectorArgs = args.parse()?;
     let gvk = GroupVersionKind::gvk("project.openshift.io", "v1", "Project");
-    match list(ctx, &gvk, None, &selectors(None, None)).await {
+    match list(ctx, &gvk, None, &a.selection).await {
         Err(ToolError::Failed { message, .. }) if message.contains("not found") || message.contains("404") => {
             Err(ToolError::Unsupported(
                 "this cluster is not OpenShift: it serves no project.openshift.io/v1 Projects (use namespaces_list)".into(),
@@ -143,13 +143,7 @@ async fn projects_list(ctx: &ToolContext) -> Result<String, ToolError> {
 async fn events_list(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
     let a: SelectorArgs = args.parse()?;
     let gvk = GroupVersionKind::gvk("", "v1", "Event");
-    list(
-        ctx,
-        &gvk,
-        a.namespace.as_deref(),
-        &selectors(None, a.field_selector.as_deref()),
-    )
-    .await
+    list(ctx, &gvk, a.namespace.as_deref(), &a.selection).await
 }
 
 #[derive(Deserialize)]
@@ -240,8 +234,7 @@ async fn nodes_top(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErr
         kind_of::<Node>(),
         GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "NodeMetrics"),
     ];
-    let text = metrics_api(ctx, &touches, &path, "get nodes top").await?;
-    let metrics: Value = serde_json::from_str(&text).unwrap_or_default();
+    let metrics = metrics_api(ctx, &touches, &path, "get nodes top").await?;
     let mut out = String::from("NAME\tCPU(cores)\tMEMORY(bytes)\n");
     for item in items(&metrics) {
         let _ = writeln!(

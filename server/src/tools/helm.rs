@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::io::Read as _;
 
 use base64::Engine as _;
+use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ListParams};
 use serde::Deserialize;
@@ -140,6 +141,20 @@ fn decode_release(secret: &Secret, limit: u64) -> Result<Release, DecodeError> {
         raw
     };
     serde_json::from_slice(&json).map_err(|e| DecodeError::Json(e.to_string()))
+}
+
+/// Decodes the `release` value of a Helm release Secret (its base64 text) as `helm_list` does,
+/// under the same inflation bound: true if it is a release. The fuzz target `helm_release`
+/// drives this.
+pub fn check_release(stored: &[u8]) -> bool {
+    let secret = Secret {
+        data: Some(BTreeMap::from([(
+            "release".to_owned(),
+            ByteString(stored.to_vec()),
+        )])),
+        ..Secret::default()
+    };
+    decode_release(&secret, MAX_RELEASE_BYTES).is_ok()
 }
 
 /// The releases that decoded, and one line for each Secret that did not.
@@ -390,6 +405,16 @@ mod tests {
             "data": {"release": base64::engine::general_purpose::STANDARD.encode(text)}
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn the_fuzz_entry_decodes_what_helm_list_decodes() {
+        let release = json!({"name": "web", "namespace": "apps", "version": 1});
+        let secret = stored(&release);
+        assert!(check_release(&secret.data.unwrap()["release"].0));
+        assert!(!check_release(b"bm90IGd6aXA="));
+        let bomb = base64::engine::general_purpose::STANDARD.encode(gzip_bomb(40));
+        assert!(!check_release(bomb.as_bytes()));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use kube::Resource;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiResource, Scope};
+use serde::Deserialize;
 use serde_json::Value;
 use tokio_util::compat::FuturesAsyncReadCompatExt as _;
 
@@ -102,21 +103,46 @@ pub async fn everywhere<K: Resource<DynamicType = ()>>(
     Ok(Api::all(ctx.target().await?.client.clone()))
 }
 
-/// Lists `gvk` in `namespace` (None: every namespace) as a table or YAML, at most
+/// How a list tool narrows a list and where it resumes: its selectors and the apiserver's
+/// `continue` token of the page before. Every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Selection {
+    pub label_selector: Option<String>,
+    pub field_selector: Option<String>,
+    #[serde(rename = "continue")]
+    pub continue_token: Option<String>,
+}
+
+impl Selection {
+    /// The apiserver's list parameters, at most `limit` objects.
+    fn params(&self, limit: Option<u32>) -> ListParams {
+        let given = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+        ListParams {
+            label_selector: given(&self.label_selector),
+            field_selector: given(&self.field_selector),
+            continue_token: given(&self.continue_token),
+            limit,
+            ..ListParams::default()
+        }
+    }
+}
+
+/// Lists `gvk` in `namespace` (None: every namespace) as a table or YAML, one page of at most
 /// `max_list_page_size` objects (the apiserver's `limit`, so a huge list is never held whole);
-/// a list cut there says so first. When listing every namespace is forbidden and no namespace
-/// was asked for, falls back to the default one.
+/// a page with more after it says so first, with the `continue` token that reads the next one.
+/// When listing every namespace is forbidden and no namespace was asked for, falls back to the
+/// default one.
 pub async fn list(
     ctx: &ToolContext,
     gvk: &GroupVersionKind,
     namespace: Option<&str>,
-    params: &ListParams,
+    selection: &Selection,
 ) -> Result<String, ToolError> {
     let action = format!("list {}", plural(gvk));
     let (target, ar, scope) = resolve(ctx, gvk, &action).await?;
     let namespace = namespace.filter(|ns| !ns.is_empty());
-    let mut params = params.clone();
-    params.limit = ctx.limits.max_list_page_size;
+    let params = selection.params(ctx.limits.max_list_page_size);
     let (text, page) = match list_in(ctx, &target, &ar, &scope, namespace, &params).await {
         Err(kube::Error::Api(status))
             if status.code == 403 && namespace.is_none() && scope == Scope::Namespaced =>
@@ -128,33 +154,35 @@ pub async fn list(
         }
         other => other.map_err(ToolError::api(action)),
     }?;
-    Ok(match (page.more, params.limit) {
-        (true, Some(limit)) => format!("{}\n{text}", cut_list_note(limit, page.remaining)),
-        _ => text,
+    Ok(match page.next {
+        Some(token) => format!("{}\n{text}", cut_list_note(&token, page.remaining)),
+        None => text,
     })
 }
 
-/// Whether the apiserver holds more of a list than one page, and how many more if it said.
+/// The apiserver's token for the rest of a list, if it holds more than this page, and how many
+/// more objects if it said.
 #[derive(Debug, Default)]
 struct Page {
-    more: bool,
+    next: Option<String>,
     remaining: Option<i64>,
 }
 
 impl Page {
     fn of(meta: &kube::core::ListMeta) -> Self {
         Self {
-            more: meta.continue_.as_deref().is_some_and(|c| !c.is_empty()),
+            next: meta.continue_.clone().filter(|c| !c.is_empty()),
             remaining: meta.remaining_item_count,
         }
     }
 }
 
-/// What the model reads first when a list stopped at `max_list_page_size`.
-fn cut_list_note(limit: u32, remaining: Option<i64>) -> String {
+/// What the model reads first when a list stopped at `max_list_page_size`: how much is left,
+/// how to read it and how to need less of it.
+fn cut_list_note(next: &str, remaining: Option<i64>) -> String {
     let more = remaining.map_or_else(|| "more".to_owned(), |n| format!("{n} more"));
     format!(
-        "[list truncated: showing the first {limit} items (max_list_page_size); the cluster has {more}. Narrow it with a namespace, a labelSelector or a fieldSelector]"
+        "[list truncated at max_list_page_size: the cluster has {more}. For the next page call this tool again with the same arguments and \"continue\": \"{next}\"; or narrow the list with a namespace, a labelSelector or a fieldSelector]"
     )
 }
 
@@ -247,18 +275,6 @@ pub async fn delete(
     })
 }
 
-/// List parameters from optional selectors.
-pub fn selectors(label: Option<&str>, field: Option<&str>) -> ListParams {
-    let mut params = ListParams::default();
-    if let Some(l) = label.filter(|s| !s.is_empty()) {
-        params = params.labels(l);
-    }
-    if let Some(f) = field.filter(|s| !s.is_empty()) {
-        params = params.fields(f);
-    }
-    params
-}
-
 /// GET of a raw apiserver path (node proxy, metrics API), as text, after checking the kinds
 /// it `touches` against the deny-list.
 pub async fn get_raw(
@@ -318,14 +334,15 @@ async fn raw_request(
     Ok((target, request))
 }
 
-/// GET from the metrics API, with a clear message when metrics-server is not installed.
+/// GET from the metrics API, with a clear message when metrics-server is not installed, and an
+/// error, not an empty table, when what came back is not metrics.
 pub async fn metrics_api(
     ctx: &ToolContext,
     touches: &[GroupVersionKind],
     path: &str,
     action: &str,
-) -> Result<String, ToolError> {
-    match get_raw(ctx, touches, path, action).await {
+) -> Result<Value, ToolError> {
+    let text = match get_raw(ctx, touches, path, action).await {
         Err(ToolError::Api {
             source: kube::Error::Api(status),
             ..
@@ -337,6 +354,27 @@ pub async fn metrics_api(
             ),
         }),
         other => other,
+    }?;
+    metrics_body(&text).map_err(|message| ToolError::Failed {
+        action: action.to_owned(),
+        message,
+    })
+}
+
+/// The metrics API's answer as JSON, if it is a `…Metrics` object or list; else why not, with
+/// the start of the body, for whoever operates metrics-server.
+fn metrics_body(text: &str) -> Result<Value, String> {
+    let start: String = text.chars().take(200).collect();
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        format!("the metrics API answered with a body that is not JSON ({e}): {start:?}")
+    })?;
+    let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+    if kind.ends_with("Metrics") || kind.ends_with("MetricsList") {
+        Ok(value)
+    } else {
+        Err(format!(
+            "the metrics API answered with JSON that is not node or pod metrics (kind {kind:?}): {start:?}"
+        ))
     }
 }
 
@@ -379,8 +417,41 @@ mod tests {
 
     #[test]
     fn a_cut_list_says_how_much_is_left_and_how_to_narrow_it() {
-        insta::assert_snapshot!(cut_list_note(200, Some(1800)), @"[list truncated: showing the first 200 items (max_list_page_size); the cluster has 1800 more. Narrow it with a namespace, a labelSelector or a fieldSelector]");
-        assert!(cut_list_note(5, None).contains("the cluster has more."));
+        insta::assert_snapshot!(cut_list_note("eyJydiI6MX0", Some(1800)), @r#"[list truncated at max_list_page_size: the cluster has 1800 more. For the next page call this tool again with the same arguments and "continue": "eyJydiI6MX0"; or narrow the list with a namespace, a labelSelector or a fieldSelector]"#);
+        assert!(cut_list_note("t", None).contains("the cluster has more."));
+    }
+
+    #[test]
+    fn a_metrics_body_that_is_not_metrics_is_an_error_not_an_empty_table() {
+        let list = r#"{"kind":"NodeMetricsList","items":[]}"#;
+        assert_eq!(metrics_body(list).unwrap()["kind"], "NodeMetricsList");
+        assert!(metrics_body(r#"{"kind":"PodMetrics","containers":[]}"#).is_ok());
+        let html = metrics_body("<html>502 Bad Gateway</html>").unwrap_err();
+        assert!(
+            html.starts_with("the metrics API answered with a body that is not JSON")
+                && html.contains("502 Bad Gateway"),
+            "{html}"
+        );
+        let other = metrics_body(r#"{"kind":"Status","status":"Failure"}"#).unwrap_err();
+        assert!(
+            other.contains(r#"not node or pod metrics (kind "Status")"#),
+            "{other}"
+        );
+        assert!(metrics_body("[]").is_err());
+    }
+
+    #[test]
+    fn a_selection_gives_only_what_was_asked_for() {
+        let asked: Selection = serde_json::from_value(serde_json::json!({
+            "labelSelector": "app=web", "fieldSelector": "", "continue": "eyJydiI6MX0"
+        }))
+        .unwrap();
+        let params = asked.params(Some(200));
+        assert_eq!(params.label_selector.as_deref(), Some("app=web"));
+        assert_eq!(params.field_selector, None);
+        assert_eq!(params.continue_token.as_deref(), Some("eyJydiI6MX0"));
+        assert_eq!(params.limit, Some(200));
+        assert_eq!(Selection::default().params(None).limit, None);
     }
 
     #[test]

@@ -16,6 +16,13 @@ mod pods;
 mod redact;
 mod resources;
 
+/// The pure checks tools make of their input before any cluster call, for the fuzz targets of
+/// `server/fuzz`.
+pub mod fuzzing {
+    pub use super::helm::check_release;
+    pub use super::resources::check_manifest;
+}
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -338,6 +345,15 @@ pub fn field_selector_property(what: &str) -> Value {
         "type": "string",
         "description": format!("Optional Kubernetes field selector for {what} (e.g. 'metadata.name=web', 'status.phase=Running')"),
         "pattern": FIELD_SELECTOR_PATTERN,
+    })
+}
+
+/// The `continue` argument of every list tool: where a list cut at `max_list_page_size`
+/// resumes.
+pub fn continue_property() -> Value {
+    json!({
+        "type": "string",
+        "description": "The continue token a truncated list gave, to read its next page (with the same other arguments)",
     })
 }
 

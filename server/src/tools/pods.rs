@@ -13,11 +13,11 @@ use tokio_util::compat::FuturesAsyncReadCompatExt as _;
 
 use super::bounded::{cap_tail, log_notes, read_tail};
 use super::kube::{
-    FIELD_MANAGER, delete, encode, get, items, kind_of, list, metrics_api, namespaced, selectors,
+    FIELD_MANAGER, Selection, delete, encode, get, items, kind_of, list, metrics_api, namespaced,
 };
 use super::output::yaml;
 use super::{
-    Arguments, Hints, ToolContext, ToolError, ToolSpec, field_selector_property,
+    Arguments, Hints, ToolContext, ToolError, ToolSpec, continue_property, field_selector_property,
     label_selector_property, object_schema,
 };
 
@@ -41,6 +41,7 @@ pub fn tools() -> Vec<ToolSpec> {
                 &json!({
                     "labelSelector": label_selector_property("Pods"),
                     "fieldSelector": field_selector_property("Pods"),
+                    "continue": continue_property(),
                 }),
                 &[],
             ),
@@ -58,6 +59,7 @@ pub fn tools() -> Vec<ToolSpec> {
                     "namespace": {"type": "string", "description": "Namespace to list Pods from"},
                     "labelSelector": label_selector_property("Pods"),
                     "fieldSelector": field_selector_property("Pods"),
+                    "continue": continue_property(),
                 }),
                 &["namespace"],
             ),
@@ -147,14 +149,13 @@ pub fn tools() -> Vec<ToolSpec> {
 #[serde(rename_all = "camelCase")]
 struct ListArgs {
     namespace: Option<String>,
-    label_selector: Option<String>,
-    field_selector: Option<String>,
+    #[serde(flatten)]
+    selection: Selection,
 }
 
 async fn pods_list(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
     let a: ListArgs = args.parse()?;
-    let params = selectors(a.label_selector.as_deref(), a.field_selector.as_deref());
-    list(ctx, &pod_gvk(), a.namespace.as_deref(), &params).await
+    list(ctx, &pod_gvk(), a.namespace.as_deref(), &a.selection).await
 }
 
 #[derive(Deserialize)]
@@ -283,8 +284,7 @@ async fn pods_top(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErro
         pod_gvk(),
         GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "PodMetrics"),
     ];
-    let text = metrics_api(ctx, &touches, &path, "get pods top").await?;
-    let metrics: Value = serde_json::from_str(&text).unwrap_or_default();
+    let metrics = metrics_api(ctx, &touches, &path, "get pods top").await?;
     let mut out = String::from("NAMESPACE\tPOD\tCONTAINER\tCPU(cores)\tMEMORY(bytes)\n");
     for pod in items(&metrics) {
         let ns = pod

@@ -3,13 +3,14 @@
 //! Does I/O against the apiserver.
 
 use kube::api::{Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::kube::{FIELD_MANAGER, api, delete, get, gvk, list, plural, resolve, selectors};
+use super::kube::{FIELD_MANAGER, Selection, api, delete, get, gvk, list, plural, resolve};
 use super::output::yaml;
 use super::{
-    Arguments, Hints, ToolContext, ToolError, ToolSpec, field_selector_property,
+    Arguments, Hints, ToolContext, ToolError, ToolSpec, continue_property, field_selector_property,
     label_selector_property, object_schema,
 };
 use crate::config::Toolset;
@@ -33,6 +34,7 @@ pub fn tools() -> Vec<ToolSpec> {
                     "namespace": {"type": "string", "description": "Namespace to list from (default: all namespaces)"},
                     "labelSelector": label_selector_property("the resources"),
                     "fieldSelector": field_selector_property("the resources"),
+                    "continue": continue_property(),
                 }),
                 &["apiVersion", "kind"],
             ),
@@ -107,15 +109,14 @@ struct ListArgs {
     api_version: String,
     kind: String,
     namespace: Option<String>,
-    label_selector: Option<String>,
-    field_selector: Option<String>,
+    #[serde(flatten)]
+    selection: Selection,
 }
 
 async fn resources_list(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
     let a: ListArgs = args.parse()?;
     let gvk = gvk(&a.api_version, &a.kind)?;
-    let params = selectors(a.label_selector.as_deref(), a.field_selector.as_deref());
-    list(ctx, &gvk, a.namespace.as_deref(), &params).await
+    list(ctx, &gvk, a.namespace.as_deref(), &a.selection).await
 }
 
 #[derive(Deserialize)]
@@ -190,8 +191,8 @@ async fn resources_create_or_update(
     let documents = parse_manifest(&a.resource)?;
     let mut applied = Vec::with_capacity(documents.len());
     for mut object in documents {
-        let (api_version, kind, name) = identity(&object)?;
-        let gvk = gvk(&api_version, &kind)?;
+        let (gvk, name) = identity(&object)?;
+        let kind = gvk.kind.clone();
         let action = format!("create or update {} {name}", plural(&gvk));
         let (target, ar, scope) = resolve(ctx, &gvk, &action).await?;
         // Status belongs to controllers; a model may not write it.
@@ -216,6 +217,15 @@ async fn resources_create_or_update(
     ))
 }
 
+/// What `resources_create_or_update` checks of a manifest before it calls the apiserver: every
+/// document parses and names its kind and object. The fuzz target `manifest_yaml` drives this.
+pub fn check_manifest(text: &str) -> Result<(), ToolError> {
+    for object in parse_manifest(text)? {
+        identity(&object)?;
+    }
+    Ok(())
+}
+
 /// Splits a manifest into its documents (YAML or JSON, `---` separated), skipping empty ones.
 fn parse_manifest(text: &str) -> Result<Vec<Value>, ToolError> {
     let documents: Vec<Value> = serde_saphyr::from_str_multiple(text).map_err(|e| {
@@ -230,7 +240,8 @@ fn parse_manifest(text: &str) -> Result<Vec<Value>, ToolError> {
     Ok(documents)
 }
 
-fn identity(object: &Value) -> Result<(String, String, String), ToolError> {
+/// The kind (from `apiVersion` and `kind`) and the name of one object of a manifest.
+fn identity(object: &Value) -> Result<(GroupVersionKind, String), ToolError> {
     let field = |path: &str| {
         object
             .pointer(path)
@@ -239,11 +250,8 @@ fn identity(object: &Value) -> Result<(String, String, String), ToolError> {
             .map(str::to_owned)
             .ok_or_else(|| ToolError::InvalidArguments(format!("every object needs {path}")))
     };
-    Ok((
-        field("/apiVersion")?,
-        field("/kind")?,
-        field("/metadata/name")?,
-    ))
+    let gvk = gvk(&field("/apiVersion")?, &field("/kind")?)?;
+    Ok((gvk, field("/metadata/name")?))
 }
 
 #[cfg(test)]
@@ -257,9 +265,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(docs.len(), 2);
-        assert_eq!(identity(&docs[1]).unwrap().1, "Secret");
+        assert_eq!(identity(&docs[1]).unwrap().0.kind, "Secret");
         assert!(parse_manifest("").is_err());
         assert!(parse_manifest("key: [unclosed").is_err());
         assert!(identity(&json!({"apiVersion": "v1", "kind": "Pod"})).is_err());
+        assert!(
+            check_manifest("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}").is_ok()
+        );
+        assert!(
+            check_manifest("apiVersion: apps/\nkind: Deployment\nmetadata: {name: w}").is_err()
+        );
     }
 }
