@@ -7,6 +7,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use super::handshake::Handshake;
+
 /// (kind, namespace, name) of a child; the namespace is empty for cluster-scoped ones.
 pub type ChildKey = (&'static str, String, String);
 
@@ -24,8 +26,8 @@ struct Remembered {
     /// The children at the last sweep: the sweep's cluster-wide lists run again only when
     /// that set changes (and once per McpServer after a start).
     swept: Option<BTreeSet<ChildKey>>,
-    /// The state the last answered handshake was for, and the tools listed.
-    answered: Option<(String, usize)>,
+    /// The state the last answered handshake was for, and its answer.
+    answered: Option<(String, Handshake)>,
 }
 
 /// What one apply tells, compared with what was remembered.
@@ -73,14 +75,14 @@ impl Memory {
         self.locked().entry(uid.to_owned()).or_default().swept = Some(kept);
     }
 
-    /// The last answered handshake: the state it was for and the tools listed.
-    pub fn answered(&self, uid: &str) -> Option<(String, usize)> {
+    /// The last answered handshake: the state it was for and its answer.
+    pub fn answered(&self, uid: &str) -> Option<(String, Handshake)> {
         self.locked().get(uid)?.answered.clone()
     }
 
     /// Remembers a handshake answered for `state`.
-    pub fn answer(&self, uid: &str, state: String, tools: usize) {
-        self.locked().entry(uid.to_owned()).or_default().answered = Some((state, tools));
+    pub fn answer(&self, uid: &str, state: String, answer: Handshake) {
+        self.locked().entry(uid.to_owned()).or_default().answered = Some((state, answer));
     }
 
     /// Forgets an McpServer that is gone.

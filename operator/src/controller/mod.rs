@@ -4,7 +4,8 @@
 //!
 //! Rooms: `reconcile` (the pipeline), `apply` (server-side apply, the orphan sweep, discovery),
 //! `progress` (how a rollout stands), `status` (pure conditions), `events`, `memory` (what is
-//! remembered per McpServer), `handshake` (the MCP handshake before Ready), `error`, `admission` (whether the admission policies are in force).
+//! remembered per McpServer), `handshake` (the MCP handshake before Ready), `error`, `admission` (whether the admission policies are in force),
+//! `watches` (what wakes a reconcile: no status write of its own, no apply of its own).
 
 mod admission;
 mod apply;
@@ -15,10 +16,11 @@ mod memory;
 mod progress;
 mod reconcile;
 mod status;
+mod watches;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -26,11 +28,10 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::Reporter;
-use kube::runtime::watcher;
 use kube::{Client, ResourceExt as _};
 use opentelemetry_sdk::trace::SdkTracer;
 use serde::de::DeserializeOwned;
@@ -73,6 +74,8 @@ pub struct Context {
     pub mcp_probe: bool,
     /// The operator's own namespace, let in to the servers' MCP port for the handshake.
     pub operator_namespace: Option<String>,
+    /// The one namespace `run` watches (None inside: all), set when it starts.
+    watched: OnceLock<Option<String>>,
     memory: Memory,
 }
 
@@ -92,6 +95,7 @@ impl Context {
             admission: None,
             mcp_probe: false,
             operator_namespace: None,
+            watched: OnceLock::new(),
             memory: Memory::default(),
         }
     }
@@ -141,12 +145,6 @@ impl Context {
     }
 }
 
-/// Only the children this operator made (the label every child carries), so that the watches
-/// do not carry every Deployment, ConfigMap, … of the cluster.
-fn children_only() -> watcher::Config {
-    watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"))
-}
-
 /// Runs the controller for one namespace (or all) until the process is signalled or `shutdown`
 /// completes (leadership lost).
 pub async fn run(
@@ -155,22 +153,52 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = context.client.clone();
+    // A context runs one controller: a second run keeps the first's namespace.
+    let _ = context.watched.set(namespace.clone());
     let ns = namespace.as_deref();
-    // Cluster-scoped children (ClusterRole/Binding) cannot be owned: the finalizer and the
-    // sweep look after them.
-    let mut controller =
-        Controller::new(scoped::<McpServer>(&client, ns), watcher::Config::default())
-            .owns(scoped::<ServiceAccount>(&client, ns), children_only())
-            .owns(scoped::<RoleBinding>(&client, ns), children_only())
-            .owns(scoped::<ConfigMap>(&client, ns), children_only())
-            .owns(scoped::<Service>(&client, ns), children_only())
-            .owns(scoped::<Deployment>(&client, ns), children_only())
-            .owns(scoped::<NetworkPolicy>(&client, ns), children_only());
+    let (servers, changed) = watches::servers(scoped::<McpServer>(&client, ns));
+    // Cluster-scoped children (ClusterRoleBindings) and bindings in other namespaces carry no
+    // owner reference: they are matched by the owner-uid label.
+    let mut controller = Controller::for_stream(changed, servers.clone())
+        .watches_stream(
+            watches::changes(scoped::<ServiceAccount>(&client, ns), watches::foreign),
+            watches::owner(servers.clone()),
+        )
+        .watches_stream(
+            watches::changes(scoped::<RoleBinding>(&client, ns), watches::foreign),
+            watches::owner(servers.clone()),
+        )
+        .watches_stream(
+            watches::changes(
+                Api::<ClusterRoleBinding>::all(client.clone()),
+                watches::foreign,
+            ),
+            watches::owner(servers.clone()),
+        )
+        .watches_stream(
+            watches::changes(scoped::<ConfigMap>(&client, ns), watches::foreign),
+            watches::owner(servers.clone()),
+        )
+        .watches_stream(
+            watches::changes(scoped::<Service>(&client, ns), watches::foreign),
+            watches::owner(servers.clone()),
+        )
+        .watches_stream(
+            watches::changes(scoped::<Deployment>(&client, ns), watches::rollout),
+            watches::owner(servers.clone()),
+        )
+        .watches_stream(
+            watches::changes(scoped::<NetworkPolicy>(&client, ns), watches::foreign),
+            watches::owner(servers.clone()),
+        );
     // A ServiceMonitor CRD installed later is seen by the reconcile (it looks again soon) but
     // watched only from the next start.
     match apply::service_monitor_served(&client).await {
         Ok(true) => {
-            controller = controller.owns(scoped::<ServiceMonitor>(&client, ns), children_only());
+            controller = controller.watches_stream(
+                watches::changes(scoped::<ServiceMonitor>(&client, ns), watches::foreign),
+                watches::owner(servers.clone()),
+            );
         }
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "ServiceMonitors are not watched"),

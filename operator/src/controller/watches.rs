@@ -1,0 +1,225 @@
+//! What wakes a reconcile, and what does not. The McpServer watch passes a change of its
+//! generation or its deletion, not the operator's own status and finalizer writes. Every child
+//! kind is watched through the `managed-by` label; a child wakes its McpServer when it is
+//! deleted or changed by someone else (another field manager's entry in its managedFields moved;
+//! for a Deployment, the rollout it reports moved), never for the operator's own applies. So
+//! at rest nothing runs, and a deleted or edited child is repaired at once. The streams are
+//! kube-runtime watchers (I/O); the filters and keys are pure.
+
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::fmt::Debug;
+use std::hash::{Hash as _, Hasher as _};
+
+use futures::{Stream, StreamExt as _, future};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::Api;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt as _, watcher};
+use kube::{Resource, ResourceExt as _};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::api::McpServer;
+use crate::desired::{MANAGER, OWNER_UID};
+
+/// The McpServers (cached in the returned store) whose generation or deletion changed.
+pub fn servers(
+    api: Api<McpServer>,
+) -> (
+    Store<McpServer>,
+    impl Stream<Item = Result<McpServer, watcher::Error>>,
+) {
+    let (store, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(wanted, kube::runtime::PredicateConfig::default());
+    (store, stream)
+}
+
+/// What an McpServer asks for: its generation, and whether it is being deleted.
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "the shape of a kube-runtime predicate"
+)]
+fn wanted(mcp: &McpServer) -> Option<u64> {
+    Some(hashed(&json!([
+        mcp.metadata.generation,
+        mcp.metadata.deletion_timestamp.is_some()
+    ])))
+}
+
+/// The children of kind `K` that were deleted, or changed as `key` sees it, by someone else.
+pub fn changes<K>(
+    api: Api<K>,
+    key: fn(&K) -> u64,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let only_ours =
+        watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
+    watcher(api, only_ours)
+        .default_backoff()
+        .scan(Seen::default(), move |seen, event| {
+            future::ready(Some(event.map(|e| seen.news(e, key)).transpose()))
+        })
+        .filter_map(future::ready)
+}
+
+/// The key of every child seen, by uid.
+#[derive(Default)]
+struct Seen(HashMap<String, u64>);
+
+impl Seen {
+    /// The child, if this event is news: a deletion, or a key that moved since it was last seen.
+    /// A first sighting is the operator's own creation (or a start, when every McpServer is
+    /// reconciled anyway).
+    fn news<K: Resource>(&mut self, event: watcher::Event<K>, key: fn(&K) -> u64) -> Option<K> {
+        match event {
+            watcher::Event::Delete(child) => {
+                self.0.remove(&child.uid().unwrap_or_default());
+                Some(child)
+            }
+            watcher::Event::Apply(child) | watcher::Event::InitApply(child) => {
+                let now = key(&child);
+                let before = self.0.insert(child.uid().unwrap_or_default(), now);
+                before.is_some_and(|b| b != now).then_some(child)
+            }
+            watcher::Event::Init | watcher::Event::InitDone => None,
+        }
+    }
+}
+
+/// What others wrote into a child: every managedFields entry but the operator's own.
+pub fn foreign<K: Resource>(child: &K) -> u64 {
+    let entries: Vec<_> = child
+        .meta()
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|m| m.manager.as_deref() != Some(MANAGER))
+        .collect();
+    hashed(&json!(entries))
+}
+
+/// What a Deployment tells about the rollout (what the status is computed from), and its
+/// generation, which an edit of its spec by anyone moves.
+pub fn rollout(deployment: &Deployment) -> u64 {
+    let status = deployment.status.clone().unwrap_or_default();
+    let conditions: Vec<_> = status
+        .conditions
+        .iter()
+        .flatten()
+        .map(|c| (&c.type_, &c.status, &c.reason))
+        .collect();
+    hashed(&json!([
+        deployment.metadata.generation,
+        status.observed_generation,
+        status.replicas,
+        status.updated_replicas,
+        status.ready_replicas,
+        status.available_replicas,
+        conditions
+    ]))
+}
+
+/// The McpServer a child belongs to: its controller owner reference, else (bindings in other
+/// namespaces, cluster-scoped ones) the McpServer whose uid its label names.
+pub fn owner<K: Resource>(servers: Store<McpServer>) -> impl Fn(K) -> Option<ObjectRef<McpServer>> {
+    move |child| {
+        let meta = child.meta();
+        let owned = meta.owner_references.iter().flatten().find(|o| {
+            o.controller == Some(true) && o.kind == McpServer::kind(&()) && meta.namespace.is_some()
+        });
+        if let (Some(o), Some(ns)) = (owned, &meta.namespace) {
+            return Some(ObjectRef::new(&o.name).within(ns));
+        }
+        let uid = meta.labels.as_ref()?.get(OWNER_UID)?;
+        servers
+            .find(|mcp| mcp.metadata.uid.as_ref() == Some(uid))
+            .map(|mcp| ObjectRef::from_obj(&*mcp))
+    }
+}
+
+fn hashed(value: &serde_json::Value) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    value.to_string().hash(&mut hasher);
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::DeploymentStatus;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    fn config_map(uid: &str, managers: &[&str]) -> ConfigMap {
+        let mut cm = ConfigMap::default();
+        cm.metadata.uid = Some(uid.into());
+        cm.metadata.managed_fields = Some(
+            managers
+                .iter()
+                .map(|m| ManagedFieldsEntry {
+                    manager: Some((*m).into()),
+                    ..Default::default()
+                })
+                .collect(),
+        );
+        cm
+    }
+
+    #[test]
+    fn only_deletions_and_changes_by_others_are_news() {
+        let mut seen = Seen::default();
+        let ours = config_map("a", &[MANAGER]);
+        let news = |seen: &mut Seen, e| seen.news(e, foreign::<ConfigMap>).is_some();
+        assert!(
+            !news(&mut seen, watcher::Event::Apply(ours.clone())),
+            "created"
+        );
+        assert!(
+            !news(&mut seen, watcher::Event::Apply(ours.clone())),
+            "re-applied"
+        );
+        let edited = config_map("a", &[MANAGER, "kubectl-edit"]);
+        assert!(news(&mut seen, watcher::Event::Apply(edited)), "edited");
+        assert!(
+            news(&mut seen, watcher::Event::Delete(ours.clone())),
+            "deleted"
+        );
+        assert!(!news(&mut seen, watcher::Event::Apply(ours)), "re-created");
+    }
+
+    #[test]
+    fn a_deployment_wakes_its_server_when_its_rollout_moves() {
+        let mut d = Deployment::default();
+        d.metadata.generation = Some(1);
+        let created = rollout(&d);
+        d.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
+            manager: Some("kube-controller-manager".into()),
+            ..Default::default()
+        }]);
+        assert_eq!(rollout(&d), created, "annotated by the controller manager");
+        d.status = Some(DeploymentStatus {
+            ready_replicas: Some(1),
+            ..Default::default()
+        });
+        assert_ne!(rollout(&d), created, "a pod ready");
+    }
+
+    #[test]
+    fn status_and_finalizer_writes_do_not_wake_a_server() {
+        let mut mcp = McpServer::new("m", crate::api::McpServerSpec::default());
+        mcp.metadata.generation = Some(1);
+        let before = wanted(&mcp);
+        mcp.metadata.finalizers = Some(vec!["kubernetes-mcp.io/cleanup".into()]);
+        mcp.status = Some(crate::api::McpServerStatus::default());
+        assert_eq!(wanted(&mcp), before);
+        mcp.metadata.generation = Some(2);
+        assert_ne!(wanted(&mcp), before);
+    }
+}
