@@ -120,3 +120,51 @@ def test_kubectl_scale_sets_the_replicas_the_deployment_follows(tmp_path, namesp
                 "-p", json.dumps({"spec": {"replicas": 1}}))
         eventually("the Deployment at 1", lambda: deployment_replicas() == 1)
         kubectl("delete", "mcpserver", "scaled", "-n", namespace, "--wait=true", "--timeout=60s")
+
+
+# Refuses the Service of the McpServer `unserved`, as the apiserver refuses one when the service
+# IP range is full: the McpServer must say so, never Current.
+NO_SERVICE = """
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: NAME}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [services]}]
+  validations:
+  - expression: "!has(object.metadata.labels) || object.metadata.labels[?'app.kubernetes.io/instance'].orValue('') != 'unserved'"
+    message: "failed to allocate a serviceIP: range is full (refused by the test's admission policy)"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: NAME}
+spec:
+  policyName: NAME
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: NAMESPACE}}
+"""
+
+
+def test_a_service_the_apiserver_refuses_is_told_in_the_status(tmp_path, namespace, crds):
+    name = f"no-service-{uuid.uuid4().hex[:6]}"
+    kubectl("apply", "-f", "-", stdin=NO_SERVICE.replace("NAMESPACE", namespace).replace("NAME", name))
+    watcher = Watcher(namespace, "unserved")
+    try:
+        with operator(tmp_path, namespace):
+            watcher.apply({})
+            # The policy is in force once a refused Service says so (its informer may lag).
+            def refused():
+                obj = watcher.look()[0]
+                degraded = obj.get("status") and condition(obj, "Degraded")
+                return degraded and "range is full" in degraded["message"] and obj
+            obj = eventually("the refusal in the status", refused, seconds=60)
+            assert "Service" in condition(obj, "Degraded")["message"], obj["status"]
+            progress = condition(obj, "Stalled") or condition(obj, "Reconciling")
+            assert progress["status"] == "True" and "range is full" in progress["message"], obj["status"]
+            assert (condition(obj, "Ready") or {}).get("status") != "True"
+            assert watcher.look()[1] != "Current"
+            kubectl("delete", "mcpserver", "unserved", "-n", namespace, "--wait=true", "--timeout=60s")
+    finally:
+        kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", name, "--ignore-not-found")

@@ -198,10 +198,11 @@ impl Session {
         if !metadata.status().is_success() {
             return Err(format!("{path}: HTTP {}", metadata.status()));
         }
-        let document: Value = metadata
-            .json()
+        let body = metadata
+            .text()
             .await
             .map_err(|e| format!("{path}: {}", without_url(e)))?;
+        let document: Value = serde_json::from_str(&body).unwrap_or_default();
         if document["resource"].is_string() {
             Ok(())
         } else {
