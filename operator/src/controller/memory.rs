@@ -1,13 +1,27 @@
 //! What the operator remembers of each McpServer between reconciles, in one map keyed by its
 //! uid: failed reconciles in a row (for the back-off), the uid of every child as last applied
 //! (so that a repaired child is told from a first one), the children at the last orphan
-//! sweep and the last MCP handshake answered (so that a server is asked once per generation
-//! and Deployment state, not at rest). Only hints: lost at a restart, forgotten at cleanup. No I/O.
+//! sweep, the last MCP handshake answered (so that a server is asked once per generation
+//! and Deployment state, not at rest) and a hash of every child as applied (so that an
+//! unchanged child untouched by others is not applied again; the watches forget the hash of a
+//! child others touched). Only hints: lost at a restart, forgotten at cleanup. No I/O.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use serde::Serialize;
+
 use super::handshake::Handshake;
+
+/// A hash of `value` as JSON, to tell whether it changed (not stored across runs).
+pub fn hash_of<T: Serialize>(value: &T) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    serde_json::to_string(value)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    hasher.finish()
+}
 
 /// (kind, namespace, name) of a child; the namespace is empty for cluster-scoped ones.
 pub type ChildKey = (&'static str, String, String);
@@ -26,6 +40,9 @@ struct Remembered {
     /// The children at the last sweep: the sweep's cluster-wide lists run again only when
     /// that set changes (and once per McpServer after a start).
     swept: Option<BTreeSet<ChildKey>>,
+    /// A hash of every child as last applied: one built the same since, and untouched by
+    /// others, is not applied again.
+    child_hashes: HashMap<ChildKey, u64>,
     /// The state the last answered handshake was for, and its answer.
     answered: Option<(String, Handshake)>,
 }
@@ -42,6 +59,33 @@ impl Memory {
     /// The one lock: a panic elsewhere cannot poison it for good, the map only holds hints.
     fn locked(&self) -> MutexGuard<'_, HashMap<String, Remembered>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A child of the McpServer `uid` that someone else deleted or changed (the watches tell):
+    /// its hash is forgotten, so that the next reconcile applies it again.
+    pub fn touched(&self, uid: &str, child: &ChildKey) {
+        if let Some(remembered) = self.locked().get_mut(uid) {
+            remembered.child_hashes.remove(child);
+        }
+    }
+
+    /// The uid of `child` if it was applied with this `hash` and nobody touched it since: no
+    /// need to apply it again.
+    pub fn unchanged(&self, uid: &str, child: &ChildKey, hash: u64) -> Option<String> {
+        let all = self.locked();
+        let remembered = all.get(uid)?;
+        (remembered.child_hashes.get(child) == Some(&hash))
+            .then(|| remembered.child_uids.get(child).cloned())
+            .flatten()
+    }
+
+    /// Remembers the hash `child` was applied with.
+    pub fn applied_as(&self, uid: &str, child: ChildKey, hash: u64) {
+        self.locked()
+            .entry(uid.to_owned())
+            .or_default()
+            .child_hashes
+            .insert(child, hash);
     }
 
     /// Counts a failed reconcile; returns the failures in a row.
@@ -133,6 +177,22 @@ mod tests {
         assert!(memory.applied("u", vec![child("b")]).sweep.is_some());
         memory.forget("u");
         assert!(memory.applied("u", vec![child("a")]).sweep.is_some());
+    }
+
+    #[test]
+    fn a_child_is_applied_again_when_built_otherwise_or_touched() {
+        let memory = Memory::default();
+        let key = ("ConfigMap", "apps".to_owned(), "m-config".to_owned());
+        assert_eq!(memory.unchanged("u", &key, 1), None, "never applied");
+        memory.applied_as("u", key.clone(), 1);
+        memory.applied("u", vec![(key.clone(), "c-1".to_owned())]);
+        assert_eq!(memory.unchanged("u", &key, 1).as_deref(), Some("c-1"));
+        assert_eq!(memory.unchanged("u", &key, 2), None, "built otherwise");
+        memory.touched("u", &key);
+        assert_eq!(memory.unchanged("u", &key, 1), None, "touched");
+        assert_eq!(memory.unchanged("u", &key, 1), None, "not applied since");
+        memory.applied_as("u", key.clone(), 1);
+        assert_eq!(memory.unchanged("u", &key, 1).as_deref(), Some("c-1"));
     }
 
     #[test]

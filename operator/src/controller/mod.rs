@@ -20,8 +20,8 @@ mod watches;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use k8s_openapi::NamespaceResourceScope;
@@ -76,6 +76,8 @@ pub struct Context {
     pub operator_namespace: Option<String>,
     /// The one namespace `run` watches (None inside: all), set when it starts.
     watched: OnceLock<Option<String>>,
+    /// Whether the ServiceMonitor CRD was served, and when that was asked.
+    discovered: Mutex<Option<(Instant, bool)>>,
     memory: Memory,
 }
 
@@ -96,6 +98,7 @@ impl Context {
             mcp_probe: false,
             operator_namespace: None,
             watched: OnceLock::new(),
+            discovered: Mutex::new(None),
             memory: Memory::default(),
         }
     }
@@ -130,6 +133,27 @@ impl Context {
         self
     }
 
+    /// Whether the ServiceMonitor CRD is served: asked of discovery at most every 5 s, not
+    /// once per reconcile (a CRD installed later is seen as soon as the missing one is looked
+    /// for again).
+    async fn service_monitor_served(&self) -> Result<bool, ReconcileError> {
+        let known = *self
+            .discovered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, served)) = known
+            && at.elapsed() < Duration::from_secs(5)
+        {
+            return Ok(served);
+        }
+        let served = apply::service_monitor_served(&self.client).await?;
+        *self
+            .discovered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), served));
+        Ok(served)
+    }
+
     /// The cluster-wide defaults (none unless set).
     #[must_use]
     pub fn with_defaults(mut self, defaults: Defaults) -> Self {
@@ -161,34 +185,59 @@ pub async fn run(
     // owner reference: they are matched by the owner-uid label.
     let mut controller = Controller::for_stream(changed, servers.clone())
         .watches_stream(
-            watches::changes(scoped::<ServiceAccount>(&client, ns), watches::foreign),
+            watches::changes(
+                scoped::<ServiceAccount>(&client, ns),
+                watches::foreign,
+                context.clone(),
+            ),
             watches::owner(servers.clone()),
         )
         .watches_stream(
-            watches::changes(scoped::<RoleBinding>(&client, ns), watches::foreign),
+            watches::changes(
+                scoped::<RoleBinding>(&client, ns),
+                watches::foreign,
+                context.clone(),
+            ),
             watches::owner(servers.clone()),
         )
         .watches_stream(
             watches::changes(
                 Api::<ClusterRoleBinding>::all(client.clone()),
                 watches::foreign,
+                context.clone(),
             ),
             watches::owner(servers.clone()),
         )
         .watches_stream(
-            watches::changes(scoped::<ConfigMap>(&client, ns), watches::foreign),
+            watches::changes(
+                scoped::<ConfigMap>(&client, ns),
+                watches::foreign,
+                context.clone(),
+            ),
             watches::owner(servers.clone()),
         )
         .watches_stream(
-            watches::changes(scoped::<Service>(&client, ns), watches::foreign),
+            watches::changes(
+                scoped::<Service>(&client, ns),
+                watches::foreign,
+                context.clone(),
+            ),
             watches::owner(servers.clone()),
         )
         .watches_stream(
-            watches::changes(scoped::<Deployment>(&client, ns), watches::rollout),
+            watches::changes(
+                scoped::<Deployment>(&client, ns),
+                watches::rollout,
+                context.clone(),
+            ),
             watches::owner(servers.clone()),
         )
         .watches_stream(
-            watches::changes(scoped::<NetworkPolicy>(&client, ns), watches::foreign),
+            watches::changes(
+                scoped::<NetworkPolicy>(&client, ns),
+                watches::foreign,
+                context.clone(),
+            ),
             watches::owner(servers.clone()),
         );
     // A ServiceMonitor CRD installed later is seen by the reconcile (it looks again soon) but
@@ -196,7 +245,11 @@ pub async fn run(
     match apply::service_monitor_served(&client).await {
         Ok(true) => {
             controller = controller.watches_stream(
-                watches::changes(scoped::<ServiceMonitor>(&client, ns), watches::foreign),
+                watches::changes(
+                    scoped::<ServiceMonitor>(&client, ns),
+                    watches::foreign,
+                    context.clone(),
+                ),
                 watches::owner(servers.clone()),
             );
         }

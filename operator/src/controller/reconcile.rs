@@ -17,10 +17,7 @@ use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
 use tracing::Instrument as _;
 
 use super::Context;
-use super::apply::{
-    apply_all, binding_kinds, list_pods, service_monitor_served, sweep_orphans, swept_kinds,
-    write_status,
-};
+use super::apply::{apply_all, binding_kinds, list_pods, sweep_orphans, swept_kinds, write_status};
 use super::error::{ReconcileError, is_not_found};
 use super::events::Events;
 use super::handshake::{Handshake, handshake};
@@ -173,7 +170,7 @@ async fn apply_live(
     // lookup: the facts from outside the McpServer that decide what is built
     let facts = Facts {
         default_image: ctx.default_image.clone(),
-        service_monitor_served: service_monitor_served(&ctx.client).await?,
+        service_monitor_served: ctx.service_monitor_served().await?,
         scrape_namespaces: ctx.scrape_namespaces.clone(),
         telemetry: ctx.defaults.telemetry.clone(),
         service_monitor_labels: ctx.defaults.service_monitor_labels.clone(),
@@ -187,22 +184,23 @@ async fn apply_live(
     // build (pure): every child
     let desired = children(&validated);
     // apply, in dependency order; then delete what this run did not produce
-    let (deployment, applied) = match apply_all(&ctx.client, desired).await {
-        Ok(done) => done,
-        Err(refused @ ReconcileError::RbacRefused { .. }) => {
-            // All or nothing: no binding of a refused grant stays, old ones included.
-            sweep_orphans(
-                &ctx.client,
-                &validated.uid,
-                &BTreeSet::new(),
-                &binding_kinds(),
-            )
-            .await?;
-            ctx.memory.swept(&validated.uid, BTreeSet::new());
-            return Err(refused);
-        }
-        Err(other) => return Err(other),
-    };
+    let (deployment, applied) =
+        match apply_all(&ctx.client, desired, (&ctx.memory, &validated.uid)).await {
+            Ok(done) => done,
+            Err(refused @ ReconcileError::RbacRefused { .. }) => {
+                // All or nothing: no binding of a refused grant stays, old ones included.
+                sweep_orphans(
+                    &ctx.client,
+                    &validated.uid,
+                    &BTreeSet::new(),
+                    &binding_kinds(),
+                )
+                .await?;
+                ctx.memory.swept(&validated.uid, BTreeSet::new());
+                return Err(refused);
+            }
+            Err(other) => return Err(other),
+        };
     let outcome = ctx.memory.applied(&validated.uid, applied);
     for child in outcome.recreated {
         events.recreated(child).await;

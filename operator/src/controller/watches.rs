@@ -6,13 +6,14 @@
 //! at rest nothing runs, and a deleted or edited child is repaired at once. The streams are
 //! kube-runtime watchers (I/O); the filters and keys are pure.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::collections::hash_map::DefaultHasher;
 use std::fmt::Debug;
-use std::hash::{Hash as _, Hasher as _};
+use std::sync::Arc;
 
 use futures::{Stream, StreamExt as _, future};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::Api;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt as _, watcher};
@@ -20,6 +21,8 @@ use kube::{Resource, ResourceExt as _};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use super::Context;
+use super::memory::hash_of;
 use crate::api::McpServer;
 use crate::desired::{MANAGER, OWNER_UID};
 
@@ -45,28 +48,50 @@ pub fn servers(
     reason = "the shape of a kube-runtime predicate"
 )]
 fn wanted(mcp: &McpServer) -> Option<u64> {
-    Some(hashed(&json!([
+    Some(hash_of(&json!([
         mcp.metadata.generation,
         mcp.metadata.deletion_timestamp.is_some()
     ])))
 }
 
-/// The children of kind `K` that were deleted, or changed as `key` sees it, by someone else.
+/// The children of kind `K` that were deleted, or changed as `key` sees it, by someone else;
+/// each is remembered as touched, so that the next reconcile applies it again.
 pub fn changes<K>(
     api: Api<K>,
     key: fn(&K) -> u64,
+    ctx: Arc<Context>,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let only_ours =
         watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
     watcher(api, only_ours)
         .default_backoff()
         .scan(Seen::default(), move |seen, event| {
-            future::ready(Some(event.map(|e| seen.news(e, key)).transpose()))
+            let news = event.map(|e| seen.news(e, key)).transpose();
+            if let Some(Ok(child)) = &news
+                && let Some(owner) = owner_uid(child)
+            {
+                let meta = child.meta();
+                let key = (
+                    static_kind::<K>(),
+                    meta.namespace.clone().unwrap_or_default(),
+                    meta.name.clone().unwrap_or_default(),
+                );
+                ctx.memory.touched(&owner, &key);
+            }
+            future::ready(Some(news))
         })
         .filter_map(future::ready)
+}
+
+/// The kind of `K` as the applies name it (every kind here has a static name).
+fn static_kind<K: Resource<DynamicType = ()>>() -> &'static str {
+    match K::kind(&()) {
+        Cow::Borrowed(kind) => kind,
+        Cow::Owned(_) => "",
+    }
 }
 
 /// The key of every child seen, by uid.
@@ -102,7 +127,7 @@ pub fn foreign<K: Resource>(child: &K) -> u64 {
         .flatten()
         .filter(|m| m.manager.as_deref() != Some(MANAGER))
         .collect();
-    hashed(&json!(entries))
+    hash_of(&json!(entries))
 }
 
 /// What a Deployment tells about the rollout (what the status is computed from), and its
@@ -115,7 +140,7 @@ pub fn rollout(deployment: &Deployment) -> u64 {
         .flatten()
         .map(|c| (&c.type_, &c.status, &c.reason))
         .collect();
-    hashed(&json!([
+    hash_of(&json!([
         deployment.metadata.generation,
         status.observed_generation,
         status.replicas,
@@ -126,15 +151,29 @@ pub fn rollout(deployment: &Deployment) -> u64 {
     ]))
 }
 
+/// The uid of the McpServer a child belongs to: its controller owner reference's, else the
+/// owner-uid label's.
+fn owner_uid<K: Resource>(child: &K) -> Option<String> {
+    let meta = child.meta();
+    controller(meta)
+        .map(|o| o.uid.clone())
+        .or_else(|| meta.labels.as_ref()?.get(OWNER_UID).cloned())
+}
+
+/// The owner reference of the McpServer that controls this child, if it has one.
+fn controller(meta: &ObjectMeta) -> Option<&OwnerReference> {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true) && o.kind == McpServer::kind(&()))
+}
+
 /// The McpServer a child belongs to: its controller owner reference, else (bindings in other
 /// namespaces, cluster-scoped ones) the McpServer whose uid its label names.
 pub fn owner<K: Resource>(servers: Store<McpServer>) -> impl Fn(K) -> Option<ObjectRef<McpServer>> {
     move |child| {
         let meta = child.meta();
-        let owned = meta.owner_references.iter().flatten().find(|o| {
-            o.controller == Some(true) && o.kind == McpServer::kind(&()) && meta.namespace.is_some()
-        });
-        if let (Some(o), Some(ns)) = (owned, &meta.namespace) {
+        if let (Some(o), Some(ns)) = (controller(meta), &meta.namespace) {
             return Some(ObjectRef::new(&o.name).within(ns));
         }
         let uid = meta.labels.as_ref()?.get(OWNER_UID)?;
@@ -142,12 +181,6 @@ pub fn owner<K: Resource>(servers: Store<McpServer>) -> impl Fn(K) -> Option<Obj
             .find(|mcp| mcp.metadata.uid.as_ref() == Some(uid))
             .map(|mcp| ObjectRef::from_obj(&*mcp))
     }
-}
-
-fn hashed(value: &serde_json::Value) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    value.to_string().hash(&mut hasher);
-    hasher.finish()
 }
 
 #[cfg(test)]
