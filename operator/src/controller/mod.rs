@@ -20,7 +20,7 @@ mod watches;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
@@ -74,8 +74,8 @@ pub struct Context {
     pub mcp_probe: bool,
     /// The operator's own namespace, let in to the servers' MCP port for the handshake.
     pub operator_namespace: Option<String>,
-    /// The one namespace `run` watches (None inside: all), set when it starts.
-    watched: OnceLock<Option<String>>,
+    /// The namespaces the controllers of `run` watch (None: all), each added when it starts.
+    watched: Mutex<Vec<Option<String>>>,
     /// Whether the ServiceMonitor CRD was served, and when that was asked.
     discovered: Mutex<Option<(Instant, bool)>>,
     memory: Memory,
@@ -97,7 +97,7 @@ impl Context {
             admission: None,
             mcp_probe: false,
             operator_namespace: None,
-            watched: OnceLock::new(),
+            watched: Mutex::new(Vec::new()),
             discovered: Mutex::new(None),
             memory: Memory::default(),
         }
@@ -154,6 +154,14 @@ impl Context {
         Ok(served)
     }
 
+    /// Whether the watches see bindings in `namespace`.
+    fn watches(&self, namespace: &str) -> bool {
+        let watched = self.watched.lock().unwrap_or_else(PoisonError::into_inner);
+        watched
+            .iter()
+            .any(|w| w.as_deref().is_none_or(|w| w == namespace))
+    }
+
     /// The cluster-wide defaults (none unless set).
     #[must_use]
     pub fn with_defaults(mut self, defaults: Defaults) -> Self {
@@ -177,8 +185,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = context.client.clone();
-    // A context runs one controller: a second run keeps the first's namespace.
-    let _ = context.watched.set(namespace.clone());
+    context
+        .watched
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(namespace.clone());
     let ns = namespace.as_deref();
     let (servers, changed) = watches::servers(scoped::<McpServer>(&client, ns));
     // Cluster-scoped children (ClusterRoleBindings) and bindings in other namespaces carry no

@@ -255,8 +255,7 @@ async fn apply_live(
             events.publish(EventType::Normal, reason, note).await;
         }
     }
-    let watched = ctx.watched.get().and_then(Option::as_deref);
-    Ok(next_check(&validated, &progress, watched))
+    Ok(next_check(&validated, &progress, |ns| ctx.watches(ns)))
 }
 
 /// Deletes what the finalizer guards: the bindings labelled with this McpServer's uid. (Its

@@ -262,14 +262,16 @@ pub fn changes(
 /// When to look again without a change: soon while a wanted ServiceMonitor's CRD is missing
 /// (it may be installed at any time) or the rollout is not done (a pod that starts crash-looping
 /// changes no Deployment status), since nothing else would wake us. At rest, never: every child
-/// is watched, so a change wakes us. Only bindings in other namespaces, which a controller of one
-/// namespace (`watched`) cannot see, are looked at every five minutes.
-pub fn next_check(v: &ValidatedMcpServer, progress: &Progress, watched: Option<&str>) -> Action {
-    let unseen = match (&v.rbac.scope, watched) {
-        (RbacScope::Namespaces(namespaces), Some(watched)) => {
-            namespaces.iter().any(|ns| ns != watched)
-        }
-        _ => false,
+/// is watched, so a change wakes us. Only bindings in namespaces the controller does not watch
+/// (`watched` says which it does) are looked at every five minutes.
+pub fn next_check(
+    v: &ValidatedMcpServer,
+    progress: &Progress,
+    watched: impl Fn(&str) -> bool,
+) -> Action {
+    let unseen = match &v.rbac.scope {
+        RbacScope::Namespaces(namespaces) => namespaces.iter().any(|ns| !watched(ns)),
+        RbacScope::Cluster => false,
     };
     if v.service_monitor == ServiceMonitorPlan::AwaitCrd || *progress != Progress::Done {
         Action::requeue(Duration::from_secs(10))

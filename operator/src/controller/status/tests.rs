@@ -153,12 +153,12 @@ fn status_changes_become_events() {
 fn a_missing_service_monitor_crd_is_looked_for_again_soon_and_nothing_else_at_rest() {
     let (v, mcp, _) = inputs(1);
     assert_eq!(
-        next_check(&v, &Progress::Done, None),
+        next_check(&v, &Progress::Done, |_| true),
         Action::requeue(Duration::from_secs(10))
     );
     let served = facts(true);
     assert_eq!(
-        next_check(&validate(&mcp, &served).unwrap(), &Progress::Done, None),
+        next_check(&validate(&mcp, &served).unwrap(), &Progress::Done, |_| true),
         Action::await_change()
     );
 }
@@ -292,7 +292,7 @@ fn an_apply_after_a_failure_is_an_event_and_a_rollout_is_looked_at_again_soon() 
         message: String::new(),
     };
     assert_eq!(
-        next_check(&v, &rolling, None),
+        next_check(&v, &rolling, |_| true),
         Action::requeue(Duration::from_secs(10))
     );
 }
@@ -303,11 +303,11 @@ fn bindings_a_namespaced_controller_cannot_see_are_looked_at_every_five_minutes(
     mcp.spec.access.namespaces = vec!["apps".into(), "elsewhere".into()];
     let v = validate(&mcp, &facts(true)).unwrap();
     assert_eq!(
-        next_check(&v, &Progress::Done, Some("apps")),
+        next_check(&v, &Progress::Done, |ns| ns == "apps"),
         Action::requeue(Duration::from_secs(300))
     );
     assert_eq!(
-        next_check(&v, &Progress::Done, None),
+        next_check(&v, &Progress::Done, |_| true),
         Action::await_change()
     );
 }
