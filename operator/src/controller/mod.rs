@@ -18,6 +18,8 @@ mod reconcile;
 mod status;
 mod watches;
 
+use watches::{Children, foreign, rollout};
+
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -192,77 +194,27 @@ pub async fn run(
         .push(namespace.clone());
     let ns = namespace.as_deref();
     let (servers, changed) = watches::servers(scoped::<McpServer>(&client, ns));
-    // Cluster-scoped children (ClusterRoleBindings) and bindings in other namespaces carry no
-    // owner reference: they are matched by the owner-uid label.
-    let mut controller = Controller::for_stream(changed, servers.clone())
-        .watches_stream(
-            watches::changes(
-                scoped::<ServiceAccount>(&client, ns),
-                watches::foreign,
-                context.clone(),
-            ),
-            watches::owner(servers.clone()),
-        )
-        .watches_stream(
-            watches::changes(
-                scoped::<RoleBinding>(&client, ns),
-                watches::foreign,
-                context.clone(),
-            ),
-            watches::owner(servers.clone()),
-        )
-        .watches_stream(
-            watches::changes(
-                Api::<ClusterRoleBinding>::all(client.clone()),
-                watches::foreign,
-                context.clone(),
-            ),
-            watches::owner(servers.clone()),
-        )
-        .watches_stream(
-            watches::changes(
-                scoped::<ConfigMap>(&client, ns),
-                watches::foreign,
-                context.clone(),
-            ),
-            watches::owner(servers.clone()),
-        )
-        .watches_stream(
-            watches::changes(
-                scoped::<Service>(&client, ns),
-                watches::foreign,
-                context.clone(),
-            ),
-            watches::owner(servers.clone()),
-        )
-        .watches_stream(
-            watches::changes(
-                scoped::<Deployment>(&client, ns),
-                watches::rollout,
-                context.clone(),
-            ),
-            watches::owner(servers.clone()),
-        )
-        .watches_stream(
-            watches::changes(
-                scoped::<NetworkPolicy>(&client, ns),
-                watches::foreign,
-                context.clone(),
-            ),
-            watches::owner(servers.clone()),
-        );
+    let children = Children {
+        context: &context,
+        servers: &servers,
+    };
+    let mut controller = Controller::for_stream(changed, servers.clone());
+    controller = children.watch(controller, scoped::<ServiceAccount>(&client, ns), foreign);
+    controller = children.watch(controller, scoped::<RoleBinding>(&client, ns), foreign);
+    controller = children.watch(
+        controller,
+        Api::<ClusterRoleBinding>::all(client.clone()),
+        foreign,
+    );
+    controller = children.watch(controller, scoped::<ConfigMap>(&client, ns), foreign);
+    controller = children.watch(controller, scoped::<Service>(&client, ns), foreign);
+    controller = children.watch(controller, scoped::<Deployment>(&client, ns), rollout);
+    controller = children.watch(controller, scoped::<NetworkPolicy>(&client, ns), foreign);
     // A ServiceMonitor CRD installed later is seen by the reconcile (it looks again soon) but
     // watched only from the next start.
     match apply::service_monitor_served(&client).await {
         Ok(true) => {
-            controller = controller.watches_stream(
-                watches::changes(
-                    scoped::<ServiceMonitor>(&client, ns),
-                    watches::foreign,
-                    context.clone(),
-                ),
-                watches::owner(servers.clone()),
-            );
+            controller = children.watch(controller, scoped::<ServiceMonitor>(&client, ns), foreign);
         }
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "ServiceMonitors are not watched"),

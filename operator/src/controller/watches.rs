@@ -16,7 +16,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::Api;
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt as _, watcher};
+use kube::runtime::{Controller, WatchStreamExt as _, watcher};
 use kube::{Resource, ResourceExt as _};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -25,6 +25,32 @@ use super::Context;
 use super::memory::hash_of;
 use crate::api::McpServer;
 use crate::desired::{MANAGER, OWNER_UID};
+
+/// What the watch of every child kind needs.
+pub struct Children<'a> {
+    pub context: &'a Arc<Context>,
+    pub servers: &'a Store<McpServer>,
+}
+
+impl Children<'_> {
+    /// `controller`, woken by the children in `api` deleted, or changed as `key` sees it, by
+    /// someone else. Bindings in other namespaces and cluster-scoped ones carry no owner
+    /// reference: they are matched by the owner-uid label.
+    pub fn watch<K>(
+        &self,
+        controller: Controller<McpServer>,
+        api: Api<K>,
+        key: fn(&K) -> u64,
+    ) -> Controller<McpServer>
+    where
+        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    {
+        controller.watches_stream(
+            changes(api, key, self.context.clone()),
+            owner(self.servers.clone()),
+        )
+    }
+}
 
 /// The McpServers (cached in the returned store) whose generation or deletion changed.
 pub fn servers(
@@ -56,7 +82,7 @@ fn wanted(mcp: &McpServer) -> Option<u64> {
 
 /// The children of kind `K` that were deleted, or changed as `key` sees it, by someone else;
 /// each is remembered as touched, so that the next reconcile applies it again.
-pub fn changes<K>(
+fn changes<K>(
     api: Api<K>,
     key: fn(&K) -> u64,
     ctx: Arc<Context>,
@@ -170,7 +196,7 @@ fn controller(meta: &ObjectMeta) -> Option<&OwnerReference> {
 
 /// The McpServer a child belongs to: its controller owner reference, else (bindings in other
 /// namespaces, cluster-scoped ones) the McpServer whose uid its label names.
-pub fn owner<K: Resource>(servers: Store<McpServer>) -> impl Fn(K) -> Option<ObjectRef<McpServer>> {
+fn owner<K: Resource>(servers: Store<McpServer>) -> impl Fn(K) -> Option<ObjectRef<McpServer>> {
     move |child| {
         let meta = child.meta();
         if let (Some(o), Some(ns)) = (controller(meta), &meta.namespace) {
