@@ -58,12 +58,14 @@ pub async fn service_monitor_served(client: &Client) -> Result<bool, ReconcileEr
 }
 
 /// Applies every child in dependency order, but for those applied before as built now and
-/// untouched since (the Deployment is always applied: its answer is the rollout); returns the
+/// untouched since, which the watches would have told (so only in a namespace `watched`, or
+/// cluster-scoped; the Deployment is always applied: its answer is the rollout); returns the
 /// Deployment as the apiserver has it and every child.
 pub async fn apply_all(
     client: &Client,
     desired: Children,
     (memory, owner): (&Memory, &str),
+    watched: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<(Deployment, AppliedChildren), ReconcileError> {
     let Children {
         service_account,
@@ -81,6 +83,7 @@ pub async fn apply_all(
         client,
         memory,
         owner,
+        watched,
         seen: Vec::new(),
     };
     if let Some(policy) = &network_policy {
@@ -135,6 +138,8 @@ struct Run<'a> {
     memory: &'a Memory,
     /// The McpServer's uid.
     owner: &'a str,
+    /// Whether the watches see a namespace.
+    watched: &'a (dyn Fn(&str) -> bool + Sync),
     seen: AppliedChildren,
 }
 
@@ -174,7 +179,8 @@ impl Run<'_> {
             object.name_any(),
         );
         let hash = hash_of(object);
-        if let Some(uid) = self.memory.unchanged(self.owner, &key, hash) {
+        let seen_by_watches = key.1.is_empty() || (self.watched)(&key.1);
+        if seen_by_watches && let Some(uid) = self.memory.unchanged(self.owner, &key, hash) {
             self.seen.push((key, uid));
             return Ok(());
         }

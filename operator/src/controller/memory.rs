@@ -108,6 +108,8 @@ impl Memory {
         let kept: BTreeSet<ChildKey> = children.iter().map(|(key, _)| key.clone()).collect();
         let mut all = self.locked();
         let remembered = all.entry(uid.to_owned()).or_default();
+        // A child no longer wanted (and so swept) is applied afresh if it is wanted again.
+        remembered.child_hashes.retain(|key, _| kept.contains(key));
         Applied {
             recreated: recreated(&mut remembered.child_uids, children),
             sweep: (remembered.swept.as_ref() != Some(&kept)).then_some(kept),
@@ -193,6 +195,8 @@ mod tests {
         assert_eq!(memory.unchanged("u", &key, 1), None, "not applied since");
         memory.applied_as("u", key.clone(), 1);
         assert_eq!(memory.unchanged("u", &key, 1).as_deref(), Some("c-1"));
+        memory.applied("u", Vec::new());
+        assert_eq!(memory.unchanged("u", &key, 1), None, "no longer wanted");
     }
 
     #[test]

@@ -185,7 +185,11 @@ async fn apply_live(
     let desired = children(&validated);
     // apply, in dependency order; then delete what this run did not produce
     let (deployment, applied) =
-        match apply_all(&ctx.client, desired, (&ctx.memory, &validated.uid)).await {
+        match apply_all(&ctx.client, desired, (&ctx.memory, &validated.uid), &|ns| {
+            ctx.watches(ns)
+        })
+        .await
+        {
             Ok(done) => done,
             Err(refused @ ReconcileError::RbacRefused { .. }) => {
                 // All or nothing: no binding of a refused grant stays, old ones included.
