@@ -5,6 +5,9 @@ satisfy → Failed, never Current; a crash-looping pod → Failed, never Current
 And the scale subresource: `kubectl scale` (and an HPA) moves the Deployment through the McpServer."""
 
 import json
+import os
+import shutil
+import subprocess
 import time
 import uuid
 
@@ -152,9 +155,16 @@ def test_a_service_the_apiserver_refuses_is_told_in_the_status(tmp_path, namespa
     kubectl("apply", "-f", "-", stdin=NO_SERVICE.replace("NAMESPACE", namespace).replace("NAME", name))
     watcher = Watcher(namespace, "unserved")
     try:
+        # The policy in force (its informer lags): a Service like the McpServer's is refused.
+        probe = json.dumps({"apiVersion": "v1", "kind": "Service", "metadata": {
+            "name": "probe", "namespace": namespace, "labels": {"app.kubernetes.io/instance": "unserved"}},
+            "spec": {"ports": [{"port": 80}]}})
+        eventually("the policy in force", lambda: subprocess.run(
+            [shutil.which("kubectl", path=os.environ["KMCP_BIN"]), "create", "--dry-run=server", "-f", "-"],
+            input=probe, capture_output=True, text=True).returncode != 0)
         with operator(tmp_path, namespace):
             watcher.apply({})
-            # The policy is in force once a refused Service says so (its informer may lag).
+
             def refused():
                 obj = watcher.look()[0]
                 degraded = obj.get("status") and condition(obj, "Degraded")
