@@ -32,7 +32,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::api::Api;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::Reporter;
 use kube::{Client, ResourceExt as _};
 use opentelemetry_sdk::trace::SdkTracer;
@@ -179,6 +179,10 @@ impl Context {
     }
 }
 
+/// Reconciles at once at most: a thousand McpServers applied together are not a thousand
+/// connections to the apiserver, each with its TLS handshake and buffers.
+const CONCURRENCY: u16 = 16;
+
 /// Runs the controller for one namespace (or all) until the process is signalled or `shutdown`
 /// completes (leadership lost).
 pub async fn run(
@@ -224,6 +228,7 @@ pub async fn run(
         controller = controller.reconcile_all_on(gate.changes());
     }
     controller
+        .with_config(controller::Config::default().concurrency(CONCURRENCY))
         .shutdown_on_signal()
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)

@@ -21,8 +21,8 @@ use kube::{Resource, ResourceExt as _};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::Context;
 use super::memory::hash_of;
+use super::{Context, progress};
 use crate::api::McpServer;
 use crate::desired::{MANAGER, OWNER_UID};
 
@@ -62,6 +62,8 @@ pub fn servers(
     let (store, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
+        // What the reconcile never reads is not kept for every McpServer.
+        .modify(|mcp| mcp.managed_fields_mut().clear())
         .reflect(writer)
         .applied_objects()
         .predicate_filter(wanted, kube::runtime::PredicateConfig::default());
@@ -156,24 +158,15 @@ pub fn foreign<K: Resource>(child: &K) -> u64 {
     hash_of(&json!(entries))
 }
 
-/// What a Deployment tells about the rollout (what the status is computed from), and its
-/// generation, which an edit of its spec by anyone moves.
+/// What a Deployment tells about the rollout, exactly as the status reads it: how the rollout
+/// stands and the replicas counted (not the Deployment controller's other churn, such as a
+/// Progressing reason moving from ReplicaSetUpdated to NewReplicaSetAvailable).
 pub fn rollout(deployment: &Deployment) -> u64 {
     let status = deployment.status.clone().unwrap_or_default();
-    let conditions: Vec<_> = status
-        .conditions
-        .iter()
-        .flatten()
-        .map(|c| (&c.type_, &c.status, &c.reason))
-        .collect();
     hash_of(&json!([
-        deployment.metadata.generation,
-        status.observed_generation,
+        format!("{:?}", progress::rollout(deployment)),
         status.replicas,
-        status.updated_replicas,
-        status.ready_replicas,
-        status.available_replicas,
-        conditions
+        status.ready_replicas
     ]))
 }
 
