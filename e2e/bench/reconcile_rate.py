@@ -52,6 +52,15 @@ def api():
     return httpx.Client(base_url="https://127.0.0.1:6443", verify=tls, timeout=60)
 
 
+def watch(client, path):
+    """Every event of a watch on `path`, watched again (from a fresh list) whenever the apiserver
+    closes it: it closes watchers that fall behind under load."""
+    while True:
+        with client.stream("GET", path, params={"watch": "1"}, timeout=None) as events:
+            for line in events.iter_lines():
+                yield json.loads(line)
+
+
 class Kubelet(threading.Thread):
     """Marks every new Pod of `namespace` bound, Running and Ready, running nothing."""
 
@@ -62,14 +71,11 @@ class Kubelet(threading.Thread):
 
     def run(self):
         with api() as client, ThreadPoolExecutor(8) as pool:
-            path = f"/api/v1/namespaces/{self.namespace}/pods"
-            with client.stream("GET", path, params={"watch": "1"}, timeout=None) as events:
-                for line in events.iter_lines():
-                    event = json.loads(line)
-                    pod = event["object"]
-                    if event["type"] == "ADDED" and not pod["spec"].get("nodeName"):
-                        self.marked += 1
-                        pool.submit(self.mark, client, pod["metadata"]["name"], self.marked)
+            for event in watch(client, f"/api/v1/namespaces/{self.namespace}/pods"):
+                pod = event["object"]
+                if event["type"] == "ADDED" and not pod["spec"].get("nodeName"):
+                    self.marked += 1
+                    pool.submit(self.mark, client, pod["metadata"]["name"], self.marked)
 
     def mark(self, client, name, n):
         path = f"/api/v1/namespaces/{self.namespace}/pods/{name}"
@@ -124,13 +130,11 @@ class Servers(threading.Thread):
     def run(self):
         with api() as client:
             path = f"/apis/kubernetes-mcp.io/v1alpha1/namespaces/{self.namespace}/mcpservers"
-            with client.stream("GET", path, params={"watch": "1"}, timeout=None) as events:
-                for line in events.iter_lines():
-                    m = json.loads(line)["object"]
-                    status = m.get("status", {})
-                    ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
-                    self.seen[m["metadata"]["name"]] = (m["metadata"]["generation"],
-                                                        status.get("observedGeneration"), ready)
+            for event in watch(client, path):
+                m = event["object"]
+                status = m.get("status", {})
+                ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+                self.seen[m["metadata"]["name"]] = (m["metadata"]["generation"], status.get("observedGeneration"), ready)
 
     def counts(self):
         """(McpServers whose status is written for their generation, of those how many are Ready)."""
