@@ -21,8 +21,9 @@ use kube::{Resource, ResourceExt as _};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use super::Context;
 use super::memory::hash_of;
-use super::{Context, progress};
+use super::progress::{self, Progress};
 use crate::api::McpServer;
 use crate::desired::{MANAGER, OWNER_UID};
 
@@ -158,16 +159,18 @@ pub fn foreign<K: Resource>(child: &K) -> u64 {
     hash_of(&json!(entries))
 }
 
-/// What a Deployment tells about the rollout, exactly as the status reads it: how the rollout
-/// stands and the replicas counted (not the Deployment controller's other churn, such as a
-/// Progressing reason moving from ReplicaSetUpdated to NewReplicaSetAvailable).
+/// What a Deployment tells that changes the McpServer's conditions: whether the rollout is done
+/// or stalled, and the ready replicas. Not each step of a rollout in progress (observed,
+/// updated, available: the Deployment controller writes them one by one, and each woke a
+/// reconcile); while it rolls out the McpServer is looked at every 10 s anyway.
 pub fn rollout(deployment: &Deployment) -> u64 {
     let status = deployment.status.clone().unwrap_or_default();
-    hash_of(&json!([
-        format!("{:?}", progress::rollout(deployment)),
-        status.replicas,
-        status.ready_replicas
-    ]))
+    let stands = match progress::rollout(deployment) {
+        Progress::Done => "done".to_owned(),
+        Progress::Rolling { .. } => "rolling".to_owned(),
+        Progress::Stalled { reason, .. } => reason.to_owned(),
+    };
+    hash_of(&json!([stands, status.ready_replicas]))
 }
 
 /// The uid of the McpServer a child belongs to: its controller owner reference's, else the
