@@ -5,6 +5,9 @@ satisfy → Failed, never Current; a crash-looping pod → Failed, never Current
 And the scale subresource: `kubectl scale` (and an HPA) moves the Deployment through the McpServer."""
 
 import json
+import os
+import shutil
+import subprocess
 import time
 import uuid
 
@@ -120,3 +123,58 @@ def test_kubectl_scale_sets_the_replicas_the_deployment_follows(tmp_path, namesp
                 "-p", json.dumps({"spec": {"replicas": 1}}))
         eventually("the Deployment at 1", lambda: deployment_replicas() == 1)
         kubectl("delete", "mcpserver", "scaled", "-n", namespace, "--wait=true", "--timeout=60s")
+
+
+# Refuses the Service of the McpServer `unserved`, as the apiserver refuses one when the service
+# IP range is full: the McpServer must say so, never Current.
+NO_SERVICE = """
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: NAME}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [services]}]
+  validations:
+  - expression: "!has(object.metadata.labels) || object.metadata.labels[?'app.kubernetes.io/instance'].orValue('') != 'unserved'"
+    message: "failed to allocate a serviceIP: range is full (refused by the test's admission policy)"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: NAME}
+spec:
+  policyName: NAME
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: NAMESPACE}}
+"""
+
+
+def test_a_service_the_apiserver_refuses_is_told_in_the_status(tmp_path, namespace, crds):
+    name = f"no-service-{uuid.uuid4().hex[:6]}"
+    kubectl("apply", "-f", "-", stdin=NO_SERVICE.replace("NAMESPACE", namespace).replace("NAME", name))
+    watcher = Watcher(namespace, "unserved")
+    try:
+        # The policy in force (its informer lags): a Service like the McpServer's is refused.
+        probe = json.dumps({"apiVersion": "v1", "kind": "Service", "metadata": {
+            "name": "probe", "namespace": namespace, "labels": {"app.kubernetes.io/instance": "unserved"}},
+            "spec": {"ports": [{"port": 80}]}})
+        eventually("the policy in force", lambda: subprocess.run(
+            [shutil.which("kubectl", path=os.environ["KMCP_BIN"]), "create", "--dry-run=server", "-f", "-"],
+            input=probe, capture_output=True, text=True).returncode != 0)
+        with operator(tmp_path, namespace):
+            watcher.apply({})
+
+            def refused():
+                obj = watcher.look()[0]
+                degraded = obj.get("status") and condition(obj, "Degraded")
+                return degraded and "range is full" in degraded["message"] and obj
+            obj = eventually("the refusal in the status", refused, seconds=60)
+            assert "Service" in condition(obj, "Degraded")["message"], obj["status"]
+            progress = condition(obj, "Stalled") or condition(obj, "Reconciling")
+            assert progress["status"] == "True" and "range is full" in progress["message"], obj["status"]
+            assert (condition(obj, "Ready") or {}).get("status") != "True"
+            assert watcher.look()[1] != "Current"
+            kubectl("delete", "mcpserver", "unserved", "-n", namespace, "--wait=true", "--timeout=60s")
+    finally:
+        kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", name, "--ignore-not-found")

@@ -77,3 +77,41 @@ async def test_ready_only_once_a_pod_answers_mcp_with_the_tools_it_lists(operato
         reconciling = next(c for c in again["status"]["conditions"] if c["type"] == "Reconciling")
         assert reconciling["reason"] == "McpHandshakeFailed"
         kubectl("delete", "mcpservers", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
+
+
+# The real server with `helm_list` switched off by a drop-in: it answers MCP, but not with every
+# tool of the helm toolset its spec asks for.
+PARTIAL = """#!/bin/sh
+exec {server} "$@" --config-dir {dropins}
+"""
+
+
+@pytest.mark.anyio
+async def test_ready_needs_the_spec_toolsets_tools_and_a_secured_server_its_challenge(operator, namespace, tmp_path):
+    dropins = tmp_path / "dropins"
+    dropins.mkdir()
+    (dropins / "10-no-helm-list.toml").write_text('disabled_tools = ["helm_list"]\n')
+    partial = tmp_path / "partial"
+    partial.write_text(PARTIAL.format(server=SERVER, dropins=dropins))
+    partial.chmod(partial.stat().st_mode | stat.S_IXUSR)
+    image = "registry.invalid/partial-server:1"
+    with pod_runner(namespace, tmp_path / "pod-runner.log", [f"{IMAGE}={SERVER}", f"{image}={partial}"]):
+        apply_mcp(namespace, "partial", {"image": image, "server": {"toolsets": ["core", "config", "helm"]}})
+        apply_mcp(namespace, "secured", {"auth": {"required": True}})
+
+        refused = eventually("partial says which tools are missing",
+                             lambda: (c := ready(mcp(namespace, "partial"))) and c["reason"] == "McpToolsMissing" and c,
+                             seconds=90)
+        assert refused["status"] == "False" and "helm_list" in refused["message"], refused
+        assert "helm_install" not in refused["message"], refused
+        stalled = next(c for c in mcp(namespace, "partial")["status"]["conditions"] if c["type"] == "Stalled")
+        assert stalled["status"] == "True" and stalled["reason"] == "McpToolsMissing", stalled
+        assert "url" not in mcp(namespace, "partial")["status"]
+
+        # Asked without a token, the secured server answers 401 with its RFC 9728 challenge: Ready.
+        secured = eventually("secured Ready", lambda: (m := mcp(namespace, "secured")) and ready(m)
+                             and ready(m)["status"] == "True" and m, seconds=90)
+        assert "401" in ready(secured)["message"] and "RFC 9728" in ready(secured)["message"], ready(secured)
+        assert secured["status"]["url"] == f"http://secured.{namespace}.svc:8080/mcp"
+        assert "tools" not in secured["status"]
+        kubectl("delete", "mcpservers", "--all", "-n", namespace, "--wait=true", "--timeout=60s")

@@ -95,23 +95,44 @@ async fn a_sample_becomes_a_running_observable_server() {
     })
     .await
     .unwrap();
-    // Every child kind is watched: these come back at once too, not at the five-minute requeue.
+    // Every child kind is watched: these come back within seconds too, not at a requeue.
     let params = DeleteParams::default();
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns.name);
     accounts.delete("minimal", &params).await.unwrap();
     let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &ns.name);
     bindings.delete(BINDING, &params).await.unwrap();
     monitors.delete("minimal", &params).await.unwrap();
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns.name);
+    services.delete("minimal", &params).await.unwrap();
+    deployments.delete("minimal", &params).await.unwrap();
     eventually(
-        "the ServiceAccount, RoleBinding and ServiceMonitor recreated",
-        20,
+        "the ServiceAccount, RoleBinding, ServiceMonitor, Service and Deployment recreated",
+        10,
         || async {
             (exists::<ServiceAccount>(&client, &ns.name, "minimal").await
                 && exists::<RoleBinding>(&client, &ns.name, BINDING).await
+                && exists::<Service>(&client, &ns.name, "minimal").await
+                && exists::<Deployment>(&client, &ns.name, "minimal").await
                 && monitors.get_opt("minimal").await.ok().flatten().is_some())
             .then_some(())
         },
     )
+    .await
+    .unwrap();
+    // An edited child is put back as well.
+    let rendered = config_maps.get("minimal-config").await.unwrap().data;
+    config_maps
+        .patch(
+            "minimal-config",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {"config.toml": "port = 1"}})),
+        )
+        .await
+        .unwrap();
+    eventually("the ConfigMap repaired", 10, || async {
+        let now = config_maps.get("minimal-config").await.ok()?;
+        (now.data == rendered).then_some(())
+    })
     .await
     .unwrap();
 
@@ -314,12 +335,42 @@ async fn access_is_exact_pods_are_admitted_as_restricted_scale_is_left_alone_and
 
     // Deleting the McpServer runs the finalizer; nothing labelled with its uid is left.
     let uid = mcp.metadata.uid.clone().unwrap();
+    // A ClusterRoleBinding has no owner reference: it is watched by its owner-uid label, so a
+    // deleted one comes back within seconds too.
+    let selector = ListParams::default().labels(&format!("kubernetes-mcp.io/owner-uid={uid}"));
+    let cluster_bindings = Api::<ClusterRoleBinding>::all(client.clone());
     servers
         .patch(
             "minimal",
             &PatchParams::default(),
             &Patch::Merge(
-                serde_json::json!({"spec": {"access": {"namespaces": [ns.name, granted.name]}}}),
+                serde_json::json!({"spec": {"access": {"scope": "Cluster", "namespaces": null}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let binding = eventually("the ClusterRoleBinding", 30, || async {
+        cluster_bindings.list(&selector).await.ok()?.items.pop()
+    })
+    .await
+    .unwrap();
+    let name = binding.metadata.name.clone().unwrap();
+    cluster_bindings
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the ClusterRoleBinding recreated", 10, || async {
+        let again = cluster_bindings.get_opt(&name).await.ok().flatten()?;
+        (again.metadata.uid != binding.metadata.uid).then_some(())
+    })
+    .await
+    .unwrap();
+    servers
+        .patch(
+            "minimal",
+            &PatchParams::default(),
+            &Patch::Merge(
+                serde_json::json!({"spec": {"access": {"scope": "Namespace", "namespaces": [ns.name, granted.name]}}}),
             ),
         )
         .await
@@ -333,7 +384,6 @@ async fn access_is_exact_pods_are_admitted_as_restricted_scale_is_left_alone_and
     .await
     .unwrap();
     delete_and_wait(&client, &ns.name, "minimal").await;
-    let selector = ListParams::default().labels(&format!("kubernetes-mcp.io/owner-uid={uid}"));
     assert!(
         Api::<ClusterRoleBinding>::all(client.clone())
             .list(&selector)

@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::{ReconcileError, is_forbidden, is_not_found};
-use super::memory::ChildKey;
+use super::memory::{ChildKey, Memory, hash_of};
 use crate::api::prometheus_rule::PrometheusRule;
 use crate::api::service_monitor::ServiceMonitor;
 use crate::api::{McpServer, McpServerStatus};
@@ -61,11 +61,15 @@ pub async fn monitoring_served(client: &Client) -> Result<MonitoringServed, Reco
     }
 }
 
-/// Applies every child in dependency order; returns the Deployment as the apiserver has it and
-/// every child applied.
+/// Applies every child in dependency order, but for those applied before as built now and
+/// untouched since, which the watches would have told (so only in a namespace `watched`, or
+/// cluster-scoped; the Deployment is always applied: its answer is the rollout); returns the
+/// Deployment as the apiserver has it and every child.
 pub async fn apply_all(
     client: &Client,
     desired: Children,
+    (memory, owner): (&Memory, &str),
+    watched: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<(Deployment, AppliedChildren), ReconcileError> {
     let Children {
         service_account,
@@ -80,37 +84,44 @@ pub async fn apply_all(
     } = desired;
     // The fence first, so that no pod is reachable unfenced; then the identity, what it may do,
     // its config, what runs with them, and what watches it.
-    let mut applied = Vec::new();
-    let seen = &mut applied;
+    let mut run = Run {
+        client,
+        memory,
+        owner,
+        watched,
+        seen: Vec::new(),
+    };
     if let Some(policy) = &network_policy {
-        apply_namespaced(client, "NetworkPolicy", policy, seen).await?;
+        run.namespaced("NetworkPolicy", policy).await?;
     }
-    apply_namespaced(client, "ServiceAccount", &service_account, seen).await?;
+    run.namespaced("ServiceAccount", &service_account).await?;
     for binding in &role_bindings {
-        apply_namespaced(client, "RoleBinding", binding, seen)
+        run.namespaced("RoleBinding", binding)
             .await
             .map_err(|e| refused(e, &binding.role_ref.name))?;
     }
     for binding in &cluster_role_bindings {
-        apply(
-            Api::all(client.clone()),
-            "ClusterRoleBinding",
-            binding,
-            seen,
-        )
-        .await
-        .map_err(|e| refused(e, &binding.role_ref.name))?;
+        run.apply(Api::all(client.clone()), "ClusterRoleBinding", binding)
+            .await
+            .map_err(|e| refused(e, &binding.role_ref.name))?;
     }
-    apply_namespaced(client, "ConfigMap", &config_map, seen).await?;
-    apply_namespaced(client, "Service", &service, seen).await?;
-    let deployment = apply_namespaced(client, "Deployment", &deployment, seen).await?;
+    run.namespaced("ConfigMap", &config_map).await?;
+    run.namespaced("Service", &service).await?;
+    let namespace = deployment.namespace().unwrap_or_default();
+    let deployment = run
+        .patch(
+            Api::namespaced(client.clone(), &namespace),
+            "Deployment",
+            &deployment,
+        )
+        .await?;
     if let Some(monitor) = &service_monitor {
-        apply_namespaced(client, "ServiceMonitor", monitor, seen).await?;
+        run.namespaced("ServiceMonitor", monitor).await?;
     }
     if let Some(rule) = &prometheus_rule {
-        apply_namespaced(client, "PrometheusRule", rule, seen).await?;
+        run.namespaced("PrometheusRule", rule).await?;
     }
-    Ok((deployment, applied))
+    Ok((deployment, run.seen))
 }
 
 /// A binding the apiserver forbids is the operator's own RBAC refusing: its chart does not let
@@ -129,58 +140,92 @@ fn refused(error: ReconcileError, role: &str) -> ReconcileError {
     }
 }
 
-async fn apply<K>(
-    api: Api<K>,
-    kind: &'static str,
-    object: &K,
-    seen: &mut AppliedChildren,
-) -> Result<K, ReconcileError>
-where
-    K: kube::Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
-{
-    let name = object.name_any();
-    let result = api
-        .patch(
-            &name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(object),
-        )
-        .await
-        .map_err(|source| ReconcileError::Apply { kind, name, source })?;
-    seen.push((
-        (
-            kind,
-            result.namespace().unwrap_or_default(),
-            result.name_any(),
-        ),
-        result.uid().unwrap_or_default(),
-    ));
-    Ok(result)
+/// One apply of an McpServer's children: every child applied (or found unchanged) so far.
+struct Run<'a> {
+    client: &'a Client,
+    memory: &'a Memory,
+    /// The McpServer's uid.
+    owner: &'a str,
+    /// Whether the watches see a namespace.
+    watched: &'a (dyn Fn(&str) -> bool + Sync),
+    seen: AppliedChildren,
 }
 
-/// Applies a namespaced child in the namespace its own metadata names (Roles may live in
-/// other namespaces than their McpServer).
-async fn apply_namespaced<K>(
-    client: &Client,
-    kind: &'static str,
-    object: &K,
-    seen: &mut AppliedChildren,
-) -> Result<K, ReconcileError>
-where
-    K: kube::Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + std::fmt::Debug,
-{
-    let namespace = object.namespace().unwrap_or_default();
-    apply(
-        Api::namespaced(client.clone(), &namespace),
-        kind,
-        object,
-        seen,
-    )
-    .await
+impl Run<'_> {
+    /// Applies a namespaced child in the namespace its own metadata names (bindings may live in
+    /// other namespaces than their McpServer), unless unchanged.
+    async fn namespaced<K>(&mut self, kind: &'static str, object: &K) -> Result<(), ReconcileError>
+    where
+        K: kube::Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + Serialize
+            + std::fmt::Debug,
+    {
+        let namespace = object.namespace().unwrap_or_default();
+        self.apply(
+            Api::namespaced(self.client.clone(), &namespace),
+            kind,
+            object,
+        )
+        .await
+    }
+
+    /// Applies a child, unless it was applied as built now and nobody touched it since.
+    async fn apply<K>(
+        &mut self,
+        api: Api<K>,
+        kind: &'static str,
+        object: &K,
+    ) -> Result<(), ReconcileError>
+    where
+        K: kube::Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+    {
+        let key = (
+            kind,
+            object.namespace().unwrap_or_default(),
+            object.name_any(),
+        );
+        let hash = hash_of(object);
+        let seen_by_watches = key.1.is_empty() || (self.watched)(&key.1);
+        if seen_by_watches && let Some(uid) = self.memory.unchanged(self.owner, &key, hash) {
+            self.seen.push((key, uid));
+            return Ok(());
+        }
+        self.patch(api, kind, object).await?;
+        self.memory.applied_as(self.owner, key, hash);
+        Ok(())
+    }
+
+    /// Applies a child, whatever; the child as the apiserver has it.
+    async fn patch<K>(
+        &mut self,
+        api: Api<K>,
+        kind: &'static str,
+        object: &K,
+    ) -> Result<K, ReconcileError>
+    where
+        K: kube::Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+    {
+        let name = object.name_any();
+        let result = api
+            .patch(
+                &name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(object),
+            )
+            .await
+            .map_err(|source| ReconcileError::Apply { kind, name, source })?;
+        self.seen.push((
+            (
+                kind,
+                result.namespace().unwrap_or_default(),
+                result.name_any(),
+            ),
+            result.uid().unwrap_or_default(),
+        ));
+        Ok(result)
+    }
 }
 
 /// The kinds the sweep lists, each child of which carries the owner-uid label: the bindings
@@ -221,7 +266,11 @@ pub async fn sweep_orphans(
     keep: &BTreeSet<ChildKey>,
     kinds: &[(&'static str, ApiResource)],
 ) -> Result<(), ReconcileError> {
-    let selector = ListParams::default().labels(&format!("{OWNER_UID}={uid}"));
+    // From the apiserver's watch cache, not a quorum read of etcd: a child made a moment ago
+    // and not yet seen there is one this run keeps anyway.
+    let selector = ListParams::default()
+        .labels(&format!("{OWNER_UID}={uid}"))
+        .match_any();
     for &(kind, ref resource) in kinds {
         let found = Api::<DynamicObject>::all_with(client.clone(), resource)
             .list_metadata(&selector)

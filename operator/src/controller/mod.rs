@@ -4,7 +4,8 @@
 //!
 //! Rooms: `reconcile` (the pipeline), `apply` (server-side apply, the orphan sweep, discovery),
 //! `progress` (how a rollout stands), `status` (pure conditions), `events`, `memory` (what is
-//! remembered per McpServer), `handshake` (the MCP handshake before Ready), `error`, `admission` (whether the admission policies are in force).
+//! remembered per McpServer), `handshake` (the MCP handshake before Ready), `error`, `admission` (whether the admission policies are in force),
+//! `watches` (what wakes a reconcile: no status write of its own, no apply of its own).
 
 mod admission;
 mod apply;
@@ -15,22 +16,24 @@ mod memory;
 mod progress;
 mod reconcile;
 mod status;
+mod watches;
+
+use watches::{Children, foreign, rollout};
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::api::Api;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::Reporter;
-use kube::runtime::watcher;
 use kube::{Client, ResourceExt as _};
 use opentelemetry_sdk::trace::SdkTracer;
 use serde::de::DeserializeOwned;
@@ -74,6 +77,10 @@ pub struct Context {
     pub mcp_probe: bool,
     /// The operator's own namespace, let in to the servers' MCP port for the handshake.
     pub operator_namespace: Option<String>,
+    /// The namespaces the controllers of `run` watch (None: all), each added when it starts.
+    watched: Mutex<Vec<Option<String>>>,
+    /// Whether the ServiceMonitor CRD was served, and when that was asked.
+    discovered: Mutex<Option<(Instant, apply::MonitoringServed)>>,
     memory: Memory,
 }
 
@@ -93,6 +100,8 @@ impl Context {
             admission: None,
             mcp_probe: false,
             operator_namespace: None,
+            watched: Mutex::new(Vec::new()),
+            discovered: Mutex::new(None),
             memory: Memory::default(),
         }
     }
@@ -127,6 +136,35 @@ impl Context {
         self
     }
 
+    /// Whether the ServiceMonitor and PrometheusRule CRDs are served: asked of discovery at most
+    /// every 5 s, not once per reconcile (a CRD installed later is seen as soon as the missing
+    /// one is looked for again).
+    async fn monitoring_served(&self) -> Result<apply::MonitoringServed, ReconcileError> {
+        let known = *self
+            .discovered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, served)) = known
+            && at.elapsed() < Duration::from_secs(5)
+        {
+            return Ok(served);
+        }
+        let served = apply::monitoring_served(&self.client).await?;
+        *self
+            .discovered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), served));
+        Ok(served)
+    }
+
+    /// Whether the watches see bindings in `namespace`.
+    fn watches(&self, namespace: &str) -> bool {
+        let watched = self.watched.lock().unwrap_or_else(PoisonError::into_inner);
+        watched
+            .iter()
+            .any(|w| w.as_deref().is_none_or(|w| w == namespace))
+    }
+
     /// The cluster-wide defaults (none unless set).
     #[must_use]
     pub fn with_defaults(mut self, defaults: Defaults) -> Self {
@@ -142,11 +180,9 @@ impl Context {
     }
 }
 
-/// Only the children this operator made (the label every child carries), so that the watches
-/// do not carry every Deployment, ConfigMap, … of the cluster.
-fn children_only() -> watcher::Config {
-    watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"))
-}
+/// Reconciles at once at most: a thousand McpServers applied together are not a thousand
+/// connections to the apiserver, each with its TLS handshake and buffers.
+const CONCURRENCY: u16 = 16;
 
 /// Runs the controller for one namespace (or all) until the process is signalled or `shutdown`
 /// completes (leadership lost).
@@ -156,28 +192,40 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = context.client.clone();
+    context
+        .watched
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(namespace.clone());
     let ns = namespace.as_deref();
-    // Cluster-scoped children (ClusterRole/Binding) cannot be owned: the finalizer and the
-    // sweep look after them.
-    let mut controller =
-        Controller::new(scoped::<McpServer>(&client, ns), watcher::Config::default())
-            .owns(scoped::<ServiceAccount>(&client, ns), children_only())
-            .owns(scoped::<RoleBinding>(&client, ns), children_only())
-            .owns(scoped::<ConfigMap>(&client, ns), children_only())
-            .owns(scoped::<Service>(&client, ns), children_only())
-            .owns(scoped::<Deployment>(&client, ns), children_only())
-            .owns(scoped::<NetworkPolicy>(&client, ns), children_only());
+    let (servers, changed) = watches::servers(scoped::<McpServer>(&client, ns));
+    let children = Children {
+        context: &context,
+        servers: &servers,
+    };
+    let mut controller = Controller::for_stream(changed, servers.clone());
+    controller = children.watch(controller, scoped::<ServiceAccount>(&client, ns), foreign);
+    controller = children.watch(controller, scoped::<RoleBinding>(&client, ns), foreign);
+    controller = children.watch(
+        controller,
+        Api::<ClusterRoleBinding>::all(client.clone()),
+        foreign,
+    );
+    controller = children.watch(controller, scoped::<ConfigMap>(&client, ns), foreign);
+    controller = children.watch(controller, scoped::<Service>(&client, ns), foreign);
+    controller = children.watch(controller, scoped::<Deployment>(&client, ns), rollout);
+    controller = children.watch(controller, scoped::<NetworkPolicy>(&client, ns), foreign);
     // A ServiceMonitor or PrometheusRule CRD installed later is seen by the reconcile (it looks
     // again soon) but watched only from the next start.
     match apply::monitoring_served(&client).await {
         Ok(served) => {
             if served.service_monitor {
                 controller =
-                    controller.owns(scoped::<ServiceMonitor>(&client, ns), children_only());
+                    children.watch(controller, scoped::<ServiceMonitor>(&client, ns), foreign);
             }
             if served.prometheus_rule {
                 controller =
-                    controller.owns(scoped::<PrometheusRule>(&client, ns), children_only());
+                    children.watch(controller, scoped::<PrometheusRule>(&client, ns), foreign);
             }
         }
         Err(e) => tracing::warn!(error = %e, "ServiceMonitors and PrometheusRules are not watched"),
@@ -187,6 +235,7 @@ pub async fn run(
         controller = controller.reconcile_all_on(gate.changes());
     }
     controller
+        .with_config(controller::Config::default().concurrency(CONCURRENCY))
         .shutdown_on_signal()
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt as _;
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
@@ -18,8 +18,7 @@ use tracing::Instrument as _;
 
 use super::Context;
 use super::apply::{
-    MonitoringServed, apply_all, binding_kinds, list_pods, monitoring_served, sweep_orphans,
-    swept_kinds, write_status,
+    MonitoringServed, apply_all, binding_kinds, list_pods, sweep_orphans, swept_kinds, write_status,
 };
 use super::error::{ReconcileError, is_not_found};
 use super::events::Events;
@@ -83,21 +82,10 @@ async fn reconcile_once(mcp: Arc<McpServer>, ctx: &Context) -> Result<Action, Re
     let namespace = mcp.namespace().unwrap_or_default();
     let api: Api<McpServer> = Api::namespaced(ctx.client.clone(), &namespace);
     let events = Events::new(ctx.client.clone(), ctx.reporter.clone(), &mcp);
-    let result = finalizer(&api, FINALIZER, mcp.clone(), |event| async {
-        match event {
-            FinalizerEvent::Apply(mcp) => Box::pin(apply_live(&mcp, ctx, &events)).await,
-            FinalizerEvent::Cleanup(mcp) => cleanup(&mcp, ctx, &events).await,
-        }
-    })
-    .await
-    .or_else(|e| match e {
-        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => Err(e),
-        // A second cleanup of an object that is already gone: nothing left to do.
-        finalizer::Error::RemoveFinalizer(e) if is_not_found(&e) => Ok(Action::await_change()),
-        other => Err(ReconcileError::Finalizer {
-            source: Box::new(other),
-        }),
-    });
+    let result = match with_finalizer(&api, mcp.clone()).await {
+        Ok(mcp) => guarded(&api, mcp, ctx, &events).await,
+        Err(e) => Err(e),
+    };
     if let Err(error) = &result {
         events
             .publish(EventType::Warning, error.reason(), error.to_string())
@@ -115,6 +103,58 @@ async fn reconcile_once(mcp: Arc<McpServer>, ctx: &Context) -> Result<Action, Re
     result
 }
 
+/// Adds the cleanup finalizer to a live McpServer that lacks it and goes on with the patched
+/// object, instead of waiting for the watch to bring the patch back: one reconcile at creation.
+async fn with_finalizer(
+    api: &Api<McpServer>,
+    mcp: Arc<McpServer>,
+) -> Result<Arc<McpServer>, ReconcileError> {
+    if mcp.metadata.deletion_timestamp.is_some() || mcp.finalizers().iter().any(|f| f == FINALIZER)
+    {
+        return Ok(mcp);
+    }
+    let mut finalizers = mcp.finalizers().to_vec();
+    finalizers.push(FINALIZER.into());
+    // The resourceVersion makes it a compare-and-swap: if another writer moved the list first,
+    // the patch fails and the reconcile is retried.
+    let patch = serde_json::json!({"metadata": {
+        "finalizers": finalizers, "resourceVersion": mcp.resource_version()}});
+    api.patch(
+        &mcp.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map(Arc::new)
+    .map_err(|e| ReconcileError::Finalizer {
+        source: Box::new(finalizer::Error::AddFinalizer(e)),
+    })
+}
+
+/// Apply while it lives, clean up when it is deleted (behind the finalizer).
+async fn guarded(
+    api: &Api<McpServer>,
+    mcp: Arc<McpServer>,
+    ctx: &Context,
+    events: &Events,
+) -> Result<Action, ReconcileError> {
+    finalizer(api, FINALIZER, mcp, |event| async {
+        match event {
+            FinalizerEvent::Apply(mcp) => Box::pin(apply_live(&mcp, ctx, events)).await,
+            FinalizerEvent::Cleanup(mcp) => cleanup(&mcp, ctx, events).await,
+        }
+    })
+    .await
+    .or_else(|e| match e {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => Err(e),
+        // A second cleanup of an object that is already gone: nothing left to do.
+        finalizer::Error::RemoveFinalizer(e) if is_not_found(&e) => Ok(Action::await_change()),
+        other => Err(ReconcileError::Finalizer {
+            source: Box::new(other),
+        }),
+    })
+}
+
 fn now() -> Time {
     Time(k8s_openapi::jiff::Timestamp::now())
 }
@@ -130,7 +170,7 @@ async fn apply_live(
         return Err(ReconcileError::AdmissionPolicyMissing);
     }
     // lookup: the facts from outside the McpServer that decide what is built
-    let served = monitoring_served(&ctx.client).await?;
+    let served = ctx.monitoring_served().await?;
     let facts = Facts {
         default_image: ctx.default_image.clone(),
         service_monitor_served: served.service_monitor,
@@ -148,22 +188,27 @@ async fn apply_live(
     // build (pure): every child
     let desired = children(&validated);
     // apply, in dependency order; then delete what this run did not produce
-    let (deployment, applied) = match apply_all(&ctx.client, desired).await {
-        Ok(done) => done,
-        Err(refused @ ReconcileError::RbacRefused { .. }) => {
-            // All or nothing: no binding of a refused grant stays, old ones included.
-            sweep_orphans(
-                &ctx.client,
-                &validated.uid,
-                &BTreeSet::new(),
-                &binding_kinds(),
-            )
-            .await?;
-            ctx.memory.swept(&validated.uid, BTreeSet::new());
-            return Err(refused);
-        }
-        Err(other) => return Err(other),
-    };
+    let (deployment, applied) =
+        match apply_all(&ctx.client, desired, (&ctx.memory, &validated.uid), &|ns| {
+            ctx.watches(ns)
+        })
+        .await
+        {
+            Ok(done) => done,
+            Err(refused @ ReconcileError::RbacRefused { .. }) => {
+                // All or nothing: no binding of a refused grant stays, old ones included.
+                sweep_orphans(
+                    &ctx.client,
+                    &validated.uid,
+                    &BTreeSet::new(),
+                    &binding_kinds(),
+                )
+                .await?;
+                ctx.memory.swept(&validated.uid, BTreeSet::new());
+                return Err(refused);
+            }
+            Err(other) => return Err(other),
+        };
     let outcome = ctx.memory.applied(&validated.uid, applied);
     for child in outcome.recreated {
         events.recreated(child).await;
@@ -186,11 +231,21 @@ async fn apply_live(
     }
     // the MCP handshake, once the rollout is done: a pod that does not answer is not Ready
     let handshake = handshake(ctx, &validated, &deployment, &progress).await?;
-    if let Handshake::Failed(why) = &handshake {
-        progress = Progress::Rolling {
-            reason: "McpHandshakeFailed",
-            message: why.clone(),
-        };
+    match &handshake {
+        Handshake::Failed(why) => {
+            progress = Progress::Rolling {
+                reason: "McpHandshakeFailed",
+                message: why.clone(),
+            };
+        }
+        // The image serves other tools than the spec asks for: only a change fixes that.
+        Handshake::ToolsMissing { missing, .. } => {
+            progress = Progress::Stalled {
+                reason: "McpToolsMissing",
+                message: format!("the server does not list {}", missing.join(", ")),
+            };
+        }
+        _ => {}
     }
     // status: computed from what was applied, written (and told) only when it changed
     let status = status(
@@ -208,7 +263,7 @@ async fn apply_live(
             events.publish(EventType::Normal, reason, note).await;
         }
     }
-    Ok(next_check(&validated, &progress))
+    Ok(next_check(&validated, &progress, |ns| ctx.watches(ns)))
 }
 
 /// Deletes what the finalizer guards: the bindings labelled with this McpServer's uid. (Its

@@ -13,7 +13,9 @@ use super::error::ReconcileError;
 use super::handshake::Handshake;
 use super::progress::{Progress, pod_selector};
 use crate::api::{McpServer, McpServerStatus};
-use crate::validate::{PrometheusRulePlan, SERVER_PORT, ServiceMonitorPlan, ValidatedMcpServer};
+use crate::validate::{
+    PrometheusRulePlan, RbacScope, SERVER_PORT, ServiceMonitorPlan, ValidatedMcpServer,
+};
 
 /// A condition of `type_`; `lastTransitionTime` keeps its old value unless the status flips.
 fn condition(
@@ -50,6 +52,46 @@ fn set(conditions: &mut Vec<Condition>, c: Condition) {
     conditions.push(c);
 }
 
+/// Whether the handshake lets an available server be Ready, with the Ready reason and message.
+fn readiness(available: bool, handshake: &Handshake, pods: String) -> (bool, &'static str, String) {
+    match handshake {
+        _ if !available => (false, "Progressing", pods),
+        Handshake::Off => (true, "Available", pods),
+        Handshake::Answered { tools } => (
+            true,
+            "Available",
+            format!("{pods}; a pod answered the MCP handshake listing {tools} tools"),
+        ),
+        Handshake::Secured => (
+            true,
+            "Available",
+            format!(
+                "{pods}; a pod refused an unauthenticated initialize with 401 and the RFC 9728 \
+                 resource metadata (callers must authenticate, so its tools are not listed)"
+            ),
+        ),
+        Handshake::ToolsMissing { tools, missing } => (
+            false,
+            "McpToolsMissing",
+            format!(
+                "{pods}; a pod answered the MCP handshake listing {tools} tools, but not {} \
+                 that the spec's toolsets ask for",
+                missing.join(", ")
+            ),
+        ),
+        Handshake::Pending => (
+            false,
+            "McpHandshakePending",
+            format!("{pods}; the MCP handshake waits for the rollout"),
+        ),
+        Handshake::Failed(why) => (
+            false,
+            "McpHandshakeFailed",
+            format!("{pods}; the MCP handshake failed: {why}"),
+        ),
+    }
+}
+
 /// The status for what was applied: how its rollout stands and what the MCP handshake found.
 /// Ready (and the url) only once a pod answered, unless the handshake is off.
 pub fn status(
@@ -64,25 +106,7 @@ pub fn status(
     let wanted = deployment.spec.replicas.unwrap_or(1);
     let available = ready >= 1 || wanted == 0;
     let pods = format!("{ready}/{wanted} pods ready");
-    let (answered, ready_reason, ready_message) = match handshake {
-        _ if !available => (false, "Progressing", pods),
-        Handshake::Off => (true, "Available", pods),
-        Handshake::Answered { tools } => (
-            true,
-            "Available",
-            format!("{pods}; a pod answered the MCP handshake listing {tools} tools"),
-        ),
-        Handshake::Pending => (
-            false,
-            "McpHandshakePending",
-            format!("{pods}; the MCP handshake waits for the rollout"),
-        ),
-        Handshake::Failed(why) => (
-            false,
-            "McpHandshakeFailed",
-            format!("{pods}; the MCP handshake failed: {why}"),
-        ),
-    };
+    let (answered, ready_reason, ready_message) = readiness(available, handshake, pods);
     let previous = previous_conditions(mcp);
     let condition = |c| condition(previous, v.generation, now, c);
     let mut conditions = vec![
@@ -270,16 +294,28 @@ pub fn changes(
 }
 
 /// When to look again without a change: soon while a wanted ServiceMonitor's or
-/// PrometheusRule's CRD is missing (it may be installed at any time) or the rollout is not done (a pod that starts crash-looping
-/// changes no Deployment status), since nothing else would wake us; else every five minutes.
-pub fn next_check(v: &ValidatedMcpServer, progress: &Progress) -> Action {
+/// PrometheusRule's CRD is missing (it may be installed at any time) or the rollout is not done
+/// (a pod that starts crash-looping changes no Deployment status), since nothing else would wake
+/// us. At rest, never: every child is watched, so a change wakes us. Only bindings in namespaces
+/// the controller does not watch (`watched` says which it does) are looked at every five minutes.
+pub fn next_check(
+    v: &ValidatedMcpServer,
+    progress: &Progress,
+    watched: impl Fn(&str) -> bool,
+) -> Action {
+    let unseen = match &v.rbac.scope {
+        RbacScope::Namespaces(namespaces) => namespaces.iter().any(|ns| !watched(ns)),
+        RbacScope::Cluster => false,
+    };
     if v.service_monitor == ServiceMonitorPlan::AwaitCrd
         || v.prometheus_rule == PrometheusRulePlan::AwaitCrd
         || *progress != Progress::Done
     {
         Action::requeue(Duration::from_secs(10))
-    } else {
+    } else if unseen {
         Action::requeue(Duration::from_secs(300))
+    } else {
+        Action::await_change()
     }
 }
 

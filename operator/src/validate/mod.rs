@@ -8,8 +8,9 @@ mod auth;
 mod monitoring;
 mod network;
 mod telemetry;
+mod tools;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{Affinity, EnvVar, ResourceRequirements, Toleration};
 use kube::ResourceExt as _;
@@ -22,6 +23,7 @@ pub use auth::{AUTH_DELEGATOR_ROLE, AuthPlan, RequiredAuth};
 pub use monitoring::PrometheusRulePlan;
 pub use network::NetworkPolicyPlan;
 pub use telemetry::{OTLP_CA_DIR, TelemetryDefaults, TelemetryPlan};
+pub use tools::missing as missing_tools;
 
 /// Facts from outside the McpServer that decide what is built.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +63,8 @@ pub struct ValidatedMcpServer {
     pub prometheus_rule: PrometheusRulePlan,
     /// None: no NetworkPolicy (one made before is deleted).
     pub network_policy: Option<NetworkPolicyPlan>,
+    /// The tools `tools/list` must show for the spec's toolsets and filters.
+    pub tools: BTreeSet<&'static str>,
     /// The server's config.toml.
     pub config_toml: String,
     /// Changes whenever config.toml changes; on the pod template, so pods roll.
@@ -199,6 +203,11 @@ pub fn validate(mcp: &McpServer, facts: &Facts) -> Result<ValidatedMcpServer, Va
     } else {
         spec.server.toolsets.clone()
     };
+    let tools = tools::expected(
+        &toolsets,
+        spec.server.read_only,
+        spec.server.disable_destructive,
+    );
     let config_toml = toml::to_string(&ServerToml {
         port: SERVER_PORT,
         metrics_port: METRICS_PORT,
@@ -265,6 +274,7 @@ pub fn validate(mcp: &McpServer, facts: &Facts) -> Result<ValidatedMcpServer, Va
         ),
         config_hash: fnv1a_hex(&config_toml),
         config_toml,
+        tools,
     })
 }
 

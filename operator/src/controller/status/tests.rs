@@ -150,16 +150,16 @@ fn status_changes_become_events() {
 }
 
 #[test]
-fn a_missing_service_monitor_crd_is_looked_for_again_soon() {
+fn a_missing_service_monitor_crd_is_looked_for_again_soon_and_nothing_else_at_rest() {
     let (v, mcp, _) = inputs(1);
     assert_eq!(
-        next_check(&v, &Progress::Done),
+        next_check(&v, &Progress::Done, |_| true),
         Action::requeue(Duration::from_secs(10))
     );
     let served = facts(true);
     assert_eq!(
-        next_check(&validate(&mcp, &served).unwrap(), &Progress::Done),
-        Action::requeue(Duration::from_secs(300))
+        next_check(&validate(&mcp, &served).unwrap(), &Progress::Done, |_| true),
+        Action::await_change()
     );
 }
 
@@ -292,7 +292,7 @@ fn an_apply_after_a_failure_is_an_event_and_a_rollout_is_looked_at_again_soon() 
         message: String::new(),
     };
     assert_eq!(
-        next_check(&v, &rolling),
+        next_check(&v, &rolling, |_| true),
         Action::requeue(Duration::from_secs(10))
     );
 }
@@ -312,11 +312,26 @@ fn a_wanted_prometheus_rule_is_applied_or_stalls_on_its_missing_crd_like_a_servi
     assert!(types(&s, "True").contains(&pair("Stalled", "PrometheusRuleCRDNotServed")));
     assert!(!s.conditions.iter().any(|c| c.type_ == "ServiceMonitor"));
     assert_eq!(
-        next_check(&v, &Progress::Done),
+        next_check(&v, &Progress::Done, |_| true),
         Action::requeue(Duration::from_secs(10))
     );
     let v = validate(&mcp, &facts(true)).unwrap();
     let s = status(&v, &mcp, &d, (&Progress::Done, &Handshake::Off), &at(100));
     assert!(types(&s, "True").contains(&pair("PrometheusRule", "Applied")));
     assert!(!s.conditions.iter().any(|c| c.type_ == "Stalled"));
+}
+
+#[test]
+fn bindings_a_namespaced_controller_cannot_see_are_looked_at_every_five_minutes() {
+    let (_, mut mcp, _) = inputs(1);
+    mcp.spec.access.namespaces = vec!["apps".into(), "elsewhere".into()];
+    let v = validate(&mcp, &facts(true)).unwrap();
+    assert_eq!(
+        next_check(&v, &Progress::Done, |ns| ns == "apps"),
+        Action::requeue(Duration::from_secs(300))
+    );
+    assert_eq!(
+        next_check(&v, &Progress::Done, |_| true),
+        Action::await_change()
+    );
 }

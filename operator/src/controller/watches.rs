@@ -1,0 +1,280 @@
+//! What wakes a reconcile, and what does not. The McpServer watch passes a change of its
+//! generation or its deletion, not the operator's own status and finalizer writes. Every child
+//! kind is watched through the `managed-by` label; a child wakes its McpServer when it is
+//! deleted or changed by someone else (another field manager's entry in its managedFields moved;
+//! for a Deployment, the rollout it reports moved), never for the operator's own applies. So
+//! at rest nothing runs, and a deleted or edited child is repaired at once. The streams are
+//! kube-runtime watchers (I/O); the filters and keys are pure.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt as _, future};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::Api;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt as _, watcher};
+use kube::{Resource, ResourceExt as _};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::Context;
+use super::memory::hash_of;
+use super::progress::{self, Progress};
+use crate::api::McpServer;
+use crate::desired::{MANAGER, OWNER_UID};
+
+/// What the watch of every child kind needs.
+pub struct Children<'a> {
+    pub context: &'a Arc<Context>,
+    pub servers: &'a Store<McpServer>,
+}
+
+impl Children<'_> {
+    /// `controller`, woken by the children in `api` deleted, or changed as `key` sees it, by
+    /// someone else. Bindings in other namespaces and cluster-scoped ones carry no owner
+    /// reference: they are matched by the owner-uid label.
+    pub fn watch<K>(
+        &self,
+        controller: Controller<McpServer>,
+        api: Api<K>,
+        key: fn(&K) -> u64,
+    ) -> Controller<McpServer>
+    where
+        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    {
+        controller.watches_stream(
+            changes(api, key, self.context.clone()),
+            owner(self.servers.clone()),
+        )
+    }
+}
+
+/// The McpServers (cached in the returned store) whose generation or deletion changed.
+pub fn servers(
+    api: Api<McpServer>,
+) -> (
+    Store<McpServer>,
+    impl Stream<Item = Result<McpServer, watcher::Error>>,
+) {
+    let (store, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        // What the reconcile never reads is not kept for every McpServer.
+        .modify(|mcp| mcp.managed_fields_mut().clear())
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(wanted, kube::runtime::PredicateConfig::default());
+    (store, stream)
+}
+
+/// What an McpServer asks for: its generation, and whether it is being deleted.
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "the shape of a kube-runtime predicate"
+)]
+fn wanted(mcp: &McpServer) -> Option<u64> {
+    Some(hash_of(&json!([
+        mcp.metadata.generation,
+        mcp.metadata.deletion_timestamp.is_some()
+    ])))
+}
+
+/// The children of kind `K` that were deleted, or changed as `key` sees it, by someone else;
+/// each is remembered as touched, so that the next reconcile applies it again.
+fn changes<K>(
+    api: Api<K>,
+    key: fn(&K) -> u64,
+    ctx: Arc<Context>,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let only_ours =
+        watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
+    watcher(api, only_ours)
+        .default_backoff()
+        .scan(Seen::default(), move |seen, event| {
+            let news = event.map(|e| seen.news(e, key)).transpose();
+            if let Some(Ok(child)) = &news
+                && let Some(owner) = owner_uid(child)
+            {
+                let meta = child.meta();
+                let key = (
+                    static_kind::<K>(),
+                    meta.namespace.clone().unwrap_or_default(),
+                    meta.name.clone().unwrap_or_default(),
+                );
+                ctx.memory.touched(&owner, &key);
+            }
+            future::ready(Some(news))
+        })
+        .filter_map(future::ready)
+}
+
+/// The kind of `K` as the applies name it (every kind here has a static name).
+fn static_kind<K: Resource<DynamicType = ()>>() -> &'static str {
+    match K::kind(&()) {
+        Cow::Borrowed(kind) => kind,
+        Cow::Owned(_) => "",
+    }
+}
+
+/// The key of every child seen, by uid.
+#[derive(Default)]
+struct Seen(HashMap<String, u64>);
+
+impl Seen {
+    /// The child, if this event is news: a deletion, or a key that moved since it was last seen.
+    /// A first sighting is the operator's own creation (or a start, when every McpServer is
+    /// reconciled anyway).
+    fn news<K: Resource>(&mut self, event: watcher::Event<K>, key: fn(&K) -> u64) -> Option<K> {
+        match event {
+            watcher::Event::Delete(child) => {
+                self.0.remove(&child.uid().unwrap_or_default());
+                Some(child)
+            }
+            watcher::Event::Apply(child) | watcher::Event::InitApply(child) => {
+                let now = key(&child);
+                let before = self.0.insert(child.uid().unwrap_or_default(), now);
+                before.is_some_and(|b| b != now).then_some(child)
+            }
+            watcher::Event::Init | watcher::Event::InitDone => None,
+        }
+    }
+}
+
+/// What others wrote into a child: every managedFields entry but the operator's own.
+pub fn foreign<K: Resource>(child: &K) -> u64 {
+    let entries: Vec<_> = child
+        .meta()
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|m| m.manager.as_deref() != Some(MANAGER))
+        .collect();
+    hash_of(&json!(entries))
+}
+
+/// What a Deployment tells that changes the McpServer's conditions: whether the rollout is done
+/// or stalled, and the ready replicas. Not each step of a rollout in progress (observed,
+/// updated, available: the Deployment controller writes them one by one, and each woke a
+/// reconcile); while it rolls out the McpServer is looked at every 10 s anyway.
+pub fn rollout(deployment: &Deployment) -> u64 {
+    let status = deployment.status.clone().unwrap_or_default();
+    let stands = match progress::rollout(deployment) {
+        Progress::Done => "done".to_owned(),
+        Progress::Rolling { .. } => "rolling".to_owned(),
+        Progress::Stalled { reason, .. } => reason.to_owned(),
+    };
+    hash_of(&json!([stands, status.ready_replicas]))
+}
+
+/// The uid of the McpServer a child belongs to: its controller owner reference's, else the
+/// owner-uid label's.
+fn owner_uid<K: Resource>(child: &K) -> Option<String> {
+    let meta = child.meta();
+    controller(meta)
+        .map(|o| o.uid.clone())
+        .or_else(|| meta.labels.as_ref()?.get(OWNER_UID).cloned())
+}
+
+/// The owner reference of the McpServer that controls this child, if it has one.
+fn controller(meta: &ObjectMeta) -> Option<&OwnerReference> {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true) && o.kind == McpServer::kind(&()))
+}
+
+/// The McpServer a child belongs to: its controller owner reference, else (bindings in other
+/// namespaces, cluster-scoped ones) the McpServer whose uid its label names.
+fn owner<K: Resource>(servers: Store<McpServer>) -> impl Fn(K) -> Option<ObjectRef<McpServer>> {
+    move |child| {
+        let meta = child.meta();
+        if let (Some(o), Some(ns)) = (controller(meta), &meta.namespace) {
+            return Some(ObjectRef::new(&o.name).within(ns));
+        }
+        let uid = meta.labels.as_ref()?.get(OWNER_UID)?;
+        servers
+            .find(|mcp| mcp.metadata.uid.as_ref() == Some(uid))
+            .map(|mcp| ObjectRef::from_obj(&*mcp))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::DeploymentStatus;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    fn config_map(uid: &str, managers: &[&str]) -> ConfigMap {
+        let mut cm = ConfigMap::default();
+        cm.metadata.uid = Some(uid.into());
+        cm.metadata.managed_fields = Some(
+            managers
+                .iter()
+                .map(|m| ManagedFieldsEntry {
+                    manager: Some((*m).into()),
+                    ..Default::default()
+                })
+                .collect(),
+        );
+        cm
+    }
+
+    #[test]
+    fn only_deletions_and_changes_by_others_are_news() {
+        let mut seen = Seen::default();
+        let ours = config_map("a", &[MANAGER]);
+        let news = |seen: &mut Seen, e| seen.news(e, foreign::<ConfigMap>).is_some();
+        assert!(
+            !news(&mut seen, watcher::Event::Apply(ours.clone())),
+            "created"
+        );
+        assert!(
+            !news(&mut seen, watcher::Event::Apply(ours.clone())),
+            "re-applied"
+        );
+        let edited = config_map("a", &[MANAGER, "kubectl-edit"]);
+        assert!(news(&mut seen, watcher::Event::Apply(edited)), "edited");
+        assert!(
+            news(&mut seen, watcher::Event::Delete(ours.clone())),
+            "deleted"
+        );
+        assert!(!news(&mut seen, watcher::Event::Apply(ours)), "re-created");
+    }
+
+    #[test]
+    fn a_deployment_wakes_its_server_when_its_rollout_moves() {
+        let mut d = Deployment::default();
+        d.metadata.generation = Some(1);
+        let created = rollout(&d);
+        d.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
+            manager: Some("kube-controller-manager".into()),
+            ..Default::default()
+        }]);
+        assert_eq!(rollout(&d), created, "annotated by the controller manager");
+        d.status = Some(DeploymentStatus {
+            ready_replicas: Some(1),
+            ..Default::default()
+        });
+        assert_ne!(rollout(&d), created, "a pod ready");
+    }
+
+    #[test]
+    fn status_and_finalizer_writes_do_not_wake_a_server() {
+        let mut mcp = McpServer::new("m", crate::api::McpServerSpec::default());
+        mcp.metadata.generation = Some(1);
+        let before = wanted(&mcp);
+        mcp.metadata.finalizers = Some(vec!["kubernetes-mcp.io/cleanup".into()]);
+        mcp.status = Some(crate::api::McpServerStatus::default());
+        assert_eq!(wanted(&mcp), before);
+        mcp.metadata.generation = Some(2);
+        assert_ne!(wanted(&mcp), before);
+    }
+}
