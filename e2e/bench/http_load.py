@@ -1,13 +1,17 @@
-"""Per-call speed over HTTP with a real load generator (wrk, closed loop), in one run on one
-apiserver: the raw apiserver (GET one ConfigMap, LIST 30 pods, bearer token), our server and the
-Go kubernetes-mcp-server (npm binary; default, and tuned with KUBE_CLIENT_QPS/BURST) calling
-`resources_get` on that ConfigMap and `pods_list_in_namespace` on those pods over streamable HTTP,
-at 1 and 8 connections. One MCP session is opened first; every JSON-RPC id is unique. All act
-with the same ServiceAccount token. Then the "real client" rows (official Python SDK over stdio,
-compare.py's loop), and one table with ratios to the raw apiserver, followed by RSS (idle, peak
-under load), start -> first /healthz and binary sizes. Builds nothing: our server is the release
-binary. Loopback only; stops by itself (each wrk run lasts BENCH_SECONDS, default 8 s; the whole
-run ~3 min). Run inside the stack (wrk from Debian, installed by e2e/stack/install.sh):
+"""Per-call speed with real load generators (closed loop), in one run on one apiserver: the raw
+apiserver (GET one ConfigMap, LIST 30 pods, bearer token), our server and the Go
+kubernetes-mcp-server (npm binary; default, and tuned with KUBE_CLIENT_QPS/BURST) calling
+`resources_get` on that ConfigMap and `pods_list_in_namespace` on those pods, at 1 and 8
+connections (or calls in flight). Streamable HTTP with wrk (one MCP session opened first, every
+JSON-RPC id unique): ours with sessions, `--stateless`, and with tracing on (always_on, the stack's
+live collector; spans dropped read from /metrics), both Go servers. Legacy SSE (ours) and stdio
+(ours, Go tuned) with pipe_load.py, whose own CPU per call is printed. Then the "real client"
+rows (official Python SDK over stdio, compare.py's loop), one table with ratios to the raw
+apiserver, RSS (idle, peak under load), the peak RSS of one LIST of 1,000 ConfigMaps (table,
+and a ~5 MB YAML answer), start -> first /healthz and binary sizes. Builds nothing: our server
+is the release binary. Loopback only; stops by itself (each row lasts BENCH_SECONDS, default
+8 s; the whole run ~8 min). Run inside the stack (wrk from Debian, installed by
+e2e/stack/install.sh):
 
   cargo build --release -p kubernetes-mcp-server
   e2e/stack.sh run -- bash -c '$KMCP_PYTHON e2e/bench/http_load.py'
@@ -31,6 +35,7 @@ import urllib.request
 from pathlib import Path
 
 import compare
+import pipe_load
 
 ROOT = Path(__file__).resolve().parents[2]
 OURS = os.environ.get("KMCP_SERVER_BIN", str(ROOT / "target" / "release" / "kubernetes-mcp-server"))
@@ -42,7 +47,12 @@ NAMESPACE = "bench-http"
 PODS = 30
 CONNECTIONS = [1, 8]
 STARTS = 7
+BIG = 1000
 TUNED = {"KUBE_CLIENT_QPS": "100000", "KUBE_CLIENT_BURST": "100000"}
+# Every span sampled and batch-exported over OTLP gRPC to the stack's live collector.
+TRACED = {"OTEL_TRACES_SAMPLER": "always_on", "OTEL_METRICS_EXPORTER": "none"}
+INITIALIZE = json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+    "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "http_load", "version": "1"}}})
 # op -> (tool, arguments, the apiserver path the tool reads)
 CALLS = {
     "GET": (
@@ -155,6 +165,12 @@ class Server:
         _, body = self.post(call)
         assert '"isError":true' not in body.replace(" ", "") and "result" in body, f"{tool}: {body[:300]}"
 
+    def spans_dropped(self):
+        """k8s_mcp_spans_dropped_total from /metrics."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        return float(re.search(r"^k8s_mcp_spans_dropped_total (\S+)$", text, re.M).group(1))
+
     def memory_kib(self, field):
         """VmRSS (now) or VmHWM (peak since start) of the process, KiB."""
         status = Path(f"/proc/{self.process.pid}/status").read_text()
@@ -217,6 +233,43 @@ def print_table(rows):
         for op in CALLS for c in CONNECTIONS))
 
 
+def call_body(tool, args):
+    """A tools/call with `%d` where its id goes."""
+    call = {"jsonrpc": "2.0", "id": 999, "method": "tools/call", "params": {"name": tool, "arguments": args}}
+    return json.dumps(call).replace('"id": 999', '"id": %d')
+
+
+def pipe_rows(name, run, client_cpu):
+    """Rows of a transport driven by pipe_load: `run(body, inflight)`; the client's CPU per
+    call goes to `client_cpu`."""
+    rows = []
+    for op, (tool, args, _) in CALLS.items():
+        for c in CONNECTIONS:
+            rate, p50, p99, cpu = run(call_body(tool, args).encode(), c)
+            rows.append((name, op, c, (rate, p50, p99)))
+            client_cpu[(name, op, c)] = cpu
+    return rows
+
+
+def big_answers(env):
+    """Peak RSS of a fresh server (ours) answering one LIST of BIG ConfigMaps of 5 KB each,
+    as a table and as YAML (a ~5 MB answer), no page or response bound."""
+    config_maps = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"big-{i}", "namespace": NAMESPACE},
+                    "data": {"blob": f"{i:05d}" * 1000}} for i in range(BIG)]
+    kubectl("create", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": config_maps}))
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "resources_list", "arguments": {"apiVersion": "v1", "kind": "ConfigMap", "namespace": NAMESPACE}}}
+    found = {}
+    for label, flags in (("table", []), ("YAML", ["--list-output", "yaml"])):
+        command = [OURS, "--max-list-page-size", "0", "--max-tool-response-bytes", "0", *flags]
+        with Server(command, env) as server:
+            idle = server.memory_kib("VmHWM")
+            _, body = server.post(call)
+            assert "big-999" in body, body[:300]
+            found[label] = (len(body), idle, server.memory_kib("VmHWM"))
+    return found
+
+
 def main():
     assert WRK, "wrk is missing: e2e/stack/install.sh installs it"
     assert os.access(OURS, os.X_OK), f"{OURS} is missing: cargo build --release -p kubernetes-mcp-server"
@@ -224,27 +277,44 @@ def main():
     with tempfile.TemporaryDirectory() as directory:
         kubeconfig, apiserver = token_kubeconfig(token, directory)
         env = dict(os.environ, KUBECONFIG=str(kubeconfig), OTEL_SDK_DISABLED="true")
-        rows, memory = [], {}
+        traced = {k: v for k, v in env.items() if k != "OTEL_SDK_DISABLED"}
+        traced.update(TRACED, OTEL_EXPORTER_OTLP_ENDPOINT=os.environ["OTLP_GRPC_ENDPOINT"])
+        tuned = dict(env, **TUNED)
+        rows, memory, client_cpu, dropped = [], {}, {}, None
         raw_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         for op, (_, _, path) in CALLS.items():
             for c in CONNECTIONS:
                 rows.append(("raw apiserver", op, c, wrk(apiserver + path, c, raw_headers)))
-        for name, command, server_env in (("ours", [OURS], env), ("Go default", [GO], env),
-                                          ("Go tuned", [GO], dict(env, **TUNED))):
+        # name, command, env, then whether SSE and stdio rows follow (v0.0.67 of the Go server
+        # serves no legacy SSE)
+        targets = (("ours", [OURS], env, True, True), ("ours --stateless", [OURS, "--stateless"], env, False, False),
+                   ("ours, tracing on", [OURS], traced, False, False), ("Go default", [GO], env, False, False),
+                   ("Go tuned", [GO], tuned, False, True))
+        for name, command, server_env, sse, stdio in targets:
             with Server(command, server_env) as server:
                 memory[f"{name} idle"] = server.memory_kib("VmRSS")
                 for op, (tool, args, _) in CALLS.items():
                     server.check(tool, args)
-                    call = {"jsonrpc": "2.0", "id": 999, "method": "tools/call",
-                            "params": {"name": tool, "arguments": args}}
-                    body = json.dumps(call).replace('"id": 999', '"id": %d')
                     for c in CONNECTIONS:
-                        rows.append((name, op, c, wrk(server.url, c, server.headers(), body)))
+                        rows.append((name, op, c, wrk(server.url, c, server.headers(), call_body(tool, args))))
+                if sse:
+                    rows += pipe_rows(f"{name}, SSE", lambda body, c: pipe_load.sse(
+                        server.port, INITIALIZE.encode(), body, c, SECONDS), client_cpu)
                 memory[f"{name} peak under load"] = server.memory_kib("VmHWM")
+                if server_env is traced:
+                    dropped = server.spans_dropped()
+            if stdio:
+                rows += pipe_rows(f"{name}, stdio", lambda body, c: pipe_load.stdio(
+                    command, server_env, INITIALIZE.encode(), body, c, SECONDS), client_cpu)
         rows += real_client_rows(env)
         starts = {"ours": start_times([OURS], env), "Go": start_times([GO], env)}
+        big = big_answers(env)
     print_table(rows)
+    print("pipe_load client CPU per call, µs: " + ", ".join(f"{n} {op} {c}: {v:.0f}" for (n, op, c), v in client_cpu.items()))
+    print(f"spans dropped with tracing on (k8s_mcp_spans_dropped_total): {dropped}")
     print("RSS KiB: " + ", ".join(f"{k} {v:,}" for k, v in memory.items()))
+    print(f"one LIST of {BIG:,} ConfigMaps (5 KB each), fresh server, no page or response bound: " + ", ".join(
+        f"{label} answer {size:,} B, VmHWM {idle:,} -> {peak:,} KiB" for label, (size, idle, peak) in big.items()))
     print(f"start -> first /healthz 200, ms (median, max of {STARTS}): "
           + ", ".join(f"{k} {m:.1f}, {x:.1f}" for k, (m, x) in starts.items()))
     print(f"binary bytes: ours {os.path.getsize(OURS):,}, Go {os.path.getsize(GO):,}")

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use kube::Resource;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
+use kube::api::{Api, DeleteParams, DynamicObject, GetParams, ListParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiResource, Scope};
 use serde::Deserialize;
@@ -16,8 +16,7 @@ use serde_json::Value;
 use tokio_util::compat::FuturesAsyncReadCompatExt as _;
 
 use super::bounded::read_tail;
-use super::output::{table, yaml};
-use super::redact;
+use super::output::{Table, table, yaml};
 use super::{ToolContext, ToolError};
 use crate::cluster::{Target, chain};
 use crate::config::ListOutput;
@@ -177,6 +176,14 @@ impl Page {
     }
 }
 
+/// A list as the apiserver sends it, its items kept as JSON to print.
+#[derive(serde::Deserialize)]
+struct JsonList {
+    #[serde(default)]
+    metadata: kube::core::ListMeta,
+    items: Option<Vec<Value>>,
+}
+
 /// What the model reads first when a list stopped at `max_list_page_size`: how much is left,
 /// how to read it and how to need less of it.
 fn cut_list_note(next: &str, remaining: Option<i64>) -> String {
@@ -194,46 +201,49 @@ async fn list_in(
     namespace: Option<&str>,
     params: &ListParams,
 ) -> Result<(String, Page), kube::Error> {
+    let mut request = kube::core::Request::new(url(ar, scope, namespace))
+        .list(params)
+        .map_err(kube::Error::BuildRequest)?;
     match ctx.list_output {
         ListOutput::Yaml => {
-            let list = api(target, ar, scope, namespace).list(params).await?;
+            let list: JsonList = target.client.request(request).await?;
             let items: Vec<Value> = list
                 .items
-                .iter()
-                .map(|o| ctx.printable(o, &ar.kind))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| ctx.printable_json(o, &ar.kind))
                 .collect();
             Ok((yaml(&Value::Array(items)), Page::of(&list.metadata)))
         }
         ListOutput::Table => {
-            let ns = match scope {
-                Scope::Namespaced => namespace,
-                Scope::Cluster => None,
-            };
-            let url = DynamicObject::url_path(ar, ns);
-            let mut request = kube::core::Request::new(url)
-                .list(params)
-                .map_err(kube::Error::BuildRequest)?;
             request.headers_mut().insert(
                 http::header::ACCEPT,
                 http::HeaderValue::from_static(
                     "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
                 ),
             );
-            let mut response: Value = target.client.request(request).await?;
-            if ctx.redact_secrets && ar.kind == "Secret" {
-                redact::table_rows(&mut response);
-            }
-            let meta = response
-                .get("metadata")
-                .cloned()
-                .and_then(|m| serde_json::from_value(m).ok())
-                .unwrap_or_default();
-            Ok((table(&response, &ar.api_version, &ar.kind), Page::of(&meta)))
+            // Typed: only what is printed is kept (see `Table`), so a Secret's metadata is
+            // never held, and nothing of it needs redacting.
+            let response: Table = target.client.request(request).await?;
+            Ok((
+                table(&response, &ar.api_version, &ar.kind),
+                Page::of(&response.metadata),
+            ))
         }
     }
 }
 
-/// One object as YAML.
+/// The path of `ar`'s objects, in `namespace` when the kind is namespaced and one is given.
+fn url(ar: &ApiResource, scope: &Scope, namespace: Option<&str>) -> String {
+    let namespace = match scope {
+        Scope::Namespaced => namespace,
+        Scope::Cluster => None,
+    };
+    DynamicObject::url_path(ar, namespace)
+}
+
+/// One object as YAML. Read as the apiserver's JSON and printed from it: a typed
+/// `DynamicObject` would be parsed, then copied back into JSON to print.
 pub async fn get(
     ctx: &ToolContext,
     gvk: &GroupVersionKind,
@@ -243,11 +253,14 @@ pub async fn get(
     let action = format!("get {} {name}", plural(gvk));
     let (target, ar, scope) = resolve(ctx, gvk, &action).await?;
     let ns = target.namespace_or_default(namespace);
-    let object = api(&target, &ar, &scope, Some(ns))
-        .get(name)
-        .await
-        .map_err(ToolError::api(action))?;
-    Ok(yaml(&ctx.printable(&object, &ar.kind)))
+    let object: Value = match kube::core::Request::new(url(&ar, &scope, Some(ns)))
+        .get(name, &GetParams::default())
+    {
+        Ok(request) => target.client.request(request).await,
+        Err(e) => Err(kube::Error::BuildRequest(e)),
+    }
+    .map_err(ToolError::api(action))?;
+    Ok(yaml(&ctx.printable_json(object, &ar.kind)))
 }
 
 /// Deletes one object; answers with what was deleted.

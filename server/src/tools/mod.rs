@@ -175,7 +175,12 @@ impl ToolContext {
     /// An object of `kind` (for list items, which carry none) as tools print it: without
     /// `managedFields`, and with its values masked if it is a Secret and redaction is on.
     pub fn printable(&self, object: &impl Serialize, kind: &str) -> Value {
-        let mut value = output::tidy(serde_json::to_value(object).unwrap_or_default());
+        self.printable_json(serde_json::to_value(object).unwrap_or_default(), kind)
+    }
+
+    /// [`Self::printable`] of an object read as JSON, without copying it.
+    pub fn printable_json(&self, object: Value, kind: &str) -> Value {
+        let mut value = output::tidy(object);
         if self.redact_secrets {
             redact::secrets(&mut value, kind);
         }

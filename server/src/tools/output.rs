@@ -2,8 +2,11 @@
 //! of `kubectl get -o wide --show-labels` built from the apiserver's server-side `Table`, with
 //! APIVERSION and KIND columns like the Go server's. Pure.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use kube::core::ListMeta;
+use serde::Deserialize;
 use serde_json::Value;
 
 /// YAML of any JSON value; on the (unexpected) failure, pretty JSON, which is also YAML.
@@ -20,22 +23,58 @@ pub fn tidy(mut object: Value) -> Value {
     object
 }
 
-/// Renders a `meta.k8s.io/v1` Table response. Rows carry their object's metadata
-/// (`includeObject=Metadata`, the default), used for the NAMESPACE and LABELS columns.
-pub fn table(table: &Value, api_version: &str, kind: &str) -> String {
+/// A `meta.k8s.io/v1` Table response as far as it is printed. Rows carry their object's
+/// metadata (`includeObject=Metadata`, the default); of it only the namespace and the labels
+/// are kept (NAMESPACE and LABELS columns): the rest (`managedFields`, annotations such as a
+/// Secret's last-applied configuration) is skipped while parsing, never held nor printed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Table {
+    #[serde(default)]
+    pub metadata: ListMeta,
+    #[serde(default)]
+    column_definitions: Vec<Column>,
+    #[serde(default)]
+    rows: Vec<Row>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Column {
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Row {
+    #[serde(default)]
+    cells: Vec<Value>,
+    object: Option<RowObject>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RowObject {
+    metadata: Option<RowMetadata>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RowMetadata {
+    namespace: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+}
+
+impl Row {
+    fn metadata(&self) -> Option<&RowMetadata> {
+        self.object.as_ref()?.metadata.as_ref()
+    }
+}
+
+/// Renders a `meta.k8s.io/v1` Table response.
+pub fn table(table: &Table, api_version: &str, kind: &str) -> String {
     let columns: Vec<&str> = table
-        .get("columnDefinitions")
-        .and_then(Value::as_array)
-        .map(|defs| {
-            defs.iter()
-                .map(|d| d.get("name").and_then(Value::as_str).unwrap_or(""))
-                .collect()
-        })
-        .unwrap_or_default();
-    let rows = table
-        .get("rows")
-        .and_then(Value::as_array)
-        .map_or(&[][..], Vec::as_slice);
+        .column_definitions
+        .iter()
+        .map(|d| d.name.as_deref().unwrap_or(""))
+        .collect();
+    let rows = &table.rows;
     if rows.is_empty() {
         return "No resources found".to_owned();
     }
@@ -57,33 +96,24 @@ pub fn table(table: &Value, api_version: &str, kind: &str) -> String {
         }
         line.push(api_version.to_owned());
         line.push(kind.to_owned());
-        let cells = row
-            .get("cells")
-            .and_then(Value::as_array)
-            .map_or(&[][..], Vec::as_slice);
-        line.extend(cells.iter().map(cell));
+        line.extend(row.cells.iter().map(cell));
         line.push(labels_of(row));
         lines.push(line);
     }
     align(&lines)
 }
 
-fn namespace_of(row: &Value) -> &str {
-    row.pointer("/object/metadata/namespace")
-        .and_then(Value::as_str)
+fn namespace_of(row: &Row) -> &str {
+    row.metadata()
+        .and_then(|m| m.namespace.as_deref())
         .unwrap_or("")
 }
 
-fn labels_of(row: &Value) -> String {
-    match row
-        .pointer("/object/metadata/labels")
-        .and_then(Value::as_object)
-    {
+fn labels_of(row: &Row) -> String {
+    match row.metadata().and_then(|m| m.labels.as_ref()) {
         Some(labels) if !labels.is_empty() => {
-            let mut pairs: Vec<String> = labels
-                .iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect();
+            // Sorted as `key=value` strings, as kubectl does (not by key alone).
+            let mut pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
             pairs.sort();
             pairs.join(",")
         }
@@ -133,16 +163,20 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn parsed(value: Value) -> Table {
+        serde_json::from_value(value).unwrap()
+    }
+
     #[test]
     fn table_has_namespace_apiversion_kind_and_labels() {
-        let t = json!({
+        let t = parsed(json!({
             "kind": "Table",
             "columnDefinitions": [{"name": "Name"}, {"name": "Ready"}, {"name": "IP", "priority": 1}],
             "rows": [
                 {"cells": ["web", "1/1", "10.244.0.2"], "object": {"metadata": {"namespace": "ns1", "labels": {"b": "2", "a": "1"}}}},
                 {"cells": ["db-long-name", "0/1", null], "object": {"metadata": {"namespace": "ns2"}}}
             ]
-        });
+        }));
         insta::assert_snapshot!(table(&t, "v1", "Pod"), @r"
         NAMESPACE   APIVERSION   KIND   NAME           READY   IP           LABELS
         ns1         v1           Pod    web            1/1     10.244.0.2   a=1,b=2
@@ -152,10 +186,10 @@ mod tests {
 
     #[test]
     fn cluster_scoped_table_has_no_namespace_column() {
-        let t = json!({
+        let t = parsed(json!({
             "columnDefinitions": [{"name": "Name"}, {"name": "Status"}],
             "rows": [{"cells": ["default", "Active"], "object": {"metadata": {"name": "default"}}}]
-        });
+        }));
         let out = table(&t, "v1", "Namespace");
         assert!(out.starts_with("APIVERSION"), "{out}");
     }
@@ -163,8 +197,29 @@ mod tests {
     #[test]
     fn empty_table_says_so() {
         assert_eq!(
-            table(&json!({"rows": []}), "v1", "Pod"),
+            table(&parsed(json!({"rows": []})), "v1", "Pod"),
             "No resources found"
+        );
+    }
+
+    #[test]
+    fn a_table_of_secrets_prints_no_value() {
+        let t = parsed(json!({
+            "kind": "Table",
+            "metadata": {"continue": "more", "remainingItemCount": 7},
+            "columnDefinitions": [{"name": "Name"}, {"name": "Type"}, {"name": "Data"}],
+            "rows": [{"cells": ["db", "Opaque", 3], "object": {
+                "kind": "PartialObjectMetadata",
+                "metadata": {"name": "db", "managedFields": [{"manager": "kubectl"}], "annotations": {
+                    "kubectl.kubernetes.io/last-applied-configuration": "{\"stringData\":{\"password\":\"hunter2\"}}",
+                }},
+            }}],
+        }));
+        assert_eq!(t.metadata.remaining_item_count, Some(7));
+        let printed = table(&t, "v1", "Secret");
+        assert!(
+            printed.contains("db") && !printed.contains("hunter2"),
+            "{printed}"
         );
     }
 

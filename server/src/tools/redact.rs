@@ -32,7 +32,7 @@ pub fn secrets(object: &mut Value, kind: &str) {
     }
 }
 
-/// Redacts one object known to be a Secret (or its metadata, as in a table row).
+/// Redacts one object known to be a Secret.
 pub fn secret(object: &mut Value) {
     for field in ["data", "stringData"] {
         if let Some(values) = object.get_mut(field).and_then(Value::as_object_mut) {
@@ -46,21 +46,6 @@ pub fn secret(object: &mut Value) {
         .and_then(Value::as_object_mut)
     {
         annotations.remove(LAST_APPLIED);
-    }
-}
-
-/// Redacts the objects that the rows of a server-side Table of Secrets carry: their metadata
-/// (with the last-applied annotation), or whole objects if `includeObject=Object` was asked.
-pub fn table_rows(table: &mut Value) {
-    for row in table
-        .get_mut("rows")
-        .and_then(Value::as_array_mut)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(object) = row.get_mut("object") {
-            secret(object);
-        }
     }
 }
 
@@ -128,26 +113,6 @@ mod tests {
             list["items"][1]
                 .pointer("/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration")
                 .is_none()
-        );
-    }
-
-    #[test]
-    fn a_table_of_secrets_prints_no_value() {
-        let mut object = applied_secret();
-        object["kind"] = json!("PartialObjectMetadata");
-        let mut t = json!({
-            "kind": "Table",
-            "columnDefinitions": [{"name": "Name"}, {"name": "Type"}, {"name": "Data"}],
-            "rows": [{"cells": ["db", "Opaque", 3], "object": object}],
-        });
-        table_rows(&mut t);
-        let row = &t["rows"][0]["object"];
-        assert_eq!(row["data"]["password"], MARKER);
-        assert_eq!(row["metadata"]["annotations"], json!({"team": "a"}));
-        let printed = crate::tools::output::table(&t, "v1", "Secret");
-        assert!(
-            printed.contains("db") && !printed.contains("hunter2"),
-            "{printed}"
         );
     }
 
