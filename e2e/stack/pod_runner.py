@@ -306,10 +306,19 @@ class Pod(threading.Thread):
             f"ip route add {NODE_IP}/32 dev eth0; ip route add default via {NODE_IP} dev eth0",
             f"hostname {self.name}",
         ]
-        overlaid = set()
+        overlaid, last = set(), []
         for mount in self.container.get("volumeMounts", []):
             source = os.path.join(self.dir, "volumes", mount["name"], mount.get("subPath", ""))
             path = os.path.realpath(mount["mountPath"])
+            if self.holds_own_files(path):
+                # A volume over a directory holding this pod's own files or program (the stack
+                # under /tmp in a fresh clone, an emptyDir at /tmp): an overlay whose writes go to
+                # the volume, so that what the pod needs stays visible; mounted last, as no
+                # other overlay's upper directory may live on an overlay.
+                work = os.path.join(self.dir, "overlay-work", mount["name"])
+                os.makedirs(work, exist_ok=True)
+                last.append(f"mount -t overlay overlay -o lowerdir={path},upperdir={source},workdir={work} {path}")
+                continue
             if not os.path.exists(path):
                 top = "/" + path.strip("/").split("/")[0]
                 if top not in overlaid:
@@ -323,8 +332,14 @@ class Pod(threading.Thread):
             lines.append(f"mount --bind {source} {path}")
             if mount.get("readOnly"):
                 lines.append(f"mount -o remount,bind,ro {path}")
+        lines += last
         lines.append('exec "$@"')
         return "\n".join(lines)
+
+    def holds_own_files(self, path):
+        """Whether `path` is this pod's directory, its program or a directory above either."""
+        own = [self.dir] + [os.path.realpath(p) for p in self.program[:1] if os.path.isabs(p)]
+        return any(o == path or o.startswith(path.rstrip("/") + "/") for o in own)
 
     def start_process(self):
         args = [expand(a, self.env) for a in self.container.get("args", [])]
