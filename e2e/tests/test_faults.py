@@ -65,7 +65,7 @@ async def test_a_collector_killed_and_restarted_under_load_fails_no_call_and_exp
     (tmp_path / "after").mkdir()
     first = ExtraCollector(tmp_path / "before", port)
     failed = calls = 0
-    with HttpServer(env=env) as server:
+    with HttpServer(env=env, drain=True) as server:
         async with streamable_http_client(server.url + "/mcp") as streams:
             async with ClientSession(streams[0], streams[1]) as s:
                 await s.initialize()
@@ -97,7 +97,7 @@ async def test_a_collector_killed_and_restarted_under_load_fails_no_call_and_exp
 
 
 async def test_an_unreachable_apiserver_fails_calls_fast_and_they_work_again_without_a_restart(tmp_path):
-    with TcpProxy(APISERVER) as proxy, HttpServer("--kubeconfig", str(kubeconfig_through(proxy, tmp_path))) as server:
+    with TcpProxy(APISERVER) as proxy, HttpServer("--kubeconfig", str(kubeconfig_through(proxy, tmp_path)), drain=True) as server:
         async with streamable_http_client(server.url + "/mcp") as streams:
             async with ClientSession(streams[0], streams[1]) as s:
                 await s.initialize()
@@ -129,7 +129,7 @@ async def test_a_paused_etcd_ends_calls_at_the_tool_timeout_and_they_work_after(
     config.write_text("tool_timeout_seconds = 2\n")
     etcd = stack_pid("etcd")
     get = {"apiVersion": "v1", "kind": "ConfigMap", "name": "probe", "namespace": namespace}
-    with HttpServer("--config", str(config)) as server:
+    with HttpServer("--config", str(config), drain=True) as server:
         async with streamable_http_client(server.url + "/mcp") as streams:
             async with ClientSession(streams[0], streams[1]) as s:
                 await s.initialize()
@@ -168,7 +168,7 @@ async def test_sigterm_lets_calls_in_flight_finish_and_refuses_new_connections(t
     with TcpProxy(APISERVER, delay=2.0) as proxy:
         kubeconfig = kubeconfig_through(proxy, tmp_path)
         for mode in ([], ["--stateless"]):
-            server = HttpServer("--kubeconfig", str(kubeconfig), *mode).__enter__()
+            server = HttpServer("--kubeconfig", str(kubeconfig), *mode, drain=True).__enter__()
             transports = ["http", "sse"] if not mode else ["http"]
             results = {}
             async with contextlib.AsyncExitStack() as stack:

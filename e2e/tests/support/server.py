@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import threading
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.sse import sse_client
@@ -31,11 +32,14 @@ def bearer(value):
 
 
 class HttpServer:
-    """The server binary in HTTP mode on a free loopback port; SIGTERM on exit."""
+    """The server binary in HTTP mode on a free loopback port; SIGTERM on exit. With `drain`,
+    its stderr is read into `stderr_lines` all along (a test that makes it log much, e.g. with
+    the apiserver gone, would otherwise fill the pipe and stall the server on a write)."""
 
-    def __init__(self, *args, env=None, bind="127.0.0.1", port=0):
+    def __init__(self, *args, env=None, bind="127.0.0.1", port=0, drain=False):
         self.args = ["--port", str(port), "--bind-address", bind, *args]
         self.env = env
+        self.drain = drain
         self.url = None
         self.process = None
         self.stderr_lines = []
@@ -57,6 +61,8 @@ class HttpServer:
         if self.url is None:
             self.process.wait(5)
             raise AssertionError("server did not start:\n" + "".join(self.stderr_lines))
+        if self.drain:
+            threading.Thread(target=self.stderr_lines.extend, args=(self.process.stderr,), daemon=True).start()
         return self
 
     def stop(self):
