@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::api::Api;
@@ -215,6 +215,7 @@ pub async fn run(
     controller = children.watch(controller, scoped::<Service>(&client, ns), foreign);
     controller = children.watch(controller, scoped::<Deployment>(&client, ns), rollout);
     controller = children.watch(controller, scoped::<NetworkPolicy>(&client, ns), foreign);
+    controller = watches::watch_pods(controller, scoped::<Pod>(&client, ns));
     // A ServiceMonitor or PrometheusRule CRD installed later is seen by the reconcile (it looks
     // again soon) but watched only from the next start.
     match apply::monitoring_served(&client).await {

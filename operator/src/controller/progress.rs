@@ -3,7 +3,7 @@
 //! Deployment and, while it rolls out, its pods (and their selector). Pure.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ContainerStateWaiting, ContainerStatus, Pod};
 
 /// The rollout of the applied generation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +21,9 @@ pub enum Progress {
         message: String,
     },
 }
+
+/// The reason of a rollout that is done but whose pods do not answer the MCP handshake.
+pub const HANDSHAKE_FAILED: &str = "McpHandshakeFailed";
 
 /// The label selector of the Deployment's pods, as a string (`k=v,k=v`).
 pub fn pod_selector(deployment: &Deployment) -> String {
@@ -87,6 +90,15 @@ const STUCK: [&str; 7] = [
     "RunContainerError",
 ];
 
+/// The reason a container is stuck, and how it waits; `None` while it runs or starts normally.
+pub fn stuck(c: &ContainerStatus) -> Option<(&'static str, &ContainerStateWaiting)> {
+    let waiting = c.state.as_ref()?.waiting.as_ref()?;
+    let reason = STUCK
+        .into_iter()
+        .find(|r| waiting.reason.as_deref() == Some(*r))?;
+    Some((reason, waiting))
+}
+
 /// A rollout whose pods are stuck is stalled: the first stuck container says why.
 pub fn with_pods(progress: Progress, pods: &[Pod]) -> Progress {
     if !matches!(progress, Progress::Rolling { .. }) {
@@ -103,10 +115,7 @@ pub fn with_pods(progress: Progress, pods: &[Pod]) -> Progress {
             statuses.into_iter().flatten().map(move |c| (p, c))
         })
         .find_map(|(pod, c)| {
-            let waiting = c.state.as_ref()?.waiting.as_ref()?;
-            let reason = STUCK
-                .into_iter()
-                .find(|r| waiting.reason.as_deref() == Some(*r))?;
+            let (reason, waiting) = stuck(c)?;
             Some(Progress::Stalled {
                 reason,
                 message: format!(

@@ -23,7 +23,7 @@ use super::apply::{
 use super::error::{ReconcileError, is_not_found};
 use super::events::Events;
 use super::handshake::{Handshake, handshake};
-use super::progress::{Progress, pod_selector, rollout, with_pods};
+use super::progress::{HANDSHAKE_FAILED, Progress, pod_selector, rollout, with_pods};
 use super::status::{changes, degraded, is_ready, next_check, status};
 use crate::api::McpServer;
 use crate::desired::children;
@@ -234,7 +234,7 @@ async fn apply_live(
     match &handshake {
         Handshake::Failed(why) => {
             progress = Progress::Rolling {
-                reason: "McpHandshakeFailed",
+                reason: HANDSHAKE_FAILED,
                 message: why.clone(),
             };
         }

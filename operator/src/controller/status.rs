@@ -11,7 +11,7 @@ use kube::runtime::controller::Action;
 
 use super::error::ReconcileError;
 use super::handshake::Handshake;
-use super::progress::{Progress, pod_selector};
+use super::progress::{HANDSHAKE_FAILED, Progress, pod_selector};
 use crate::api::{McpServer, McpServerStatus};
 use crate::validate::{
     PrometheusRulePlan, RbacScope, SERVER_PORT, ServiceMonitorPlan, ValidatedMcpServer,
@@ -86,7 +86,7 @@ fn readiness(available: bool, handshake: &Handshake, pods: String) -> (bool, &'s
         ),
         Handshake::Failed(why) => (
             false,
-            "McpHandshakeFailed",
+            HANDSHAKE_FAILED,
             format!("{pods}; the MCP handshake failed: {why}"),
         ),
     }
@@ -294,10 +294,13 @@ pub fn changes(
 }
 
 /// When to look again without a change: soon while a wanted ServiceMonitor's or
-/// PrometheusRule's CRD is missing (it may be installed at any time) or the rollout is not done
-/// (a pod that starts crash-looping changes no Deployment status), since nothing else would wake
-/// us. At rest, never: every child is watched, so a change wakes us. Only bindings in namespaces
-/// the controller does not watch (`watched` says which it does) are looked at every five minutes.
+/// PrometheusRule's CRD is missing (it may be installed at any time) or a ready pod does not
+/// answer the MCP handshake, since nothing else would wake us. A rollout in progress is not
+/// polled: its Deployment wakes us when it is done, stalls or its ready replicas move, and its
+/// pods when a container gets stuck or comes unstuck (polling every rolling McpServer woke each
+/// of a thousand applied at once a dozen times). At rest, never: every child is watched, so a
+/// change wakes us. Only bindings in namespaces the controller does not watch (`watched` says
+/// which it does) are looked at every five minutes.
 pub fn next_check(
     v: &ValidatedMcpServer,
     progress: &Progress,
@@ -309,7 +312,13 @@ pub fn next_check(
     };
     if v.service_monitor == ServiceMonitorPlan::AwaitCrd
         || v.prometheus_rule == PrometheusRulePlan::AwaitCrd
-        || *progress != Progress::Done
+        || matches!(
+            progress,
+            Progress::Rolling {
+                reason: HANDSHAKE_FAILED,
+                ..
+            }
+        )
     {
         Action::requeue(Duration::from_secs(10))
     } else if unseen {

@@ -2,7 +2,8 @@
 //! generation or its deletion, not the operator's own status and finalizer writes. Every child
 //! kind is watched through the `managed-by` label; a child wakes its McpServer when it is
 //! deleted or changed by someone else (another field manager's entry in its managedFields moved;
-//! for a Deployment, the rollout it reports moved), never for the operator's own applies. So
+//! for a Deployment, the rollout it reports moved), never for the operator's own applies; a
+//! server's pod wakes it when a container gets stuck or comes unstuck. So
 //! at rest nothing runs, and a deleted or edited child is repaired at once. The streams are
 //! kube-runtime watchers (I/O); the filters and keys are pure.
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt as _, future};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::Api;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -51,6 +53,47 @@ impl Children<'_> {
             owner(self.servers.clone()),
         )
     }
+}
+
+/// `controller`, woken when a container of a server's pod gets stuck or comes unstuck: a
+/// crash loop or an image that cannot be pulled changes no Deployment status until its
+/// progress deadline, minutes later.
+pub fn watch_pods(controller: Controller<McpServer>, api: Api<Pod>) -> Controller<McpServer> {
+    let only_ours =
+        watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
+    let changed = watcher(api, only_ours)
+        .default_backoff()
+        .scan(Seen::default(), |seen, event| {
+            future::ready(Some(event.map(|e| seen.news(e, stuck)).transpose()))
+        })
+        .filter_map(future::ready);
+    controller.watches_stream(changed, server_of_pod)
+}
+
+/// Which containers of a pod are stuck, and why.
+pub fn stuck(pod: &Pod) -> u64 {
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref());
+    let reasons: Vec<_> = statuses
+        .into_iter()
+        .flatten()
+        .filter_map(|c| Some((c.name.as_str(), progress::stuck(c)?.0)))
+        .collect();
+    hash_of(&json!(reasons))
+}
+
+/// The McpServer whose Deployment runs a pod: named by the pod's instance label (a pod's
+/// owner is its ReplicaSet, not the McpServer).
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "the shape of a kube-runtime mapper"
+)]
+fn server_of_pod(pod: Pod) -> Option<ObjectRef<McpServer>> {
+    let labels = pod.metadata.labels.as_ref()?;
+    let name = labels.get("app.kubernetes.io/instance")?;
+    Some(ObjectRef::new(name).within(pod.metadata.namespace.as_deref()?))
 }
 
 /// The McpServers (cached in the returned store) whose generation or deletion changed.
@@ -162,7 +205,7 @@ pub fn foreign<K: Resource>(child: &K) -> u64 {
 /// What a Deployment tells that changes the McpServer's conditions: whether the rollout is done
 /// or stalled, and the ready replicas. Not each step of a rollout in progress (observed,
 /// updated, available: the Deployment controller writes them one by one, and each woke a
-/// reconcile); while it rolls out the McpServer is looked at every 10 s anyway.
+/// reconcile); a pod that gets stuck on the way wakes it through `watch_pods`.
 pub fn rollout(deployment: &Deployment) -> u64 {
     let status = deployment.status.clone().unwrap_or_default();
     let stands = match progress::rollout(deployment) {
@@ -264,6 +307,34 @@ mod tests {
             ..Default::default()
         });
         assert_ne!(rollout(&d), created, "a pod ready");
+    }
+
+    fn pod(waiting: Option<&str>, restarts: i32) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"namespace": "team", "uid": "p",
+                         "labels": {"app.kubernetes.io/instance": "mcp"}},
+            "status": {"containerStatuses": [{
+                "name": "server", "image": "i", "imageID": "", "ready": false,
+                "restartCount": restarts,
+                "state": waiting.map_or(json!({"running": {}}), |r| json!({"waiting": {"reason": r}})),
+            }]},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_pod_wakes_its_server_when_it_gets_stuck_or_unstuck_not_at_each_restart() {
+        let mut seen = Seen::default();
+        let mut news = |p: Pod| seen.news(watcher::Event::Apply(p), stuck).is_some();
+        assert!(!news(pod(Some("ContainerCreating"), 0)), "created");
+        assert!(!news(pod(None, 0)), "started");
+        assert!(news(pod(Some("CrashLoopBackOff"), 1)), "crash-looping");
+        assert!(!news(pod(Some("CrashLoopBackOff"), 2)), "one more restart");
+        assert!(news(pod(None, 2)), "running again");
+        assert_eq!(
+            server_of_pod(pod(None, 0)),
+            Some(ObjectRef::new("mcp").within("team"))
+        );
     }
 
     #[test]

@@ -271,7 +271,7 @@ fn a_failure_stalls_when_retrying_cannot_help_and_reconciles_when_it_can() {
 }
 
 #[test]
-fn an_apply_after_a_failure_is_an_event_and_a_rollout_is_looked_at_again_soon() {
+fn an_apply_after_a_failure_is_an_event_and_only_an_unanswered_handshake_is_looked_at_again_soon() {
     let (v, mut mcp, d) = inputs(1);
     let good = status(&v, &mcp, &d, (&Progress::Done, &Handshake::Off), &at(100));
     mcp.status = Some(good.clone());
@@ -291,8 +291,13 @@ fn an_apply_after_a_failure_is_an_event_and_a_rollout_is_looked_at_again_soon() 
         reason: "RollingOut",
         message: String::new(),
     };
+    assert_eq!(next_check(&v, &rolling, |_| true), Action::await_change());
+    let unanswered = Progress::Rolling {
+        reason: HANDSHAKE_FAILED,
+        message: String::new(),
+    };
     assert_eq!(
-        next_check(&v, &rolling, |_| true),
+        next_check(&v, &unanswered, |_| true),
         Action::requeue(Duration::from_secs(10))
     );
 }
