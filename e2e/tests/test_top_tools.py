@@ -97,7 +97,8 @@ async def test_nodes_top_is_the_nodes_real_usage(metrics_api):
     assert [row[0] for row in rows(everyone)] == [node]
     # The node is this machine: its CPUs are busy with the stack, its memory is /proc/meminfo's
     # (as of the last scrape, up to 10 s ago, on a machine that builds in parallel: roughly).
-    assert 0 < metrics.quantity(cpu) <= os.cpu_count(), cpu
+    # A saturated machine reads as all its CPUs, give or take the ticks at the window's edges.
+    assert 0 < metrics.quantity(cpu) <= os.cpu_count() * 1.05, cpu
     working_set, total = metrics.node_memory_bytes()
     assert 0 < metrics.quantity(memory) < total and abs(metrics.quantity(memory) - working_set) < working_set / 2
 
