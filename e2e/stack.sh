@@ -9,7 +9,8 @@
 #
 # Parts: etcd, kube-apiserver, kube-controller-manager (no node-lifecycle controller), a Node
 # object with a kubelet API for the pod runner's pods (e2e/stack/kubelet: containerLogs, exec,
-# stats/summary, node logs), the OpenTelemetry Collector (OTLP gRPC + HTTP -> JSON lines),
+# stats/summary, metrics/resource, node logs), metrics-server behind the aggregation layer
+# (metrics.k8s.io), the OpenTelemetry Collector (OTLP gRPC + HTTP -> JSON lines),
 # prometheus-operator with its CRDs and a Prometheus CR, and Prometheus 3 running the config
 # prometheus-operator generated.
 # Everything runs in one network namespace (`unshare --user --map-root-user --net --pid`): the
@@ -25,6 +26,8 @@ e2e_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 stack_dir=${KMCP_STACK_DIR:-$e2e_dir/.stack}
 # shellcheck source=stack/paths.sh
 source "$e2e_dir/stack/paths.sh"
+# shellcheck source=stack/metrics-server.sh
+source "$e2e_dir/stack/metrics-server.sh"
 
 k8s_bin="$kubernetes_dir/bin"
 etcd_bin="$etcd_dir/bin"
@@ -42,6 +45,7 @@ collector_health_port=13133
 prometheus_port=9090
 promop_port=8085
 kubelet_port=10250
+metrics_server_port=4443
 node_name=e2e-node
 # What a workload needs (Deployments to Pods, Services to Endpoints and EndpointSlices, tokens,
 # garbage collection) and nothing that takes seconds to start or expects a kubelet.
@@ -109,6 +113,15 @@ subjectAltName=DNS:$node_name,IP:$node_ip"
     leaf apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
+    # The apiserver's identity towards aggregated API servers (--proxy-client-cert-file), the one
+    # name they take X-Remote-User from; and metrics-server's serving cert, for the APIService.
+    leaf front-proxy-client "/CN=front-proxy-client" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
+    leaf metrics-server "/CN=metrics-server" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:metrics-server.kube-system.svc,IP:$node_ip"
     leaf kcm "/CN=system:kube-controller-manager" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
@@ -181,6 +194,11 @@ EOF
     --kubelet-client-certificate="$p/apiserver-kubelet-client.crt" \
     --kubelet-client-key="$p/apiserver-kubelet-client.key" --kubelet-certificate-authority="$p/ca.crt" \
     --kubelet-preferred-address-types=InternalIP \
+    --requestheader-client-ca-file="$p/ca.crt" --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --proxy-client-cert-file="$p/front-proxy-client.crt" --proxy-client-key-file="$p/front-proxy-client.key" \
+    --enable-aggregator-routing=true \
     --authorization-mode=Node,RBAC --service-cluster-ip-range=10.0.0.0/16 --allow-privileged=true \
     --audit-policy-file="$stack_dir/audit-policy.yaml" --audit-log-path="$stack_dir/logs/audit.log" \
     --audit-log-format=json \
@@ -328,7 +346,7 @@ init_inside() {
   ip addr add "$node_ip/32" dev lo
   mkdir -p "$stack_dir/logs" "$stack_dir/pids" "$stack_dir/pod-ips"
   local t0=$SECONDS part
-  for part in gen_pki start_kubelet start_etcd start_apiserver start_controller_manager create_node start_collector \
+  for part in gen_pki start_kubelet start_etcd start_apiserver start_controller_manager create_node start_metrics_server start_collector \
     start_prometheus_operator start_prometheus write_env; do
     local s=$SECONDS
     if ! ( "$part" ); then
@@ -368,7 +386,7 @@ cmd_up() {
   cmd_down quiet
   local b
   for b in "$k8s_bin/kube-apiserver" "$etcd_bin/etcd" "$otelcol_bin/otelcol" "$prom_bin/prometheus" \
-    "$promop_dir/bin/prometheus-operator" "$kubelet_api_dir/bin/kubelet-api"; do
+    "$promop_dir/bin/prometheus-operator" "$kubelet_api_dir/bin/kubelet-api" "$metrics_server_dir/bin/metrics-server"; do
     [[ -x "$b" ]] || die "missing $b: run e2e/stack/install.sh first"
   done
   rm -rf "$stack_dir"
@@ -430,7 +448,7 @@ cmd_status() {
   fi
   echo "stack: up (namespace pid $pid, env $stack_dir/env)"
   local part
-  for part in kubelet etcd kube-apiserver kube-controller-manager otelcol prometheus-operator prometheus prometheus-reloader; do
+  for part in kubelet etcd kube-apiserver kube-controller-manager metrics-server otelcol prometheus-operator prometheus prometheus-reloader; do
     local p state=down
     p=$(cat "$stack_dir/pids/$part" 2>/dev/null || echo "")
     # Pids are the namespace's own: look them up from inside.

@@ -227,6 +227,16 @@ build_kubelet_api() {
     go build -trimpath -ldflags "-s -w" -o "$out/bin/kubelet-api" .)
 }
 
+# metrics-server, the metrics.k8s.io API pods_top and nodes_top read, as its release builds it.
+build_metrics_server() {
+  local src mod=sigs.k8s.io/metrics-server
+  src=$(scratch "metrics-server-$METRICS_SERVER_VERSION")
+  (cd "$src" && go mod init kubernetes-mcp.io/e2e/metrics-server >/dev/null 2>&1 &&
+    go get -tool "$mod/cmd/metrics-server@$METRICS_SERVER_VERSION" &&
+    go build -trimpath -ldflags "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION" \
+      -o "$out/bin/metrics-server" "$mod/cmd/metrics-server")
+}
+
 install_python() {
   python3 -m venv "$out/venv"
   "$out/venv/bin/pip" install --quiet \
@@ -277,11 +287,12 @@ declare -A steps=(
   [helm]="$helm_dir build_helm"
   [kstatus]="$kstatus_dir build_kstatus"
   [kubelet-api]="$kubelet_api_dir build_kubelet_api"
+  [metrics-server]="$metrics_server_dir build_metrics_server"
   [python]="$python_dir install_python"
   [node]="$node_dir install_node"
   [cargo-tools]="$cargo_tools_dir install_cargo_tools"
 )
-order=(etcd kubernetes otelcol python node prometheus prometheus-operator helm kstatus kubelet-api cargo-tools)
+order=(etcd kubernetes otelcol python node prometheus prometheus-operator helm kstatus kubelet-api metrics-server cargo-tools)
 
 wanted=("$@")
 [[ ${#wanted[@]} -gt 0 ]] || wanted=("${order[@]}")

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from support import metrics
 from support.cluster import IMAGE, Cluster
 from support.operator import Operator
 from support.stack import ROOT, SERVER, is_ready, kubectl, pod_runner
@@ -26,6 +27,12 @@ def crds():
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"),
             "-f", str(ROOT / "config" / "rbac"), "-f", str(ROOT / "config" / "admission"))
     kubectl("wait", "--for=condition=Established", "crd/mcpservers.kubernetes-mcp.io")
+
+
+@pytest.fixture
+def metrics_api():
+    """metrics.k8s.io served: the stack's metrics-server registered and Available (support/metrics.py)."""
+    metrics.wait_available()
 
 
 @pytest.fixture

@@ -2,7 +2,13 @@
 declarations) is true of our tools on the real apiserver: a ServiceAccount granted exactly the
 declared rules (verbs, resources, resource names, namespace) can call the tool, and one granted
 nothing is refused with the apiserver's message. The rules are built from the server's own
-tools/list, so a declaration and a tool that drift apart fail here."""
+tools/list, so a declaration and a tool that drift apart fail here.
+
+pods_top and nodes_top read metrics.k8s.io from the stack's metrics-server, through the
+aggregation layer, which checks the caller's RBAC as for any other API. projects_list has no
+OpenShift to run against: a cluster-scoped CustomResourceDefinition stands in for
+projects.project.openshift.io/v1 (OpenShift serves Projects from its own apiserver, not a CRD);
+the tool only lists them, and finds the kind by discovery, which the CRD satisfies."""
 
 import asyncio
 import json
@@ -102,15 +108,43 @@ CASES = {
     "resources_scale": lambda ns: {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": ns, "name": "web",
                                    "scale": 2},
     "resources_create_or_update": lambda ns: {"resource": CONFIG_MAP, "namespace": ns},
+    "pods_top": lambda ns: {"all_namespaces": True},
+    "nodes_top": lambda ns: {},
+    "projects_list": lambda ns: {},
 }
-# Tools whose target must really run: the kubelet API serves the pod runner's pods only.
-RUNNING_POD = {"pods_log", "pods_exec"}
+# What a tool's target needs first: a running pod (the kubelet API serves the pod runner's pods
+# only), the metrics API, OpenShift's Project API.
+NEEDS = {"pods_log": "talker", "pods_exec": "talker", "pods_top": "metrics_api", "nodes_top": "metrics_api",
+         "projects_list": "openshift_projects"}
+
+# OpenShift's Project API as a CRD: only its group, version, kind and scope matter to the tool.
+PROJECTS_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "projects.project.openshift.io"},
+    "spec": {"group": "project.openshift.io", "scope": "Cluster",
+             "names": {"kind": "Project", "listKind": "ProjectList", "plural": "projects", "singular": "project"},
+             "versions": [{"name": "v1", "served": True, "storage": True,
+                           "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+
+
+@pytest.fixture
+def openshift_projects():
+    """projects.project.openshift.io served (by the stand-in CRD) while the test runs, with one
+    Project; removed after, as test_tools.py expects a cluster that is not OpenShift."""
+    kubectl("apply", "-f", "-", stdin=json.dumps(PROJECTS_CRD))
+    kubectl("wait", "--for=condition=Established", "crd/projects.project.openshift.io")
+    kubectl("apply", "-f", "-", stdin=json.dumps(
+        {"apiVersion": "project.openshift.io/v1", "kind": "Project", "metadata": {"name": "e2e-project"}}))
+    try:
+        yield
+    finally:
+        kubectl("delete", "crd", "projects.project.openshift.io", "--wait=true")
 
 
 @pytest.mark.parametrize("tool", sorted(CASES))
 async def test_the_declared_rbac_is_enough_and_needed(tool, namespace, tmp_path, request):
-    if tool in RUNNING_POD:
-        request.getfixturevalue("talker")
+    if tool in NEEDS:
+        request.getfixturevalue(NEEDS[tool])
     for pod in ("solo", "victim"):
         kubectl("run", pod, "-n", namespace, "--image=registry.invalid/solo:1")
     kubectl("create", "configmap", "cm", "-n", namespace, "--from-literal=k=v")
@@ -143,3 +177,9 @@ async def test_the_tools_that_declare_no_rbac_need_none(namespace, tmp_path):
         for tool in free:
             result = await s.call_tool(tool, {})
             assert not result.is_error, f"{tool}: {text(result)}"
+
+
+async def test_projects_list_lists_the_projects_the_cluster_serves(openshift_projects):
+    async with session("stdio") as s:
+        got = await s.call_tool("projects_list", {})
+    assert not got.is_error and "e2e-project" in text(got), text(got)

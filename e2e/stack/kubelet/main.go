@@ -1,8 +1,9 @@
 // kubelet serves the kubelet API the apiserver proxies to, for the pods e2e/stack/pod_runner.py
 // runs in the test stack: containerLogs, exec (the kubelet's own streaming code, SPDY with the
-// v4..v1 remotecommand subprotocols), stats/summary from /proc, and the node logs (the log query
-// API and the /logs/ file server) over the stack's component logs. It serves HTTPS with a cert
-// the stack makes and accepts only clients with a cert of the stack's CA (the apiserver's
+// v4..v1 remotecommand subprotocols), stats/summary and metrics/resource (what metrics-server
+// scrapes) from /proc, and the node logs (the log query API and the /logs/ file server) over the
+// stack's component logs. It serves HTTPS with a cert the stack makes and accepts only clients
+// with a cert of the stack's CA (the apiserver's --kubelet-client-certificate, metrics-server's
 // --kubelet-client-certificate). Built by e2e/stack/install.sh; started by e2e/stack.sh.
 //
 // The pod runner and this server agree on one layout: $KMCP_STACK_DIR/pods/<ns>_<pod>_<uid>/
@@ -58,6 +59,7 @@ func (k *kubelet) routes() http.Handler {
 	mux.HandleFunc("GET /containerLogs/{ns}/{pod}/{container}", k.containerLogs)
 	mux.HandleFunc("/exec/{ns}/{pod}/{container}", k.exec)
 	mux.HandleFunc("GET /stats/summary", k.summary)
+	mux.HandleFunc("GET /metrics/resource", k.resourceMetrics)
 	// The Go client asks for /logs?query=..., a browser for /logs/: the kubelet serves both.
 	mux.HandleFunc("GET /logs", k.nodeLogs)
 	mux.HandleFunc("GET /logs/{file...}", k.nodeLogs)

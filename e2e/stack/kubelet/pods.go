@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // pod is one running pod of the pod runner.
@@ -47,6 +48,14 @@ func (p pod) pid() (int, error) {
 		return 0, fmt.Errorf("pod %s/%s has no running process: %w", p.namespace, p.name, err)
 	}
 	return strconv.Atoi(strings.TrimSpace(string(raw)))
+}
+
+// started is when the pod runner started the pod's process: when it wrote the pid file.
+func (p pod) started() time.Time {
+	if info, err := os.Stat(filepath.Join(p.dir, "pid")); err == nil {
+		return info.ModTime()
+	}
+	return time.Time{}
 }
 
 func (p pod) logFile() string { return filepath.Join(p.dir, "container.log") }

@@ -1,7 +1,7 @@
 // Stats: GET /stats/summary, the kubelet's Summary (k8s.io/kubelet stats/v1alpha1) measured from
 // /proc and statfs: the node's CPU (two /proc/stat samples 100 ms apart), memory, file system
 // (the stack directory's), network (the stack's namespace) and process count; for each running
-// pod its process's CPU time and memory. Reads /proc and the file system only.
+// pod its container's CPU time and memory (proc.go). Reads /proc and the file system only.
 package main
 
 import (
@@ -19,9 +19,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	stats "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 )
-
-// Linux reports CPU times in clock ticks of 1/100 s (USER_HZ) on every architecture we run on.
-const nanosPerTick = uint64(time.Second / 100)
 
 func (k *kubelet) summary(w http.ResponseWriter, _ *http.Request) {
 	before, _ := cpuTicks()
@@ -138,31 +135,19 @@ func rlimit(now metav1.Time) *stats.RlimitStats {
 	return &stats.RlimitStats{Time: now, MaxPID: &maxPID, NumOfRunningProcesses: &running}
 }
 
-// podStats is one pod's process: CPU time (utime + stime of /proc/<pid>/stat) and memory (VmRSS).
+// podStats is one pod's container: its processes' CPU time and resident memory (proc.go).
 func podStats(p pod, now metav1.Time) (stats.PodStats, bool) {
 	pid, err := p.pid()
 	if err != nil {
 		return stats.PodStats{}, false
 	}
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
+	used, ok := containerUsage(pid)
+	if !ok {
 		return stats.PodStats{}, false
 	}
-	// Fields after the command name, which is in parentheses and may hold spaces.
-	fields := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
-	if len(fields) < 13 {
-		return stats.PodStats{}, false
-	}
-	utime, _ := strconv.ParseUint(fields[11], 10, 64)
-	stime, _ := strconv.ParseUint(fields[12], 10, 64)
-	cpu := (utime + stime) * nanosPerTick
-	rss := meminfo("/proc/" + strconv.Itoa(pid) + "/status")["VmRSS"]
-	var started metav1.Time
-	if info, err := os.Stat(filepath.Join(p.dir, "pid")); err == nil {
-		started = metav1.NewTime(info.ModTime())
-	}
-	cpuStats := &stats.CPUStats{Time: now, UsageCoreNanoSeconds: &cpu}
-	memory := &stats.MemoryStats{Time: now, UsageBytes: &rss, WorkingSetBytes: &rss, RSSBytes: &rss}
+	started := metav1.NewTime(p.started())
+	cpuStats := &stats.CPUStats{Time: now, UsageCoreNanoSeconds: &used.cpuNanos}
+	memory := &stats.MemoryStats{Time: now, UsageBytes: &used.rssBytes, WorkingSetBytes: &used.rssBytes, RSSBytes: &used.rssBytes}
 	container := stats.ContainerStats{Name: p.container(), StartTime: started, CPU: cpuStats, Memory: memory}
 	return stats.PodStats{
 		PodRef:     stats.PodReference{Name: p.name, Namespace: p.namespace, UID: p.uid},
