@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::toolsets::{self, HelmSettings};
 use super::{ClusterProvider, ConfigError, Toolset};
 
 /// Go keys this server accepts but cannot honour, each with why: a config that sets one still
@@ -25,10 +26,6 @@ const WITHOUT_EFFECT: &[(&str, &str)] = &[
     (
         "validation_enabled",
         "the apiserver's own validation and RBAC answers are returned as tool errors",
-    ),
-    (
-        "toolset_configs",
-        "no toolset of this server takes settings",
     ),
     (
         "cluster_provider_configs",
@@ -81,6 +78,7 @@ struct GoFile {
     server_instructions: Option<String>,
     prompts: Option<Vec<PromptConfig>>,
     http: Option<HttpLimits>,
+    toolset_configs: Option<BTreeMap<String, toml::Value>>,
 }
 
 /// `[tool_overrides.<tool>]`: what `tools/list` shows instead of the built-in text.
@@ -176,6 +174,8 @@ pub struct GoSettings {
     pub rate_limit: Option<RateLimit>,
     /// `http.max_body_bytes`, used when the top-level `max_body_bytes` is not set.
     pub max_body_bytes: Option<usize>,
+    /// `[toolset_configs.helm]`.
+    pub helm: HelmSettings,
     /// One line per accepted key that has no effect here, logged at start-up.
     pub warnings: Vec<String>,
 }
@@ -213,6 +213,7 @@ pub fn split(table: &mut toml::Table) -> Result<GoKeys, toml::de::Error> {
         "server_instructions",
         "prompts",
         "http",
+        "toolset_configs",
     ] {
         if let Some(value) = table.remove(key) {
             go.insert(key.to_owned(), value);
@@ -251,6 +252,8 @@ pub fn resolve(keys: GoKeys, flags: &GoFlags) -> Result<GoSettings, ConfigError>
         }),
         _ => None,
     };
+    let (helm, helm_warnings) = toolsets::resolve(file.toolset_configs.unwrap_or_default())?;
+    warnings.extend(helm_warnings);
     let prompts = file.prompts.unwrap_or_default();
     let mut names = std::collections::BTreeSet::new();
     if let Some(duplicate) = prompts.iter().find(|p| !names.insert(p.name.as_str())) {
@@ -267,6 +270,7 @@ pub fn resolve(keys: GoKeys, flags: &GoFlags) -> Result<GoSettings, ConfigError>
         prompts,
         rate_limit,
         max_body_bytes: http.max_body_bytes,
+        helm,
         warnings,
     })
 }
@@ -393,6 +397,8 @@ mod tests {
             message = "Delete?"
             [toolset_configs.helm]
             allowed_registries = ["oci://ghcr.io"]
+            [toolset_configs.kiali]
+            url = "https://kiali"
             [http]
             read_header_timeout = "10s"
             "#,
@@ -410,9 +416,9 @@ mod tests {
                 "confirmation_rules",
                 "confirmation_fallback",
                 "validation_enabled",
-                "toolset_configs",
                 "tls_min_version",
-                "http.read_header_timeout"
+                "http.read_header_timeout",
+                "toolset_configs.kiali"
             ]
         );
     }
