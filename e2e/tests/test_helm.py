@@ -19,8 +19,10 @@ import pytest
 import yaml
 
 from support.net import make_certificate
-from support.server import session, text
+from support.server import bearer, session, text
 from support.stack import kubectl
+from test_auth import World, binding, mcp_session, token
+from test_auth import apply as apply_manifest
 
 pytestmark = pytest.mark.anyio
 
@@ -181,3 +183,22 @@ async def test_disallowed_sources_and_kinds_are_refused(namespace, repository, t
         assert kept.is_error and "denied_resources" in text(kept), text(kept)
     assert "configmap/denied-greeting" not in configmaps(namespace)
     assert greeting(namespace, "allowed-greeting") == "hello"
+
+
+async def test_an_impersonating_server_installs_as_the_caller(repository, tmp_path):
+    """The server's own ServiceAccount may only read; helm installs with the caller's rights."""
+    url, ca = repository
+    world = World(tmp_path)
+    try:
+        headers = bearer(token(world.ns, "agent", world.audience))
+        install = {"chart": "greeter", "repo": url, "name": "as-agent", "namespace": world.ns}
+        with world.server(tmp_path, "--toolsets", "helm", mode="impersonate", env=server_env(ca)) as server:
+            async with mcp_session(server.url, "http", headers) as s:
+                refused = await s.call_tool("helm_install", install)
+                assert refused.is_error and world.agent in text(refused), text(refused)
+                apply_manifest(binding("RoleBinding", "agent-edit", world.ns, "ClusterRole", "edit", world.ns, "agent"))
+                installed = await s.call_tool("helm_install", install)
+                assert not installed.is_error, text(installed)
+        assert greeting(world.ns, "as-agent-greeting") == "hello"
+    finally:
+        world.delete()

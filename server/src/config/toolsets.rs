@@ -46,6 +46,9 @@ pub fn resolve(
         if name == "helm" {
             let file: HelmFile = table.try_into().map_err(|e| invalid(&e.to_string()))?;
             helm = check(file)?;
+            if helm.storage_driver.as_deref() == Some("configmap") {
+                warnings.push("config key toolset_configs.helm.storage_driver = \"configmap\" is passed to helm (helm_install, helm_uninstall), but helm_list and the uninstall without helm read only Secrets".into());
+            }
         } else {
             warnings.push(format!(
                 "config key toolset_configs.{name} is accepted for compatibility with the Go server but has no effect here: this server does not serve the {name} toolset"
@@ -149,6 +152,8 @@ mod tests {
             ["oci://ghcr.io/Org", "https://charts.example.com"]
         );
         assert_eq!(h.storage_driver.as_deref(), Some("configmap"));
+        let tables = toml::from_str("[helm]\nstorage_driver = \"configmap\"").unwrap();
+        assert!(resolve(tables).unwrap().1[0].contains("read only Secrets"));
         for (bad, says) in [
             (
                 "allowed_registries = [\"http://x.io\"]",
