@@ -4,7 +4,7 @@ apiserver and the stack's helm: a chart served by a chart repository on loopback
 SSL_CERT_FILE), installed from the repository and from a local path with values that show up in
 the objects; uninstalled by helm and, with helm off PATH, by the server itself, each leaving the
 object annotated `helm.sh/resource-policy: keep`; and every refusal (no helm, a path outside
-local_chart_dirs, http://, allowed_registries, denied_resources). OCI references are passed to
+local_chart_dirs, http://, allowed_registries, denied_resources, no writable TMPDIR). OCI references are passed to
 helm as written and are not tested here (no registry in this stack)."""
 
 import functools
@@ -162,6 +162,11 @@ async def test_disallowed_sources_and_kinds_are_refused(namespace, repository, t
         async with session("stdio", *args, env=server_env(ca)) as s:
             refused = await s.call_tool("helm_install", {**arguments, "namespace": namespace})
         assert refused.is_error and says in text(refused), (arguments, text(refused))
+
+    # helm's private directory needs a writable TMPDIR; without one the answer says so.
+    async with session("stdio", "--toolsets", "helm", env={**server_env(ca), "TMPDIR": str(tmp_path / "absent")}) as s:
+        refused = await s.call_tool("helm_install", {"chart": "greeter", "repo": url, "namespace": namespace})
+    assert refused.is_error and "writable temporary directory" in text(refused), text(refused)
 
     # The allow-list admits its own prefix.
     host = url.removeprefix("https://")

@@ -156,7 +156,13 @@ impl Helm {
             return Ok(None);
         };
         let action = "prepare a directory for helm";
-        let dir = Workdir::new().map_err(io_error(action))?;
+        let dir = Workdir::new().map_err(|e| ToolError::Failed {
+            action: action.into(),
+            message: format!(
+                "{e} in {} (helm needs a writable temporary directory: mount one, e.g. an emptyDir at /tmp, or set TMPDIR)",
+                std::env::temp_dir().display()
+            ),
+        })?;
         let kubeconfig =
             serde_json::to_vec(&identity::kubeconfig(ctx)?).map_err(|e| ToolError::Failed {
                 action: action.into(),
