@@ -1,6 +1,7 @@
 //! The keys and flags of the Go kubernetes-mcp-server v0.0.67 that the core config does not
 //! model, so that a Go config starts here too. Each key is either implemented with Go's meaning
-//! (tool filters and overrides, `server_instructions`, `[[prompts]]`, `http.*` limits) or, where
+//! (tool filters and overrides, `server_instructions`, `[[prompts]]`, `http.*` limits,
+//! `toolset_configs.helm` in `toolsets`) or, where
 //! it cannot apply to this server, accepted with one start-up warning naming it. A key neither
 //! server knows stays an error. Pure.
 
