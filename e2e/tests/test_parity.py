@@ -23,8 +23,9 @@ ALL_TOOLSETS = ["--toolsets", "core,config,helm"]
 DELIBERATE = {}
 # Optional arguments we add to Go's tools, each with its reason; a Go client never sends them.
 # `continue`: the list tools answer one page of max_list_page_size and take the apiserver's token
-# for the next (issue 21).
-ADDED_ARGUMENTS = {"continue"}
+# for the next (issue 21). `repo`: helm_install takes a chart repository's URL with a chart name,
+# since this server configures no repository aliases (issue 24).
+ADDED_ARGUMENTS = {"continue", "repo"}
 
 
 async def tools_of(command, *args):

@@ -158,7 +158,7 @@ async def test_helm_list_and_uninstall_read_helms_own_storage(namespace):
         assert listed == [{"name": "demo", "namespace": namespace, "revision": 2, "status": "deployed",
                            "updated": "2026-11-25T10:00:00Z", "chart": "demo-chart-0.1.0", "app_version": "1.0"}]
         install = await s.call_tool("helm_install", {"chart": "bitnami/nginx"})
-        assert install.is_error and "helm_install is not available" in text(install)
+        assert install.is_error and "repository aliases (repo/name) are not configured" in text(install)
         gone = await s.call_tool("helm_uninstall", {"name": "demo", "namespace": namespace})
         assert not gone.is_error, text(gone)
     assert kubectl("get", "configmaps,secrets", "-n", namespace, "-l", "owner=helm", "-o", "name") == ""

@@ -177,6 +177,11 @@ impl Cluster {
         }
     }
 
+    /// Whether credentials are the pod's service account.
+    pub fn in_cluster(&self) -> bool {
+        matches!(self.source, Source::InCluster)
+    }
+
     /// Context names, sorted; empty without a kubeconfig.
     pub fn contexts(&self) -> Vec<String> {
         let mut names: Vec<String> = self

@@ -22,6 +22,7 @@ use crate::audit::AuditLog;
 use crate::auth::Caller;
 use crate::cluster::Cluster;
 use crate::config::limits::ResponseLimits;
+use crate::config::toolsets::HelmSettings;
 use crate::config::{Config, DeniedResource, ListOutput};
 use crate::drain::InFlight;
 use crate::observe::{HttpContext, Observer, Outcome, UNKNOWN};
@@ -43,6 +44,7 @@ struct Shared {
     denied: Arc<Vec<DeniedResource>>,
     redact_secrets: bool,
     tool_timeout: Option<Duration>,
+    helm: Arc<HelmSettings>,
     response_limits: ResponseLimits,
     observer: Arc<Observer>,
     audit: Option<AuditLog>,
@@ -89,6 +91,7 @@ impl McpServer {
                 denied: Arc::new(config.denied_resources.clone()),
                 redact_secrets: config.redact_secrets,
                 tool_timeout: config.tool_timeout,
+                helm: Arc::new(config.go.helm.clone()),
                 response_limits: config.response_limits.clone(),
                 observer,
                 audit,
@@ -225,6 +228,8 @@ impl McpServer {
             denied: shared.denied.clone(),
             redact_secrets: shared.redact_secrets,
             limits: shared.response_limits.for_tool(name),
+            tool_timeout: shared.tool_timeout,
+            helm: shared.helm.clone(),
             caller,
             as_caller: tokio::sync::OnceCell::new(),
         }

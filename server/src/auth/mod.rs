@@ -65,6 +65,14 @@ pub struct Caller {
     token: Option<BearerToken>,
 }
 
+impl Caller {
+    /// The caller's own token (`passthrough` mode only), for a tool that hands it to a
+    /// subprocess.
+    pub fn token(&self) -> Option<&BearerToken> {
+        self.token.as_ref()
+    }
+}
+
 #[cfg(test)]
 impl Caller {
     pub fn for_test(identity: Identity, mode: ClusterAuthMode) -> Self {

@@ -1,6 +1,7 @@
 //! The keys and flags of the Go kubernetes-mcp-server v0.0.67 that the core config does not
 //! model, so that a Go config starts here too. Each key is either implemented with Go's meaning
-//! (tool filters and overrides, `server_instructions`, `[[prompts]]`, `http.*` limits) or, where
+//! (tool filters and overrides, `server_instructions`, `[[prompts]]`, `http.*` limits,
+//! `toolset_configs.helm` in `toolsets`) or, where
 //! it cannot apply to this server, accepted with one start-up warning naming it. A key neither
 //! server knows stays an error. Pure.
 
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::toolsets::{self, HelmSettings};
 use super::{ClusterProvider, ConfigError, Toolset};
 
 /// Go keys this server accepts but cannot honour, each with why: a config that sets one still
@@ -25,10 +27,6 @@ const WITHOUT_EFFECT: &[(&str, &str)] = &[
     (
         "validation_enabled",
         "the apiserver's own validation and RBAC answers are returned as tool errors",
-    ),
-    (
-        "toolset_configs",
-        "no toolset of this server takes settings",
     ),
     (
         "cluster_provider_configs",
@@ -81,6 +79,7 @@ struct GoFile {
     server_instructions: Option<String>,
     prompts: Option<Vec<PromptConfig>>,
     http: Option<HttpLimits>,
+    toolset_configs: Option<BTreeMap<String, toml::Value>>,
 }
 
 /// `[tool_overrides.<tool>]`: what `tools/list` shows instead of the built-in text.
@@ -176,6 +175,8 @@ pub struct GoSettings {
     pub rate_limit: Option<RateLimit>,
     /// `http.max_body_bytes`, used when the top-level `max_body_bytes` is not set.
     pub max_body_bytes: Option<usize>,
+    /// `[toolset_configs.helm]`.
+    pub helm: HelmSettings,
     /// One line per accepted key that has no effect here, logged at start-up.
     pub warnings: Vec<String>,
 }
@@ -213,6 +214,7 @@ pub fn split(table: &mut toml::Table) -> Result<GoKeys, toml::de::Error> {
         "server_instructions",
         "prompts",
         "http",
+        "toolset_configs",
     ] {
         if let Some(value) = table.remove(key) {
             go.insert(key.to_owned(), value);
@@ -251,6 +253,8 @@ pub fn resolve(keys: GoKeys, flags: &GoFlags) -> Result<GoSettings, ConfigError>
         }),
         _ => None,
     };
+    let (helm, helm_warnings) = toolsets::resolve(file.toolset_configs.unwrap_or_default())?;
+    warnings.extend(helm_warnings);
     let prompts = file.prompts.unwrap_or_default();
     let mut names = std::collections::BTreeSet::new();
     if let Some(duplicate) = prompts.iter().find(|p| !names.insert(p.name.as_str())) {
@@ -267,6 +271,7 @@ pub fn resolve(keys: GoKeys, flags: &GoFlags) -> Result<GoSettings, ConfigError>
         prompts,
         rate_limit,
         max_body_bytes: http.max_body_bytes,
+        helm,
         warnings,
     })
 }
@@ -393,6 +398,8 @@ mod tests {
             message = "Delete?"
             [toolset_configs.helm]
             allowed_registries = ["oci://ghcr.io"]
+            [toolset_configs.kiali]
+            url = "https://kiali"
             [http]
             read_header_timeout = "10s"
             "#,
@@ -410,9 +417,9 @@ mod tests {
                 "confirmation_rules",
                 "confirmation_fallback",
                 "validation_enabled",
-                "toolset_configs",
                 "tls_min_version",
-                "http.read_header_timeout"
+                "http.read_header_timeout",
+                "toolset_configs.kiali"
             ]
         );
     }

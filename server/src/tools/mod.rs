@@ -37,6 +37,7 @@ use serde_json::{Map, Value, json};
 use crate::auth::{Caller, impersonate};
 use crate::cluster::{Cluster, ClusterError, Target, kube_message};
 use crate::config::limits::Limits;
+use crate::config::toolsets::HelmSettings;
 use crate::config::{Config, DeniedResource, ListOutput, Toolset};
 
 pub use bounded::cut_answer;
@@ -154,6 +155,10 @@ pub struct ToolContext {
     pub redact_secrets: bool,
     /// This tool's `[response_limits]`.
     pub limits: Limits,
+    /// `tool_timeout_seconds`: a tool that runs a program gives it less, so it ends cleanly.
+    pub tool_timeout: Option<std::time::Duration>,
+    /// `[toolset_configs.helm]`.
+    pub helm: Arc<HelmSettings>,
     pub caller: Option<Caller>,
     /// The caller's target, built once per call.
     pub as_caller: tokio::sync::OnceCell<Arc<Target>>,

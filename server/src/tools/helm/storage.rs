@@ -1,7 +1,6 @@
-//! The `helm` toolset, from Helm 3's own storage: each release revision is a Secret labelled
-//! `owner=helm` holding base64(gzip(JSON release)). Listing and uninstalling need only
-//! Kubernetes; installing needs Helm's chart engine and repositories, which this server does not
-//! embed, so `helm_install` says so. Does I/O against the apiserver.
+//! Helm 3's release storage: each release revision is a Secret labelled `owner=helm` holding
+//! base64(gzip(JSON release)). Reads and decodes releases, bounded against gzip bombs. Does I/O
+//! against the apiserver (`releases`); the decoding is pure.
 
 use std::collections::BTreeMap;
 use std::io::Read as _;
@@ -9,90 +8,25 @@ use std::io::Read as _;
 use base64::Engine as _;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, ListParams};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::kube::{delete, everywhere, gvk, namespaced};
-use super::output::yaml;
-use super::{Arguments, Hints, ToolContext, ToolError, ToolSpec, object_schema};
-
-use crate::config::Toolset;
-
-#[allow(clippy::too_many_lines, reason = "a table of tool definitions")]
-pub fn tools() -> Vec<ToolSpec> {
-    vec![
-        ToolSpec {
-            name: "helm_list",
-            toolset: Toolset::Helm,
-            title: "Helm: List",
-            description: "List the Helm releases of a namespace, or of every namespace, with their revision, status and chart.",
-            input_schema: object_schema(
-                &json!({
-                    "namespace": {"type": "string", "description": "Namespace of the releases (default: the configured namespace)"},
-                    "all_namespaces": {"type": "boolean", "description": "Releases of every namespace"},
-                }),
-                &[],
-            ),
-            hints: Hints::READ,
-            cluster_aware: true,
-            handler: |ctx, args| Box::pin(helm_list(ctx, args)),
-        },
-        ToolSpec {
-            name: "helm_install",
-            toolset: Toolset::Helm,
-            title: "Helm: Install",
-            description: "Install a Helm chart as a new release.",
-            input_schema: object_schema(
-                &json!({
-                    "chart": {"type": "string", "description": "Chart reference (repo/name, OCI URL or path)"},
-                    "name": {"type": "string", "description": "Release name (default: generated)"},
-                    "namespace": {"type": "string", "description": "Namespace to install into"},
-                    "values": {"type": "object", "description": "Values for the chart", "properties": {}},
-                }),
-                &["chart"],
-            ),
-            hints: Hints::WRITE,
-            cluster_aware: true,
-            handler: |_, _| {
-                Box::pin(async {
-                    Err(ToolError::Unsupported(
-                        "helm_install is not available: rendering charts needs Helm's Go template engine and chart repositories, which this server does not embed. Install with the helm CLI; helm_list and helm_uninstall work on the result.".into(),
-                    ))
-                })
-            },
-        },
-        ToolSpec {
-            name: "helm_uninstall",
-            toolset: Toolset::Helm,
-            title: "Helm: Uninstall",
-            description: "Uninstall a Helm release: delete the objects of its manifest and its release history. Hooks are not run.",
-            input_schema: object_schema(
-                &json!({
-                    "name": {"type": "string", "description": "Release name"},
-                    "namespace": {"type": "string", "description": "Namespace of the release (default: the configured namespace)"},
-                }),
-                &["name"],
-            ),
-            hints: Hints::DESTRUCTIVE_IDEMPOTENT,
-            cluster_aware: true,
-            handler: |ctx, args| Box::pin(helm_uninstall(ctx, args)),
-        },
-    ]
-}
+use super::super::kube::{everywhere, namespaced};
+use super::super::{ToolContext, ToolError};
 
 /// The parts of a stored Helm release this server reads.
 #[derive(Debug, Deserialize)]
-struct Release {
-    name: String,
-    namespace: String,
-    version: i64,
+pub struct Release {
+    pub name: String,
+    pub namespace: String,
+    pub version: i64,
     #[serde(default)]
-    info: Value,
+    pub info: Value,
     #[serde(default)]
-    chart: Value,
+    pub chart: Value,
     #[serde(default)]
-    manifest: String,
+    pub manifest: String,
 }
 
 /// Largest decompressed release this server reads. Helm stores a release in one Secret (at most
@@ -158,12 +92,12 @@ pub fn check_release(stored: &[u8]) -> bool {
 }
 
 /// The releases that decoded, and one line for each Secret that did not.
-struct Releases {
-    found: Vec<Release>,
-    unreadable: Vec<String>,
+pub struct Releases {
+    pub found: Vec<Release>,
+    pub unreadable: Vec<String>,
 }
 
-async fn releases(
+pub async fn releases(
     ctx: &ToolContext,
     namespace: Option<&str>,
     name: Option<&str>,
@@ -198,7 +132,7 @@ async fn releases(
 }
 
 /// The newest revision of each release.
-fn latest(releases: Vec<Release>) -> Vec<Release> {
+pub fn latest(releases: Vec<Release>) -> Vec<Release> {
     let mut by_name: BTreeMap<(String, String), Release> = BTreeMap::new();
     for r in releases {
         let key = (r.namespace.clone(), r.name.clone());
@@ -212,121 +146,10 @@ fn latest(releases: Vec<Release>) -> Vec<Release> {
     by_name.into_values().collect()
 }
 
-async fn helm_list(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
-    #[derive(Deserialize)]
-    struct Args {
-        namespace: Option<String>,
-        all_namespaces: Option<bool>,
-    }
-    let a: Args = args.parse()?;
-    let namespace = if a.all_namespaces.unwrap_or(false) {
-        None
-    } else {
-        let target = ctx.target().await?;
-        Some(
-            target
-                .namespace_or_default(a.namespace.as_deref())
-                .to_owned(),
-        )
-    };
-    let Releases { found, unreadable } = releases(ctx, namespace.as_deref(), None).await?;
-    let list = latest(found);
-    // As YAML comments first, so the answer still parses and the cut cannot drop them.
-    let skipped: String = unreadable
-        .iter()
-        .map(|u| ["# ", u, "\n"].concat())
-        .collect();
-    if list.is_empty() {
-        return Ok(format!("{skipped}No Helm releases found"));
-    }
-    let rows: Vec<Value> = list
-        .iter()
-        .map(|r| {
-            json!({
-                "name": r.name,
-                "namespace": r.namespace,
-                "revision": r.version,
-                "status": r.info.get("status"),
-                "updated": r.info.get("last_deployed"),
-                "chart": format!(
-                    "{}-{}",
-                    r.chart.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(""),
-                    r.chart.pointer("/metadata/version").and_then(Value::as_str).unwrap_or("")
-                ),
-                "app_version": r.chart.pointer("/metadata/appVersion"),
-            })
-        })
-        .collect();
-    Ok(format!("{skipped}{}", yaml(&Value::Array(rows))))
-}
-
-async fn helm_uninstall(ctx: &ToolContext, args: Arguments) -> Result<String, ToolError> {
-    #[derive(Deserialize)]
-    struct Args {
-        name: String,
-        namespace: Option<String>,
-    }
-    let a: Args = args.parse()?;
-    let target = ctx.target().await?;
-    let ns = target
-        .namespace_or_default(a.namespace.as_deref())
-        .to_owned();
-    let Releases { found, unreadable } = releases(ctx, Some(&ns), Some(&a.name)).await?;
-    let Some(release) = latest(found).pop() else {
-        let mut message = format!("release {} not found in namespace {ns}", a.name);
-        for u in unreadable {
-            message = format!("{message}; {u}");
-        }
-        return Err(ToolError::Failed {
-            action: format!("uninstall release {}", a.name),
-            message,
-        });
-    };
-    let documents: Vec<Value> =
-        serde_saphyr::from_str_multiple(&release.manifest).unwrap_or_default();
-    let mut deleted = Vec::new();
-    for object in documents.iter().filter(|d| d.is_object()) {
-        let field = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
-        let (api_version, kind, name) = (
-            field("/apiVersion"),
-            field("/kind"),
-            field("/metadata/name"),
-        );
-        let object_ns = object
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or(&ns);
-        match delete(ctx, &gvk(api_version, kind)?, Some(object_ns), name, None).await {
-            Ok(msg) => deleted.push(msg),
-            // Already gone is what uninstall wants.
-            Err(ToolError::Api {
-                source: kube::Error::Api(s),
-                ..
-            }) if s.code == 404 => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let (secrets, _) = namespaced::<Secret>(ctx, Some(&ns)).await?;
-    secrets
-        .delete_collection(
-            &DeleteParams::default(),
-            &ListParams::default().labels(&format!("owner=helm,name={}", a.name)),
-        )
-        .await
-        .map_err(ToolError::api(format!(
-            "delete history of release {}",
-            a.name
-        )))?;
-    Ok(format!(
-        "Uninstalled release {} from namespace {ns}\n{}",
-        a.name,
-        deleted.join("\n")
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use std::io::Write as _;
 
     fn stored(release: &Value) -> Secret {
