@@ -9,6 +9,7 @@ otelcol_dir="$cache_root/otelcol-$OTELCOL_VERSION"
 prometheus_dir="$cache_root/prometheus-$PROMETHEUS_VERSION"
 prometheus_operator_dir="$cache_root/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
 helm_dir="$cache_root/helm-$HELM_VERSION"
+registry_dir="$cache_root/registry-$DISTRIBUTION_VERSION"
 # Keyed by the library's version and by the program's own source, which lives in this repository.
 kstatus_dir="$cache_root/kstatus-$CLI_UTILS_VERSION-$(sha256sum "$(dirname "${BASH_SOURCE[0]}")/kstatus/main.go" | cut -c1-8)"
 kubelet_api_dir="$cache_root/kubelet-api-$KUBERNETES_STAGING_VERSION-$(cat "$(dirname "${BASH_SOURCE[0]}")"/kubelet/*.go | sha256sum | cut -c1-8)"
