@@ -54,7 +54,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -65,6 +64,7 @@ import httpx2 as httpx
 
 import oci
 import runtime
+from probes import Probe
 from kubelet import NODE_IP, binding, claim_address, condition, now, pod_status, release_address
 
 APISERVER_PORT = "6443"
@@ -528,64 +528,6 @@ class Pod(threading.Thread):
         previous = next((c for c in self.pod.get("status", {}).get("conditions", []) if c["type"] == type_), None)
         since = previous["lastTransitionTime"] if previous and previous["status"] == status else now()
         return condition(type_, ok, since)
-
-
-class Probe:
-    """A readiness or liveness probe: `step` runs it when due and says the outcome so far
-    (True/False once a threshold is reached, None while undecided)."""
-
-    def __init__(self, spec, pod):
-        self.spec, self.pod = spec, pod
-        self.reset()
-
-    def reset(self):
-        self.due = time.time() + (self.spec or {}).get("initialDelaySeconds", 0)
-        self.successes = self.failures = 0
-        self.state = None
-
-    def step(self, default):
-        if self.spec is None:
-            return default
-        if time.time() < self.due:
-            return self.state
-        self.due = time.time() + self.spec.get("periodSeconds", 10)
-        if self.attempt():
-            self.successes, self.failures = self.successes + 1, 0
-            if self.successes >= self.spec.get("successThreshold", 1):
-                self.state = True
-        else:
-            self.successes, self.failures = 0, self.failures + 1
-            if self.failures >= self.spec.get("failureThreshold", 3):
-                self.state = False
-        return self.state
-
-    def port(self, value):
-        if isinstance(value, int) or str(value).isdigit():
-            return int(value)
-        for port in self.pod.container.get("ports", []):
-            if port.get("name") == value:
-                return port["containerPort"]
-        return None
-
-    def attempt(self):
-        timeout = self.spec.get("timeoutSeconds", 1)
-        if "httpGet" in self.spec:
-            get = self.spec["httpGet"]
-            port = self.port(get["port"])
-            scheme = get.get("scheme", "HTTP").lower()
-            try:
-                answer = httpx.get(f"{scheme}://{get.get('host', self.pod.ip)}:{port}{get.get('path', '/')}",
-                                   timeout=timeout, verify=False)
-                return 200 <= answer.status_code < 400
-            except httpx.HTTPError:
-                return False
-        if "tcpSocket" in self.spec:
-            try:
-                socket.create_connection((self.pod.ip, self.port(self.spec["tcpSocket"]["port"])), timeout).close()
-                return True
-            except OSError:
-                return False
-        return True
 
 
 def write(path, data):

@@ -10,7 +10,7 @@ import pytest
 
 from support.cluster import IMAGE, Cluster
 from support.operator import Operator
-from support.stack import ROOT, SERVER, is_ready, kubectl, pod_runner
+from support.stack import ROOT, is_ready, kubectl, pod_runner
 from support.wait import eventually
 
 
@@ -46,7 +46,7 @@ def operator(crds, tmp_path_factory):
 
 @pytest.fixture
 def cluster(operator, namespace, tmp_path):
-    with pod_runner(namespace, tmp_path / "pod-runner.log", [f"{IMAGE}={SERVER}"]):
+    with pod_runner(namespace, tmp_path / "pod-runner.log"):
         try:
             yield Cluster(namespace, tmp_path)
         finally:
