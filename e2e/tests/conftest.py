@@ -53,6 +53,16 @@ def cluster(operator, namespace, tmp_path):
             kubectl("delete", "mcpservers", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
 
 
+@pytest.fixture
+def ns(namespace, tmp_path):
+    """A fresh namespace whose pods the pod runner runs."""
+    with pod_runner(namespace, tmp_path / "pod-runner.log"):
+        try:
+            yield namespace
+        finally:
+            kubectl("delete", "pods", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
+
+
 # Fifty numbered lines, then it keeps running so that it can be exec'd into.
 TALKER_SCRIPT = 'for i in $(seq 1 50); do echo "line $i"; done; echo "to stderr" >&2; exec sleep 3600'
 

@@ -14,20 +14,10 @@ import pytest
 
 from support.cluster import IMAGE
 from support.images import derive
-from support.stack import KUBECTL, is_ready, kubectl, pid_of, pod_runner
+from support.stack import KUBECTL, is_ready, kubectl, pid_of
 from support.wait import eventually
 
 SERVER_IMAGE = IMAGE.split("/", 1)[1]  # NAME:TAG in the registry
-
-
-@pytest.fixture
-def ns(namespace, tmp_path):
-    """A fresh namespace whose pods the pod runner runs; no image is mapped to a host program."""
-    with pod_runner(namespace, tmp_path / "pod-runner.log"):
-        try:
-            yield namespace
-        finally:
-            kubectl("delete", "pods", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
 
 
 def run_pod(namespace, name, image, pod_context=None, **container):
