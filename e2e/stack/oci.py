@@ -8,6 +8,7 @@ A registry on loopback is spoken to in plain HTTP (the test stack's, e2e/stack.s
 HTTPS. No authentication: the stack's registry has none."""
 
 import contextlib
+import fcntl
 import gzip
 import hashlib
 import json
@@ -16,7 +17,6 @@ import re
 import shutil
 import tarfile
 import tempfile
-import threading
 import urllib.error
 import urllib.request
 
@@ -24,8 +24,6 @@ MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"])
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
-# One pull at a time in a runner: pods of one image then share its unpacked root.
-_pulling = threading.Lock()
 
 
 class PullError(Exception):
@@ -148,9 +146,12 @@ def pull(reference, cache_dir):
     registry = Registry(host, repository)
     manifest, digest = registry.manifest(tag)
     root = os.path.join(cache_dir, digest.replace(":", "-"))
-    with _pulling:
+    os.makedirs(cache_dir, exist_ok=True)
+    # One unpacking at a time, across the threads and the runners of a stack (flock is per open
+    # file): pods of one image then share its root.
+    with open(os.path.join(cache_dir, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         if not os.path.exists(root + ".json"):
-            os.makedirs(cache_dir, exist_ok=True)
             with tempfile.TemporaryFile() as blob:
                 registry.blob(manifest["config"]["digest"], blob)
                 config = json.load(blob).get("config") or {}

@@ -42,7 +42,7 @@ kubelet API (e2e/stack/kubelet) serves logs, exec and stats from these.
 Not done: one container per Pod (more is reported as an error), no init containers, no
 resource limits, no image pull secrets (the stack's registry needs none), no zstd layers.
 
-Run inside the stack: `python pod_runner.py --namespace NS --image IMAGE=PATH`. Stops every pod
+Run inside the stack: `python pod_runner.py --namespace NS [--image IMAGE=PATH]`. Stops every pod
 process on SIGTERM or SIGINT.
 """
 
@@ -495,8 +495,9 @@ class Pod(threading.Thread):
     # --- status -----------------------------------------------------------------------------
 
     def container_status(self, state, ready):
+        image_id = f"{'/'.join(oci.parse(self.container['image'])[:2])}@{self.image.digest}" if self.image else ""
         return {"name": self.container["name"], "image": self.container["image"],
-                "imageID": "", "containerID": f"pod-runner://{self.process.pid}" if self.process else None,
+                "imageID": image_id, "containerID": f"pod-runner://{self.process.pid}" if self.process else None,
                 "ready": ready, "started": "running" in state, "restartCount": self.restarts,
                 "state": {"running": None, "waiting": None, "terminated": None, **state},
                 "lastState": self.last_state or {}}

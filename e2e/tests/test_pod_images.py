@@ -50,6 +50,9 @@ def test_the_mcp_servers_pod_is_the_image_run_as_its_user_on_a_read_only_root(cl
     cluster.ready("imaged")
     p = cluster.ready_pods("imaged", 1)[0]
     assert p["spec"]["containers"][0]["image"] == IMAGE
+    # The digest pulled, as a kubelet reports it.
+    assert re.fullmatch(re.escape(IMAGE.rsplit(":", 1)[0]) + r"@sha256:[0-9a-f]{64}",
+                        p["status"]["containerStatuses"][0]["imageID"])
     pid = pid_of(p)
     root = f"/proc/{pid}/root"
     # The image's filesystem, not the host's: its binary is there, and no shell.
