@@ -500,7 +500,7 @@ case "${1:-}" in
     ;;
   __init) init_inside ;;
   *)
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
