@@ -175,10 +175,12 @@ def pull(reference, cache_dir):
 
 def unpack(media_type, blob, root):
     """Applies one layer to `root`: `.wh.NAME` deletes NAME, `.wh..wh..opq` empties its
-    directory (of what lower layers put there), device nodes are left to the runtime's /dev."""
+    directory of what lower layers put there (not of this layer's entries, wherever the archive
+    lists them), device nodes are left to the runtime's /dev."""
     if media_type.endswith("zstd"):
         raise PullError(f"layer type {media_type} is not supported (gzip or plain tar only)")
     stream = gzip.GzipFile(fileobj=blob) if media_type.endswith("gzip") else blob
+    added = set()
     with tarfile.open(fileobj=stream, mode="r|") as layer:
         for member in layer:
             path = os.path.normpath(member.name.lstrip("/"))
@@ -188,7 +190,8 @@ def unpack(media_type, blob, root):
             target = os.path.join(root, directory)
             if base == ".wh..wh..opq":
                 for entry in os.listdir(target) if os.path.isdir(target) else []:
-                    remove(os.path.join(target, entry))
+                    if os.path.join(directory, entry) not in added:
+                        remove(os.path.join(target, entry))
                 continue
             if base.startswith(".wh."):
                 remove(os.path.join(target, base[len(".wh."):]))
@@ -199,6 +202,7 @@ def unpack(media_type, blob, root):
             if os.path.lexists(existing) and not (member.isdir() and os.path.isdir(existing)):
                 remove(existing)
             layer.extract(member, root, set_attrs=True, numeric_owner=True, filter="fully_trusted")
+            added.add(path)
 
 
 def remove(path):
