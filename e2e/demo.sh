@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # The local demo: builds what is missing, starts the test stack (etcd, kube-apiserver,
 # kube-controller-manager, OTel Collector, prometheus-operator, Prometheus) in a private network
-# namespace, installs the CRD, runs the operator, applies e2e/demo/mcpserver.yaml, runs the pod
-# the operator's Deployment asks for (e2e/stack/pod_runner.py plays kubelet), forwards
+# namespace, builds the server's image and pushes it to the stack's registry, installs the CRD,
+# runs the operator, applies e2e/demo/mcpserver.yaml, runs the pod the operator's Deployment asks
+# for (e2e/stack/pod_runner.py plays kubelet: it pulls the image and runs it), forwards
 # 127.0.0.1:${DEMO_PORT:-18080} on the host to the McpServer's Service, makes a few MCP calls with
 # the official Python SDK, shows /stats, the trace tree and Prometheus, and stays up until Ctrl-C.
 # Nothing is left running afterwards.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 port=${DEMO_PORT:-18080}
-image=registry.invalid/kubernetes-mcp-server:demo
 step() { printf '== [%s] %s\n' "$(date +%T)" "$*"; }
 
 step "building the test components (cached in ~/.cache/kubernetes-mcp) and the two programs"
-e2e/stack/install.sh etcd kubernetes otelcol prometheus prometheus-operator python
+e2e/stack/install.sh etcd kubernetes otelcol prometheus prometheus-operator python kubelet-api registry
 cargo build --locked -p kubernetes-mcp-server -p kubernetes-mcp-operator
+e2e/images.sh --debug
 
 step "starting the stack"
 e2e/stack.sh up
@@ -28,16 +29,17 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
-step "installing the CRD and its ClusterRoles, starting the operator and the pod runner, applying the McpServer"
+step "pushing the images, installing the CRD and its ClusterRoles, starting the operator and the pod runner, applying the McpServer"
 sock="$PWD/$stack_dir/demo-forward.sock"
 e2e/stack.sh exec -- bash -c "
   set -e
+  e2e/images.sh --debug --push
+  image=\$KMCP_REGISTRY/kubernetes-mcp-server:dev
   kubectl apply --server-side -f crds/ -f config/rbac/ -f config/admission/ >/dev/null
   kubectl wait --for=condition=Established crd/mcpservers.kubernetes-mcp.io >/dev/null
   kubectl create namespace demo >/dev/null
-  nohup target/debug/kubernetes-mcp-operator --default-image $image >$logs/operator.log 2>&1 &
-  (cd e2e/stack && nohup \"\$KMCP_PYTHON\" pod_runner.py --namespace demo \
-    --image $image=$PWD/target/debug/kubernetes-mcp-server >$PWD/$logs/pod-runner.log 2>&1 &)
+  nohup target/debug/kubernetes-mcp-operator --default-image \$image >$logs/operator.log 2>&1 &
+  (cd e2e/stack && nohup \"\$KMCP_PYTHON\" pod_runner.py --namespace demo >$PWD/$logs/pod-runner.log 2>&1 &)
   kubectl apply -f e2e/demo/mcpserver.yaml >/dev/null
   kubectl wait -n demo mcpserver/kubernetes-mcp --for=condition=Ready --timeout=90s >/dev/null
   kubectl get -n demo mcpservers,pods -o wide

@@ -23,9 +23,14 @@ step "build"
 # test run so that nothing is rebuilt inside it, and every target so a gated test still compiles.
 cargo build --locked --workspace --all-targets --features stack
 
+step "images of the test binaries (e2e/images.sh --debug)"
+# The pods the tests start run these images, pulled from the stack's registry (pushed first thing).
+e2e/images.sh --debug
+
 step "tests inside the stack"
 INSTA_UPDATE=${INSTA_UPDATE:-no} e2e/stack.sh run -- bash -c '
   set -e
+  e2e/images.sh --debug --push
   cargo test --locked --offline --workspace --features stack
   "$KMCP_PYTHON" -m pytest -q -p no:cacheprovider e2e/tests
 '

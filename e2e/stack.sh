@@ -11,9 +11,11 @@
 # object with a kubelet API for the pod runner's pods (e2e/stack/kubelet: containerLogs, exec,
 # stats/summary, metrics/resource, node logs), metrics-server behind the aggregation layer
 # (metrics.k8s.io), the OpenTelemetry Collector (OTLP gRPC + HTTP -> JSON lines),
-# prometheus-operator with its CRDs and a Prometheus CR, and Prometheus 3 running the config
-# prometheus-operator generated.
-# Everything runs in one network namespace (`unshare --user --map-root-user --net --pid`): the
+# prometheus-operator with its CRDs and a Prometheus CR, Prometheus 3 running the config
+# prometheus-operator generated, and an OCI registry (the distribution registry) on
+# 127.0.0.1:5000 from which the pod runner pulls the images e2e/images.sh --push pushes.
+# Everything runs in one network namespace (`unshare --user --net --pid`, every uid mapped to
+# itself when run as root so that pods run as their image's USER; only root otherwise): the
 # node's address is 10.244.0.1 (on the namespace's loopback), the apiserver and the collector
 # listen on every address of the namespace so that pods reach them there, test processes get
 # 10.244.0.N on the loopback and the pod runner's pods get their own network namespace with
@@ -46,6 +48,7 @@ prometheus_port=9090
 promop_port=8085
 kubelet_port=10250
 metrics_server_port=4443
+registry_port=5000
 node_name=e2e-node
 # What a workload needs (Deployments to Pods, Services to Endpoints and EndpointSlices, tokens,
 # garbage collection) and nothing that takes seconds to start or expects a kubelet.
@@ -319,6 +322,19 @@ prometheus_reloader() {
   done
 }
 
+# The distribution registry, plain HTTP on loopback (as a kubelet pulls from a node-local
+# registry); its storage lives and dies with the stack.
+start_registry() {
+  cat >"$stack_dir/registry.yaml" <<EOF
+version: 0.1
+log: {level: warn, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $stack_dir/registry}, delete: {enabled: true}}
+http: {addr: 127.0.0.1:$registry_port}
+EOF
+  start registry "$registry_dir/bin/registry" serve "$stack_dir/registry.yaml"
+  wait_for registry "$stack_dir/logs/registry.log" 30 curl -sf "http://127.0.0.1:$registry_port/v2/"
+}
+
 write_env() {
   cat >"$stack_dir/env.new" <<EOF
 KUBECONFIG=$stack_dir/pki/admin.kubeconfig
@@ -331,6 +347,7 @@ OTLP_GRPC_ENDPOINT=http://127.0.0.1:$otlp_grpc_port
 OTLP_HTTP_ENDPOINT=http://127.0.0.1:$otlp_http_port
 COLLECTOR_OUTPUT=$stack_dir/collector/otlp.jsonl
 PROMETHEUS_URL=http://127.0.0.1:$prometheus_port
+KMCP_REGISTRY=127.0.0.1:$registry_port
 POD_CIDR=$pod_cidr
 KMCP_PYTHON=$python_dir/venv/bin/python
 KMCP_NODE_MODULES=$node_dir/node_modules
@@ -341,13 +358,15 @@ EOF
 
 # Runs as PID 1 of the private namespace: starts the parts, then waits until killed.
 init_inside() {
+  # The parent writes the uid and gid maps (map_ids): wait for them before doing anything.
+  until [[ -n $(cat /proc/self/uid_map) ]]; do sleep 0.02; done
   trap 'kill $(jobs -p) 2>/dev/null; wait; exit 0' TERM INT
   ip link set lo up
   ip addr add "$node_ip/32" dev lo
   mkdir -p "$stack_dir/logs" "$stack_dir/pids" "$stack_dir/pod-ips"
   local t0=$SECONDS part
   for part in gen_pki start_kubelet start_etcd start_apiserver start_controller_manager create_node start_metrics_server start_collector \
-    start_prometheus_operator start_prometheus write_env; do
+    start_prometheus_operator start_prometheus start_registry write_env; do
     local s=$SECONDS
     if ! ( "$part" ); then
       echo "$part" >"$stack_dir/failed"
@@ -369,6 +388,23 @@ init_pid() {
   echo "$pid"
 }
 
+# map_ids PID: the user namespace of PID (unshare) maps every uid and gid to itself when we are
+# root, so that a pod can run as its image's USER (65532); otherwise only our own ids, as root.
+map_ids() {
+  local pid=$1 ours
+  ours=$(readlink /proc/self/ns/user)
+  # unshare makes the namespace just after it starts.
+  while [[ $(readlink "/proc/$pid/ns/user") == "$ours" ]]; do sleep 0.01; done
+  if ((EUID == 0)); then
+    echo "0 0 4294967295" >"/proc/$pid/uid_map"
+    echo "0 0 4294967295" >"/proc/$pid/gid_map"
+  else
+    echo deny >"/proc/$pid/setgroups"
+    echo "0 $EUID 1" >"/proc/$pid/uid_map"
+    echo "0 $(id -g) 1" >"/proc/$pid/gid_map"
+  fi
+}
+
 # The process that is PID 1 inside the namespace: unshare's child.
 ns_pid() {
   local pid child
@@ -386,15 +422,16 @@ cmd_up() {
   cmd_down quiet
   local b
   for b in "$k8s_bin/kube-apiserver" "$etcd_bin/etcd" "$otelcol_bin/otelcol" "$prom_bin/prometheus" \
-    "$promop_dir/bin/prometheus-operator" "$kubelet_api_dir/bin/kubelet-api" "$metrics_server_dir/bin/metrics-server"; do
+    "$promop_dir/bin/prometheus-operator" "$kubelet_api_dir/bin/kubelet-api" "$metrics_server_dir/bin/metrics-server" "$registry_dir/bin/registry"; do
     [[ -x "$b" ]] || die "missing $b: run e2e/stack/install.sh first"
   done
   rm -rf "$stack_dir"
   mkdir -p "$stack_dir/logs"
   log "starting in a private network namespace (logs: $stack_dir/logs)"
-  setsid unshare --user --map-root-user --net --pid --fork --mount-proc --kill-child \
+  setsid unshare --user --net --pid --fork --mount-proc --kill-child \
     "$0" __init >"$stack_dir/logs/stack.log" 2>&1 </dev/null &
   echo $! >"$stack_dir/init.pid"
+  map_ids $!
   local deadline=$((SECONDS + 180))
   until [[ -f "$stack_dir/ready" ]]; do
     if [[ -f "$stack_dir/failed" ]] || ! init_pid >/dev/null; then
@@ -448,7 +485,7 @@ cmd_status() {
   fi
   echo "stack: up (namespace pid $pid, env $stack_dir/env)"
   local part
-  for part in kubelet etcd kube-apiserver kube-controller-manager metrics-server otelcol prometheus-operator prometheus prometheus-reloader; do
+  for part in kubelet etcd kube-apiserver kube-controller-manager metrics-server otelcol prometheus-operator prometheus prometheus-reloader registry; do
     local p state=down
     p=$(cat "$stack_dir/pids/$part" 2>/dev/null || echo "")
     # Pids are the namespace's own: look them up from inside.
@@ -481,7 +518,7 @@ case "${1:-}" in
     ;;
   __init) init_inside ;;
   *)
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -2,7 +2,7 @@
 non-root user, entrypoint, labels, no shell, CA bundle, size) read from the archive itself, and the
 server image run as a container runtime would run it: its layers unpacked into a root, the
 entrypoint started in that root as its USER (chroot), and the official MCP SDK talking to it.
-Runs as real root outside the test stack (its user namespace maps no uid 65532):
+Runs as real root outside the test stack:
 
   $PYTHON -m pytest e2e/images     # after e2e/images.sh; run-tests.sh does both
 """

@@ -204,6 +204,16 @@ build_helm() {
       -o "$out/bin/helm" helm.sh/helm/v3/cmd/helm)
 }
 
+# The distribution registry (what Docker Hub and most registries run): the stack's local OCI
+# registry, into which e2e/images.sh pushes the images the pod runner pulls.
+build_registry() {
+  local src
+  src=$(scratch "registry-$DISTRIBUTION_VERSION")
+  (cd "$src" && go mod init kubernetes-mcp.io/e2e/registry >/dev/null 2>&1 &&
+    go get -tool "github.com/distribution/distribution/v3/cmd/registry@$DISTRIBUTION_VERSION" &&
+    go build -trimpath -ldflags "-s -w" -o "$out/bin/registry" github.com/distribution/distribution/v3/cmd/registry)
+}
+
 # cli-utils' kstatus, the status library of Flux, kpt and cli-utils-based tools, behind a small
 # stdin → stdout program (kstatus/main.go): the stack tests ask it what a GitOps tool sees.
 build_kstatus() {
@@ -285,6 +295,7 @@ declare -A steps=(
   [prometheus]="$prometheus_dir build_prometheus"
   [prometheus-operator]="$prometheus_operator_dir build_prometheus_operator"
   [helm]="$helm_dir build_helm"
+  [registry]="$registry_dir build_registry"
   [kstatus]="$kstatus_dir build_kstatus"
   [kubelet-api]="$kubelet_api_dir build_kubelet_api"
   [metrics-server]="$metrics_server_dir build_metrics_server"
@@ -292,7 +303,7 @@ declare -A steps=(
   [node]="$node_dir install_node"
   [cargo-tools]="$cargo_tools_dir install_cargo_tools"
 )
-order=(etcd kubernetes otelcol python node prometheus prometheus-operator helm kstatus kubelet-api metrics-server cargo-tools)
+order=(etcd kubernetes otelcol python node prometheus prometheus-operator helm kstatus kubelet-api metrics-server registry cargo-tools)
 
 wanted=("$@")
 [[ ${#wanted[@]} -gt 0 ]] || wanted=("${order[@]}")

@@ -10,6 +10,7 @@ prometheus_dir="$cache_root/prometheus-$PROMETHEUS_VERSION"
 prometheus_operator_dir="$cache_root/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
 helm_dir="$cache_root/helm-$HELM_VERSION"
 metrics_server_dir="$cache_root/metrics-server-$METRICS_SERVER_VERSION"
+registry_dir="$cache_root/registry-$DISTRIBUTION_VERSION"
 # Keyed by the library's version and by the program's own source, which lives in this repository.
 kstatus_dir="$cache_root/kstatus-$CLI_UTILS_VERSION-$(sha256sum "$(dirname "${BASH_SOURCE[0]}")/kstatus/main.go" | cut -c1-8)"
 kubelet_api_dir="$cache_root/kubelet-api-$KUBERNETES_STAGING_VERSION-$(cat "$(dirname "${BASH_SOURCE[0]}")"/kubelet/*.go | sha256sum | cut -c1-8)"

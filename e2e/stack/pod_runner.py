@@ -12,11 +12,23 @@ API, over what this writes). For every Pod of the watched namespaces this:
   since no kube-proxy makes the `kubernetes` Service's ClusterIP reachable;
 - materialises configMap, secret, emptyDir, downwardAPI and projected volumes (the
   ServiceAccount token from the TokenRequest API with the projected audience and expiry, bound
-  to the Pod, refreshed at 80 % of its life) in a directory per pod, and bind-mounts them at
-  their mountPaths inside the pod's mount namespace; a mountPath that does not exist on the host
-  is created in an overlay over its top-level directory, so the host is never changed;
-- runs the image's program (`--image IMAGE=PATH` maps an image to a host binary; a container
-  `command` replaces it, as an entrypoint would be) with the container's args;
+  to the Pod, refreshed at 80 % of its life; emptyDirs world-writable as the kubelet makes
+  them) in a directory per pod, and bind-mounts them at their mountPaths inside the pod's mount
+  namespace;
+- runs the container's image as a kubelet and runc would: pulls it from its registry over the OCI
+  distribution API (e2e/stack/oci.py; the stack's registry is $KMCP_REGISTRY, e2e/images.sh
+  --push fills it), ErrImagePull then ImagePullBackOff with the kubelet's back-off when it
+  cannot; unpacks it once per digest under $KMCP_STACK_DIR/images; then (e2e/stack/runtime.py,
+  e2e/stack/enter.py) the pod's root is an overlay of the image's root (read-only with
+  readOnlyRootFilesystem) with /proc, /dev, /sys, /etc/hosts and the volumes mounted into it,
+  made the root by pivot_root; the program is the image's ENTRYPOINT and CMD, replaced by the
+  container's command and args; the environment is the image's, then the container's; the user
+  is the image's USER or runAsUser/runAsGroup, and runAsNonRoot is enforced as the kubelet does
+  (CreateContainerConfigError);
+- images under `registry.invalid/` (a name that never resolves) and images mapped with
+  `--image IMAGE=PATH` are not pulled: the program (PATH, or the container's command) runs on the
+  host's filesystem, as root, a mountPath missing on the host being created in an overlay over its
+  top-level directory (the test pods that need a shell, curl or python use this);
 - runs the readiness and liveness probes (httpGet or tcpSocket, with their delay, period,
   timeout and thresholds) and patches the Pod's status as a kubelet does (phase, podIP,
   hostIP, conditions, containerStatuses), so EndpointSlices and Deployments see real readiness;
@@ -28,10 +40,9 @@ runs and in `$KMCP_STACK_DIR/pod-logs/<ns>_<name>_<uid>.log` afterwards; beside 
 (the running process, whose namespaces an exec enters) and `container` (its name): the stack's
 kubelet API (e2e/stack/kubelet) serves logs, exec and stats from these.
 Not done: one container per Pod (more is reported as an error), no init containers, no
-resource limits, and the process runs as the namespace's root (runAsNonRoot is not enforced,
-readOnlyRootFilesystem is not applied).
+resource limits, no image pull secrets (the stack's registry needs none), no zstd layers.
 
-Run inside the stack: `python pod_runner.py --namespace NS --image IMAGE=PATH`. Stops every pod
+Run inside the stack: `python pod_runner.py --namespace NS [--image IMAGE=PATH]`. Stops every pod
 process on SIGTERM or SIGINT.
 """
 
@@ -43,7 +54,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -52,11 +62,16 @@ import time
 
 import httpx2 as httpx
 
+import oci
+import runtime
+from probes import Probe
 from kubelet import NODE_IP, binding, claim_address, condition, now, pod_status, release_address
 
 APISERVER_PORT = "6443"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+# Images here are not pulled: their program runs on the host (RFC 6761: the name never resolves).
+HOST_IMAGES = "registry.invalid/"
 
 
 def log(message):
@@ -130,6 +145,8 @@ class Pod(threading.Thread):
         self.ip = None
         self.container = pod["spec"]["containers"][0]
         self.process = None
+        self.image = None  # the pulled image (oci.Image), None for a host program
+        self.identity = None  # (uid, gid, groups) of an image's container
         self.deleting = threading.Event()
         self.restarts = 0
         self.ready = False
@@ -145,8 +162,17 @@ class Pod(threading.Thread):
             self.bind()
             self.ip = claim_address()
             self.only_container()
+            if self.from_registry():
+                self.image = self.pull_image()
+                if self.image is None:  # deleted, or the runner stopped, while pulling
+                    return
             self.program = self.program_of(self.container)
             self.refresh_pod()
+            if self.image:
+                try:
+                    self.identity = runtime.identity(self.pod, self.container, self.image)
+                except ValueError as e:
+                    raise PodError("CreateContainerConfigError", str(e)) from e
             self.prepare_volumes()
             self.env = self.resolve_env()
             self.supervise()
@@ -198,13 +224,38 @@ class Pod(threading.Thread):
         if len(self.pod["spec"]["containers"]) != 1 or self.pod["spec"].get("initContainers"):
             raise PodError("CreateContainerConfigError", "the pod runner runs exactly one container per pod")
 
+    def from_registry(self):
+        image = self.container["image"]
+        return image not in self.runner.images and not image.startswith(HOST_IMAGES)
+
+    def pull_image(self):
+        """The container's image, pulled as the kubelet pulls: on failure ErrImagePull, then
+        ImagePullBackOff for the back-off (10 s doubling, at most 5 min), then again."""
+        image, failures = self.container["image"], 0
+        while not self.deleting.is_set() and not self.runner.stopping.is_set():
+            try:
+                return oci.pull(image, self.runner.image_cache)
+            except oci.PullError as e:
+                failures += 1
+                log(f"{self.ns}/{self.name}: pulling {image}: {e}")
+                self.report_waiting("ErrImagePull", f'failed to pull and unpack image "{image}": {e}')
+                if self.deleting.wait(2):
+                    break
+                self.report_waiting("ImagePullBackOff", f'Back-off pulling image "{image}"')
+                self.deleting.wait(min(10 * 2 ** (failures - 1), 300))
+        return None
+
     def program_of(self, container):
+        """The argv before `$(VAR)` expansion."""
+        if self.image:
+            return runtime.program(container, self.image)
+        args = container.get("args", [])
         if container.get("command"):
-            return container["command"]
+            return [*container["command"], *args]
         binary = self.runner.images.get(container["image"])
         if binary is None:
             raise PodError("ErrImagePull", f"image {container['image']} is not mapped (--image IMAGE=PATH)")
-        return [binary]
+        return [binary, *args]
 
     def object_data(self, kind, name, optional=False):
         """The data of a ConfigMap or Secret (bytes per key), or None when optional and absent."""
@@ -222,8 +273,10 @@ class Pod(threading.Thread):
 
     def resolve_env(self):
         # HOME=/ as for an image without a home: never a host user's ~/.kube/config.
-        env = {"PATH": PATH, "HOSTNAME": self.name, "HOME": "/",
-               "KUBERNETES_SERVICE_HOST": NODE_IP, "KUBERNETES_SERVICE_PORT": APISERVER_PORT}
+        env = {"PATH": PATH, "HOME": self.image.home(self.identity[0]) if self.image else "/"}
+        if self.image:
+            env.update(self.image.env)
+        env.update({"HOSTNAME": self.name, "KUBERNETES_SERVICE_HOST": NODE_IP, "KUBERNETES_SERVICE_PORT": APISERVER_PORT})
         for source in self.container.get("envFrom", []):
             ref = source.get("configMapRef") or source.get("secretRef")
             kind = "ConfigMap" if "configMapRef" in source else "Secret"
@@ -261,7 +314,9 @@ class Pod(threading.Thread):
                     self.write_projection(target, source)
             elif "downwardAPI" in volume:
                 self.write_projection(target, volume)
-            elif "emptyDir" not in volume:
+            elif "emptyDir" in volume:
+                os.chmod(target, 0o777)  # as the kubelet makes them: any user of the pod may write
+            else:
                 raise PodError("CreateContainerConfigError", f"unsupported volume type in {volume['name']}")
 
     def write_object(self, target, kind, name, spec):
@@ -299,14 +354,28 @@ class Pod(threading.Thread):
 
     def launcher(self):
         """The shell that runs inside the new namespaces: network, hostname, mounts, then exec."""
-        lines = [
+        lines = self.network()
+        if self.image:
+            read_only = bool((self.container.get("securityContext") or {}).get("readOnlyRootFilesystem"))
+            lines += runtime.root_mounts(self.image, self.dir, self.container, os.path.join(self.dir, "volumes"), read_only)
+            lines.append(runtime.enter(sys.executable, self.dir, self.container, self.image, *self.identity))
+        else:
+            lines += self.host_mounts()
+            lines.append('exec "$@"')
+        return "\n".join(lines)
+
+    def network(self):
+        return [
             "set -e",
             "while ! ip link show eth0 >/dev/null 2>&1; do sleep 0.02; done",
             f"ip link set lo up; ip addr add {self.ip}/32 dev eth0; ip link set eth0 up",
             f"ip route add {NODE_IP}/32 dev eth0; ip route add default via {NODE_IP} dev eth0",
             f"hostname {self.name}",
         ]
-        overlaid, last = set(), []
+
+    def host_mounts(self):
+        """A host program's mounts: the volumes over the host's own filesystem."""
+        lines, overlaid, last = [], set(), []
         for mount in self.container.get("volumeMounts", []):
             source = os.path.join(self.dir, "volumes", mount["name"], mount.get("subPath", ""))
             path = os.path.realpath(mount["mountPath"])
@@ -332,9 +401,7 @@ class Pod(threading.Thread):
             lines.append(f"mount --bind {source} {path}")
             if mount.get("readOnly"):
                 lines.append(f"mount -o remount,bind,ro {path}")
-        lines += last
-        lines.append('exec "$@"')
-        return "\n".join(lines)
+        return lines + last
 
     def holds_own_files(self, path):
         """Whether `path` is this pod's directory, its program or a directory above either."""
@@ -342,13 +409,14 @@ class Pod(threading.Thread):
         return any(o == path or o.startswith(path.rstrip("/") + "/") for o in own)
 
     def start_process(self):
-        args = [expand(a, self.env) for a in self.container.get("args", [])]
         program = [expand(a, self.env) for a in self.program]
         os.makedirs(self.dir, exist_ok=True)
+        if self.image:
+            self.fresh_root()
         output = open(os.path.join(self.dir, "container.log"), "ab")  # noqa: SIM115 - the child owns it
         self.process = subprocess.Popen(
-            ["unshare", "--net", "--mount", "--uts", "--", "sh", "-c", self.launcher(), "sh", *program, *args],
-            env=self.env, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            ["unshare", "--net", "--mount", "--uts", "--", "sh", "-c", self.launcher(), "sh", *program],
+            env={"PATH": PATH} if self.image else self.env, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         output.close()
         write(os.path.join(self.dir, "container"), self.container["name"].encode())
         write(os.path.join(self.dir, "pid"), str(self.process.pid).encode())
@@ -359,6 +427,18 @@ class Pod(threading.Thread):
                         ["ip", "route", "replace", f"{self.ip}/32", "dev", veth, "src", NODE_IP]):
             subprocess.run(command, check=True, capture_output=True)
         self.started_at = now()
+
+    def fresh_root(self):
+        """A new container's writable layer (empty, as after a restart a new container has), its
+        environment for enter.py and the pod's /etc/hosts."""
+        for part in ("rootfs-upper", "rootfs-work"):
+            shutil.rmtree(os.path.join(self.dir, part), ignore_errors=True)
+            os.makedirs(os.path.join(self.dir, part))
+        os.makedirs(os.path.join(self.dir, "rootfs"), exist_ok=True)
+        descriptor = os.open(os.path.join(self.dir, "env.json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as f:
+            json.dump(self.env, f)
+        write(os.path.join(self.dir, "hosts"), f"127.0.0.1\tlocalhost\n{self.ip}\t{self.name}\n".encode())
 
     def stop_process(self):
         process = self.process
@@ -415,8 +495,9 @@ class Pod(threading.Thread):
     # --- status -----------------------------------------------------------------------------
 
     def container_status(self, state, ready):
+        image_id = f"{'/'.join(oci.parse(self.container['image'])[:2])}@{self.image.digest}" if self.image else ""
         return {"name": self.container["name"], "image": self.container["image"],
-                "imageID": "", "containerID": f"pod-runner://{self.process.pid}" if self.process else None,
+                "imageID": image_id, "containerID": f"pod-runner://{self.process.pid}" if self.process else None,
                 "ready": ready, "started": "running" in state, "restartCount": self.restarts,
                 "state": {"running": None, "waiting": None, "terminated": None, **state},
                 "lastState": self.last_state or {}}
@@ -450,64 +531,6 @@ class Pod(threading.Thread):
         return condition(type_, ok, since)
 
 
-class Probe:
-    """A readiness or liveness probe: `step` runs it when due and says the outcome so far
-    (True/False once a threshold is reached, None while undecided)."""
-
-    def __init__(self, spec, pod):
-        self.spec, self.pod = spec, pod
-        self.reset()
-
-    def reset(self):
-        self.due = time.time() + (self.spec or {}).get("initialDelaySeconds", 0)
-        self.successes = self.failures = 0
-        self.state = None
-
-    def step(self, default):
-        if self.spec is None:
-            return default
-        if time.time() < self.due:
-            return self.state
-        self.due = time.time() + self.spec.get("periodSeconds", 10)
-        if self.attempt():
-            self.successes, self.failures = self.successes + 1, 0
-            if self.successes >= self.spec.get("successThreshold", 1):
-                self.state = True
-        else:
-            self.successes, self.failures = 0, self.failures + 1
-            if self.failures >= self.spec.get("failureThreshold", 3):
-                self.state = False
-        return self.state
-
-    def port(self, value):
-        if isinstance(value, int) or str(value).isdigit():
-            return int(value)
-        for port in self.pod.container.get("ports", []):
-            if port.get("name") == value:
-                return port["containerPort"]
-        return None
-
-    def attempt(self):
-        timeout = self.spec.get("timeoutSeconds", 1)
-        if "httpGet" in self.spec:
-            get = self.spec["httpGet"]
-            port = self.port(get["port"])
-            scheme = get.get("scheme", "HTTP").lower()
-            try:
-                answer = httpx.get(f"{scheme}://{get.get('host', self.pod.ip)}:{port}{get.get('path', '/')}",
-                                   timeout=timeout, verify=False)
-                return 200 <= answer.status_code < 400
-            except httpx.HTTPError:
-                return False
-        if "tcpSocket" in self.spec:
-            try:
-                socket.create_connection((self.pod.ip, self.port(self.spec["tcpSocket"]["port"])), timeout).close()
-                return True
-            except OSError:
-                return False
-        return True
-
-
 def write(path, data):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as out:
@@ -519,6 +542,7 @@ class Runner:
 
     def __init__(self, namespaces, images, stack_dir, node):
         self.namespaces, self.images, self.stack_dir, self.node = namespaces, images, stack_dir, node
+        self.image_cache = os.path.join(stack_dir, "images")
         self.api = Api(stack_dir)
         self.pods = {}
         self.lock = threading.Lock()
@@ -568,7 +592,8 @@ class Runner:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--namespace", action="append", required=True, help="a namespace whose pods to run")
-    parser.add_argument("--image", action="append", default=[], help="IMAGE=PATH: run PATH for that image")
+    parser.add_argument("--image", action="append", default=[],
+                        help="IMAGE=PATH: run the host's PATH for that image instead of pulling it")
     args = parser.parse_args()
     images = dict(item.split("=", 1) for item in args.image)
     runner = Runner(args.namespace, images, os.environ["KMCP_STACK_DIR"], os.environ.get("KMCP_NODE_NAME", "e2e-node"))

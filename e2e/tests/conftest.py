@@ -11,7 +11,7 @@ import pytest
 from support import metrics
 from support.cluster import IMAGE, Cluster
 from support.operator import Operator
-from support.stack import ROOT, SERVER, is_ready, kubectl, pod_runner
+from support.stack import ROOT, is_ready, kubectl, pod_runner
 from support.wait import eventually
 
 
@@ -53,11 +53,21 @@ def operator(crds, tmp_path_factory):
 
 @pytest.fixture
 def cluster(operator, namespace, tmp_path):
-    with pod_runner(namespace, tmp_path / "pod-runner.log", [f"{IMAGE}={SERVER}"]):
+    with pod_runner(namespace, tmp_path / "pod-runner.log"):
         try:
             yield Cluster(namespace, tmp_path)
         finally:
             kubectl("delete", "mcpservers", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
+
+
+@pytest.fixture
+def ns(namespace, tmp_path):
+    """A fresh namespace whose pods the pod runner runs."""
+    with pod_runner(namespace, tmp_path / "pod-runner.log"):
+        try:
+            yield namespace
+        finally:
+            kubectl("delete", "pods", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
 
 
 # Fifty numbered lines, then it keeps running so that it can be exec'd into.

@@ -13,10 +13,10 @@ import uuid
 
 from support.gitops import AGREES, argo_health, kstatus
 from support.operator import Operator
-from support.stack import SERVER, apply_mcp, kubectl, pod_runner
+from support.cluster import IMAGE
+from support.stack import apply_mcp, kubectl, pod_runner
 from support.wait import eventually
 
-IMAGE = "registry.invalid/kubernetes-mcp-server:gitops"
 # Mapped to a program that exits at once: its pod crash-loops.
 CRASHING = "registry.invalid/crashes:1"
 
@@ -69,7 +69,7 @@ def test_kstatus_and_argo_cd_follow_a_lifecycle(tmp_path, namespace, crds):
         obj = watcher.until("InProgress", created)
         eventually("Reconciling=True", lambda: condition(watcher.look()[0], "Reconciling"))
         assert condition(obj, "Stalled") is None
-        with pod_runner(namespace, tmp_path / "pod-runner.log", [f"{IMAGE}={SERVER}", f"{CRASHING}=/bin/false"]):
+        with pod_runner(namespace, tmp_path / "pod-runner.log", [f"{CRASHING}=/bin/false"]):
             obj = watcher.until("Current", created)
             assert condition(obj, "Reconciling") is None and condition(obj, "Stalled") is None
             assert set(watcher.since(created)) <= {"InProgress", "Current"}
@@ -103,7 +103,7 @@ def test_kubectl_scale_sets_the_replicas_the_deployment_follows(tmp_path, namesp
 
     def deployment_replicas():
         return json.loads(kubectl("get", "deployment", "scaled", "-n", namespace, "-o", "json"))["spec"]["replicas"]
-    with operator(tmp_path, namespace), pod_runner(namespace, tmp_path / "pod-runner.log", [f"{IMAGE}={SERVER}"]):
+    with operator(tmp_path, namespace), pod_runner(namespace, tmp_path / "pod-runner.log"):
         watcher.until("Current", watcher.apply({}))
         assert deployment_replicas() == 1
         kubectl("scale", "mcpserver/scaled", "-n", namespace, "--replicas=2")

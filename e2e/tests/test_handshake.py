@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from support.cluster import IMAGE, mcp_session
+from support.cluster import mcp_session
 from support.stack import SERVER, apply_mcp, kubectl, pod_runner
 from support.wait import eventually
 
@@ -50,7 +50,7 @@ async def test_ready_only_once_a_pod_answers_mcp_with_the_tools_it_lists(operato
     impostor = tmp_path / "plain-http"
     impostor.write_text(f"#!{sys.executable}\n{PLAIN_HTTP}")
     impostor.chmod(impostor.stat().st_mode | stat.S_IXUSR)
-    with pod_runner(namespace, tmp_path / "pod-runner.log", [f"{IMAGE}={SERVER}", f"{IMPOSTOR}={impostor}"]):
+    with pod_runner(namespace, tmp_path / "pod-runner.log", [f"{IMPOSTOR}={impostor}"]):
         apply_mcp(namespace, "real", {})
         apply_mcp(namespace, "impostor", {"image": IMPOSTOR})
 
@@ -95,7 +95,7 @@ async def test_ready_needs_the_spec_toolsets_tools_and_a_secured_server_its_chal
     partial.write_text(PARTIAL.format(server=SERVER, dropins=dropins))
     partial.chmod(partial.stat().st_mode | stat.S_IXUSR)
     image = "registry.invalid/partial-server:1"
-    with pod_runner(namespace, tmp_path / "pod-runner.log", [f"{IMAGE}={SERVER}", f"{image}={partial}"]):
+    with pod_runner(namespace, tmp_path / "pod-runner.log", [f"{image}={partial}"]):
         apply_mcp(namespace, "partial", {"image": image, "server": {"toolsets": ["core", "config", "helm"]}})
         apply_mcp(namespace, "secured", {"auth": {"required": True}})
 

@@ -6,23 +6,11 @@ import json
 import os
 import re
 
-import pytest
-
-from support.stack import is_ready, kubectl, pid_of, pod_runner
+from support.stack import is_ready, kubectl, pid_of
 from support.wait import eventually
 
 SHELL_IMAGE = "registry.invalid/shell:1"
 STACK_DIR = os.environ["KMCP_STACK_DIR"]
-
-
-@pytest.fixture
-def ns(namespace, tmp_path):
-    """A fresh namespace whose pods the pod runner runs."""
-    with pod_runner(namespace, tmp_path / "pod-runner.log"):
-        try:
-            yield namespace
-        finally:
-            kubectl("delete", "pods", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
 
 
 def run_pod(namespace, name, script, **extra):

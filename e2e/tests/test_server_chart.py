@@ -12,7 +12,7 @@ import yaml
 
 from support import chart
 from support.cluster import IMAGE, Cluster, mcp_session
-from support.stack import KUBECTL, ROOT, SERVER, kubectl, pod_runner
+from support.stack import KUBECTL, ROOT, kubectl, pod_runner
 
 CHART = ROOT / "charts" / "kubernetes-mcp-server"
 
@@ -71,7 +71,7 @@ async def test_the_installed_server_reads_its_config_and_holds_only_its_role(nam
                    "response_limits": {"max_list_page_size": 50}},
     })
     cluster = Cluster(namespace, tmp_path)
-    with pod_runner(namespace, tmp_path / "pod-runner.log", [f"{IMAGE}={SERVER}"]):
+    with pod_runner(namespace, tmp_path / "pod-runner.log"):
         apply(rendered)
         cluster.ready_pods(release, 1)
         kubectl("create", "secret", "generic", "hidden", "-n", namespace, "--from-literal=k=v")

@@ -4,6 +4,7 @@ collector, and an MCP SDK session through a Service. Runs processes (kubectl, th
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 
@@ -16,7 +17,9 @@ from mcp.client.streamable_http import streamable_http_client
 from support.stack import NODE_IP, ROOT, STACK, apply_mcp, is_ready, kubectl
 from support.wait import eventually
 
-IMAGE = "registry.invalid/kubernetes-mcp-server:e2e"
+# The server's image as e2e/images.sh --debug --push put it in the stack's registry: the pod
+# runner pulls it and runs what it holds.
+IMAGE = f"{os.environ.get('KMCP_REGISTRY', '127.0.0.1:5000')}/kubernetes-mcp-server:dev"
 
 
 class Cluster:
