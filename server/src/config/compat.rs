@@ -153,7 +153,7 @@ pub struct GoKeys {
 
 /// Hidden flags of the Go server that have no meaning here (its OAuth flags that do are in
 /// [`super::Flags`]).
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct GoFlags {
     /// Accepted for the Go server's command lines; tokens are always checked with a TokenReview.
     #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]

@@ -198,7 +198,7 @@ pub enum ConfigError {
     clippy::struct_excessive_bools,
     reason = "one bool per on/off flag of the Go CLI"
 )]
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Flags {
     /// Start the streamable HTTP (/mcp) and SSE (/sse, /message) server on this port; without
     /// it the server speaks MCP over stdio.
