@@ -87,6 +87,7 @@ pub fn restart_needed(running: &Config, new: &Config) -> Vec<&'static str> {
         telemetry,
         auth,
         audit_log,
+        go,
         // Applied by a reload.
         log_level: _,
         list_output: _,
@@ -97,7 +98,6 @@ pub fn restart_needed(running: &Config, new: &Config) -> Vec<&'static str> {
         redact_secrets: _,
         tool_timeout: _,
         response_limits: _,
-        go: _,
     } = running;
     [
         ("port", port == &new.port),
@@ -115,6 +115,7 @@ pub fn restart_needed(running: &Config, new: &Config) -> Vec<&'static str> {
         ),
         ("stateless", stateless == &new.stateless),
         ("tls_cert/tls_key", tls == &new.tls),
+        ("tls_min_version/tls_cipher_suites", go.tls == new.go.tls),
         ("require_tls", require_tls == &new.require_tls),
         ("allowed_hosts", allowed_hosts == &new.allowed_hosts),
         ("max_body_bytes", max_body_bytes == &new.max_body_bytes),

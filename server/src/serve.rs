@@ -79,7 +79,11 @@ const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(25);
 const ANSWER_FLUSH: std::time::Duration = std::time::Duration::from_millis(200);
 
 async fn run_http(server: McpServer, config: &Config, port: u16) -> Result<(), ServeError> {
-    let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|files| tls::server_config(files, &config.go.tls))
+        .transpose()?;
     let signalled = shutdown_signal();
     let shutdown = CancellationToken::new();
     let app = http::router(&server, config, &shutdown);

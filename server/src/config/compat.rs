@@ -1,6 +1,7 @@
 //! The keys and flags of the Go kubernetes-mcp-server v0.0.67 that the core config does not
 //! model, so that a Go config starts here too. Each key is either implemented with Go's meaning
-//! (tool filters and overrides, `server_instructions`, `[[prompts]]`, `http.*` limits) or, where
+//! (tool filters and overrides, `server_instructions`, `[[prompts]]`, `http.*` limits, TLS
+//! version and suites) or, where
 //! it cannot apply to this server, accepted with one start-up warning naming it. A key neither
 //! server knows stays an error. Pure.
 
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::tls::TlsSettings;
 use super::{ClusterProvider, ConfigError, Toolset};
 
 /// Go keys this server accepts but cannot honour, each with why: a config that sets one still
@@ -37,14 +39,6 @@ const WITHOUT_EFFECT: &[(&str, &str)] = &[
     (
         "experimental_enable_target_compatibility_tool_filters",
         "tools are listed whatever API groups the cluster serves",
-    ),
-    (
-        "tls_min_version",
-        "the HTTP server always negotiates TLS 1.2 or 1.3 with rustls' safe suites",
-    ),
-    (
-        "tls_cipher_suites",
-        "the HTTP server always negotiates TLS 1.2 or 1.3 with rustls' safe suites",
     ),
     (
         "skip_jwt_verification",
@@ -81,6 +75,8 @@ struct GoFile {
     server_instructions: Option<String>,
     prompts: Option<Vec<PromptConfig>>,
     http: Option<HttpLimits>,
+    tls_min_version: Option<String>,
+    tls_cipher_suites: Option<Vec<String>>,
 }
 
 /// `[tool_overrides.<tool>]`: what `tools/list` shows instead of the built-in text.
@@ -176,6 +172,8 @@ pub struct GoSettings {
     pub rate_limit: Option<RateLimit>,
     /// `http.max_body_bytes`, used when the top-level `max_body_bytes` is not set.
     pub max_body_bytes: Option<usize>,
+    /// `tls_min_version` and `tls_cipher_suites` of the HTTPS listener.
+    pub tls: TlsSettings,
     /// One line per accepted key that has no effect here, logged at start-up.
     pub warnings: Vec<String>,
 }
@@ -213,6 +211,8 @@ pub fn split(table: &mut toml::Table) -> Result<GoKeys, toml::de::Error> {
         "server_instructions",
         "prompts",
         "http",
+        "tls_min_version",
+        "tls_cipher_suites",
     ] {
         if let Some(value) = table.remove(key) {
             go.insert(key.to_owned(), value);
@@ -251,6 +251,11 @@ pub fn resolve(keys: GoKeys, flags: &GoFlags) -> Result<GoSettings, ConfigError>
         }),
         _ => None,
     };
+    let tls = super::tls::resolve(
+        file.tls_min_version.as_deref(),
+        &file.tls_cipher_suites.unwrap_or_default(),
+        &mut warnings,
+    )?;
     let prompts = file.prompts.unwrap_or_default();
     let mut names = std::collections::BTreeSet::new();
     if let Some(duplicate) = prompts.iter().find(|p| !names.insert(p.name.as_str())) {
@@ -267,6 +272,7 @@ pub fn resolve(keys: GoKeys, flags: &GoFlags) -> Result<GoSettings, ConfigError>
         prompts,
         rate_limit,
         max_body_bytes: http.max_body_bytes,
+        tls,
         warnings,
     })
 }
@@ -387,7 +393,7 @@ mod tests {
             r#"
             validation_enabled = true
             confirmation_fallback = "deny"
-            tls_min_version = "1.3"
+            tls_min_version = "1.1"
             [[confirmation_rules]]
             tool = "pods_delete"
             message = "Delete?"
@@ -411,8 +417,8 @@ mod tests {
                 "confirmation_fallback",
                 "validation_enabled",
                 "toolset_configs",
-                "tls_min_version",
-                "http.read_header_timeout"
+                "http.read_header_timeout",
+                "tls_min_version"
             ]
         );
     }

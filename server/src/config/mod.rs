@@ -11,6 +11,7 @@ use serde::Deserialize;
 pub mod auth;
 pub mod compat;
 pub mod limits;
+pub mod tls;
 
 use auth::{AuthInput, AuthSettings, AuthorizationConfig, ClusterAuthMode, OneOrMany};
 use compat::{GoFlags, GoSettings};
