@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod cluster;
 pub mod config;
+pub mod confirm;
 pub mod drain;
 pub mod http;
 pub mod jsonrpc;

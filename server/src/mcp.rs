@@ -14,15 +14,17 @@ use rmcp::model::{
     GetPromptResponse, Implementation, ListPromptsResult, ListToolsResult, PaginatedRequestParams,
     ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{Peer, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
 use crate::audit::AuditLog;
 use crate::auth::Caller;
 use crate::cluster::Cluster;
+use crate::config::confirm::ConfirmationRules;
 use crate::config::limits::ResponseLimits;
 use crate::config::{Config, DeniedResource, ListOutput};
+use crate::confirm::Confirmer;
 use crate::drain::InFlight;
 use crate::observe::{HttpContext, Observer, Outcome, UNKNOWN};
 use crate::prompts::Prompts;
@@ -46,6 +48,7 @@ struct Live {
     redact_secrets: bool,
     tool_timeout: Option<Duration>,
     response_limits: ResponseLimits,
+    confirmation: Arc<ConfirmationRules>,
 }
 
 impl Live {
@@ -65,6 +68,7 @@ impl Live {
             redact_secrets: config.redact_secrets,
             tool_timeout: config.tool_timeout,
             response_limits: config.response_limits.clone(),
+            confirmation: Arc::new(config.go.confirmation.clone()),
         }
     }
 }
@@ -85,6 +89,8 @@ pub struct Origin {
     pub parent: Context,
     pub caller: Option<Caller>,
     pub request_id: Option<Value>,
+    /// The client's session, for confirmation questions (elicitation).
+    pub peer: Option<Peer<RoleServer>>,
 }
 
 /// The MCP handler given to every transport.
@@ -193,7 +199,7 @@ impl McpServer {
             )
         });
         let name = request.name.clone();
-        let running = self.run_tool(&live, request, origin.caller.clone());
+        let running = self.run_tool(&live, request, origin);
         let result = match live.tool_timeout {
             None => running.await,
             Some(limit) => tokio::time::timeout(limit, running)
@@ -227,7 +233,7 @@ impl McpServer {
         &self,
         live: &Live,
         request: CallToolRequestParams,
-        caller: Option<Caller>,
+        origin: &Origin,
     ) -> Result<CallToolResult, ErrorData> {
         let Some(spec) = live.registry.get(&request.name) else {
             return Err(ErrorData::invalid_params(
@@ -236,9 +242,12 @@ impl McpServer {
             ));
         };
         let mut arguments = request.arguments.unwrap_or_default();
-        let ctx = self.tool_context(live, &request.name, &mut arguments, caller);
+        let ctx = self.tool_context(live, &request.name, &mut arguments, origin);
         // The last bound: whatever a handler produced, the model gets at most the limit.
         let max = ctx.limits.max_tool_response_bytes;
+        if let Err(message) = ctx.confirm.tool(spec.name, spec.hints.destructive).await {
+            return Ok(CallToolResult::error(vec![ContentBlock::text(message)]));
+        }
         Ok(match (spec.handler)(&ctx, Arguments(arguments)).await {
             Ok(text) => CallToolResult::success(vec![ContentBlock::text(cut_answer(text, max))]),
             Err(e) => {
@@ -254,7 +263,7 @@ impl McpServer {
         live: &Live,
         name: &str,
         arguments: &mut serde_json::Map<String, Value>,
-        caller: Option<Caller>,
+        origin: &Origin,
     ) -> ToolContext {
         let context = match arguments.remove("context") {
             Some(Value::String(c)) if !c.is_empty() => Some(c),
@@ -267,8 +276,12 @@ impl McpServer {
             denied: live.denied.clone(),
             redact_secrets: live.redact_secrets,
             limits: live.response_limits.for_tool(name),
-            caller,
-            as_caller: tokio::sync::OnceCell::new(),
+            caller: origin.caller.clone(),
+            confirm: Arc::new(Confirmer::new(
+                live.confirmation.clone(),
+                origin.peer.clone(),
+            )),
+            acting: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -336,7 +349,12 @@ impl ServerHandler for McpServer {
     ) -> Result<GetPromptResponse, ErrorData> {
         let live = self.live();
         let mut arguments = request.arguments.unwrap_or_default();
-        let ctx = self.tool_context(&live, &request.name, &mut arguments, caller_of(&context));
+        let origin = Origin {
+            caller: caller_of(&context),
+            peer: Some(context.peer.clone()),
+            ..Origin::default()
+        };
+        let ctx = self.tool_context(&live, &request.name, &mut arguments, &origin);
         live.prompts
             .get(&request.name, &arguments, &ctx)
             .await
@@ -370,6 +388,7 @@ impl ServerHandler for McpServer {
                 .audit
                 .as_ref()
                 .and_then(|_| serde_json::to_value(&context.id).ok()),
+            peer: Some(context.peer.clone()),
         };
         self.call(request, &origin).await.map(Into::into)
     }

@@ -1,7 +1,7 @@
 //! The keys and flags of the Go kubernetes-mcp-server v0.0.67 that the core config does not
 //! model, so that a Go config starts here too. Each key is either implemented with Go's meaning
 //! (tool filters and overrides, `server_instructions`, `[[prompts]]`, `http.*` limits, TLS
-//! version and suites) or, where
+//! version and suites, confirmation rules) or, where
 //! it cannot apply to this server, accepted with one start-up warning naming it. A key neither
 //! server knows stays an error. Pure.
 
@@ -10,20 +10,13 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::confirm::{ConfirmationRule, ConfirmationRules, Fallback};
 use super::tls::TlsSettings;
 use super::{ClusterProvider, ConfigError, Toolset};
 
 /// Go keys this server accepts but cannot honour, each with why: a config that sets one still
 /// starts, and says once at start-up that the key has no effect.
 const WITHOUT_EFFECT: &[(&str, &str)] = &[
-    (
-        "confirmation_rules",
-        "tool calls are never paused for an elicitation here",
-    ),
-    (
-        "confirmation_fallback",
-        "tool calls are never paused for an elicitation here",
-    ),
     (
         "validation_enabled",
         "the apiserver's own validation and RBAC answers are returned as tool errors",
@@ -77,6 +70,8 @@ struct GoFile {
     http: Option<HttpLimits>,
     tls_min_version: Option<String>,
     tls_cipher_suites: Option<Vec<String>>,
+    confirmation_rules: Option<Vec<ConfirmationRule>>,
+    confirmation_fallback: Option<String>,
 }
 
 /// `[tool_overrides.<tool>]`: what `tools/list` shows instead of the built-in text.
@@ -174,6 +169,8 @@ pub struct GoSettings {
     pub max_body_bytes: Option<usize>,
     /// `tls_min_version` and `tls_cipher_suites` of the HTTPS listener.
     pub tls: TlsSettings,
+    /// `[[confirmation_rules]]` and `confirmation_fallback`.
+    pub confirmation: ConfirmationRules,
     /// One line per accepted key that has no effect here, logged at start-up.
     pub warnings: Vec<String>,
 }
@@ -213,6 +210,8 @@ pub fn split(table: &mut toml::Table) -> Result<GoKeys, toml::de::Error> {
         "http",
         "tls_min_version",
         "tls_cipher_suites",
+        "confirmation_rules",
+        "confirmation_fallback",
     ] {
         if let Some(value) = table.remove(key) {
             go.insert(key.to_owned(), value);
@@ -256,6 +255,18 @@ pub fn resolve(keys: GoKeys, flags: &GoFlags) -> Result<GoSettings, ConfigError>
         &file.tls_cipher_suites.unwrap_or_default(),
         &mut warnings,
     )?;
+    let fallback = match file.confirmation_fallback.as_deref() {
+        None | Some("" | "allow") => Fallback::Allow,
+        Some("deny") => Fallback::Deny,
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                key: "confirmation_fallback",
+                message: format!("{other:?}: must be \"allow\" or \"deny\""),
+            });
+        }
+    };
+    let confirmation =
+        ConfirmationRules::new(file.confirmation_rules.unwrap_or_default(), fallback)?;
     let prompts = file.prompts.unwrap_or_default();
     let mut names = std::collections::BTreeSet::new();
     if let Some(duplicate) = prompts.iter().find(|p| !names.insert(p.name.as_str())) {
@@ -273,6 +284,7 @@ pub fn resolve(keys: GoKeys, flags: &GoFlags) -> Result<GoSettings, ConfigError>
         rate_limit,
         max_body_bytes: http.max_body_bytes,
         tls,
+        confirmation,
         warnings,
     })
 }
@@ -392,11 +404,7 @@ mod tests {
         let c = load(
             r#"
             validation_enabled = true
-            confirmation_fallback = "deny"
             tls_min_version = "1.1"
-            [[confirmation_rules]]
-            tool = "pods_delete"
-            message = "Delete?"
             [toolset_configs.helm]
             allowed_registries = ["oci://ghcr.io"]
             [http]
@@ -413,8 +421,6 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "confirmation_rules",
-                "confirmation_fallback",
                 "validation_enabled",
                 "toolset_configs",
                 "http.read_header_timeout",

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 pub mod auth;
 pub mod compat;
+pub mod confirm;
 pub mod limits;
 pub mod tls;
 

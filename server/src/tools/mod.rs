@@ -38,6 +38,7 @@ use crate::auth::{Caller, impersonate};
 use crate::cluster::{Cluster, ClusterError, Target, kube_message};
 use crate::config::limits::Limits;
 use crate::config::{Config, DeniedResource, ListOutput, Toolset};
+use crate::confirm::{self, Confirmer};
 
 pub use bounded::cut_answer;
 pub use meta::RBAC_KEY as RBAC_META_KEY;
@@ -155,19 +156,32 @@ pub struct ToolContext {
     /// This tool's `[response_limits]`.
     pub limits: Limits,
     pub caller: Option<Caller>,
-    /// The caller's target, built once per call.
-    pub as_caller: tokio::sync::OnceCell<Arc<Target>>,
+    /// Asks the user where `confirmation_rules` say so.
+    pub confirm: Arc<Confirmer>,
+    /// The target as the caller and through the kube-level confirmation rules, built once per
+    /// call.
+    pub acting: tokio::sync::OnceCell<Arc<Target>>,
 }
 
 impl ToolContext {
     pub async fn target(&self) -> Result<Arc<Target>, ToolError> {
         let target = self.cluster.target(self.context.as_deref()).await?;
-        let Some(caller) = &self.caller else {
+        if self.caller.is_none() && !self.confirm.watches_requests() {
             return Ok(target);
-        };
+        }
         let acting = self
-            .as_caller
-            .get_or_try_init(|| impersonate::target_for(caller, &target))
+            .acting
+            .get_or_try_init(|| async {
+                let target = match &self.caller {
+                    Some(caller) => impersonate::target_for(caller, &target).await?,
+                    None => target,
+                };
+                Ok::<_, ClusterError>(if self.confirm.watches_requests() {
+                    Arc::new(target.through(confirm::client(&target.client, self.confirm.clone())))
+                } else {
+                    target
+                })
+            })
             .await?;
         Ok(acting.clone())
     }
@@ -189,6 +203,8 @@ impl ToolContext {
 
     /// Refuses kinds listed in `denied_resources`.
     pub fn check_allowed(&self, gvk: &GroupVersionKind) -> Result<(), ToolError> {
+        self.confirm
+            .note_kind(gvk, &::kube::discovery::ApiResource::from_gvk(gvk).plural);
         if self
             .denied
             .iter()
