@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod config;
 pub mod confirm;
 pub mod drain;
+pub mod guard;
 pub mod http;
 pub mod jsonrpc;
 pub mod listener;

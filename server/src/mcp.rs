@@ -49,6 +49,7 @@ struct Live {
     tool_timeout: Option<Duration>,
     response_limits: ResponseLimits,
     confirmation: Arc<ConfirmationRules>,
+    validation_enabled: bool,
 }
 
 impl Live {
@@ -69,6 +70,7 @@ impl Live {
             tool_timeout: config.tool_timeout,
             response_limits: config.response_limits.clone(),
             confirmation: Arc::new(config.go.confirmation.clone()),
+            validation_enabled: config.go.validation_enabled,
         }
     }
 }
@@ -281,6 +283,7 @@ impl McpServer {
                 live.confirmation.clone(),
                 origin.peer.clone(),
             )),
+            validate: live.validation_enabled,
             acting: tokio::sync::OnceCell::new(),
         }
     }

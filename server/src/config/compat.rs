@@ -1,7 +1,7 @@
 //! The keys and flags of the Go kubernetes-mcp-server v0.0.67 that the core config does not
 //! model, so that a Go config starts here too. Each key is either implemented with Go's meaning
 //! (tool filters and overrides, `server_instructions`, `[[prompts]]`, `http.*` limits, TLS
-//! version and suites, confirmation rules) or, where
+//! version and suites, confirmation rules, validation) or, where
 //! it cannot apply to this server, accepted with one start-up warning naming it. A key neither
 //! server knows stays an error. Pure.
 
@@ -17,10 +17,6 @@ use super::{ClusterProvider, ConfigError, Toolset};
 /// Go keys this server accepts but cannot honour, each with why: a config that sets one still
 /// starts, and says once at start-up that the key has no effect.
 const WITHOUT_EFFECT: &[(&str, &str)] = &[
-    (
-        "validation_enabled",
-        "the apiserver's own validation and RBAC answers are returned as tool errors",
-    ),
     (
         "toolset_configs",
         "no toolset of this server takes settings",
@@ -72,6 +68,7 @@ struct GoFile {
     tls_cipher_suites: Option<Vec<String>>,
     confirmation_rules: Option<Vec<ConfirmationRule>>,
     confirmation_fallback: Option<String>,
+    validation_enabled: Option<bool>,
 }
 
 /// `[tool_overrides.<tool>]`: what `tools/list` shows instead of the built-in text.
@@ -171,6 +168,8 @@ pub struct GoSettings {
     pub tls: TlsSettings,
     /// `[[confirmation_rules]]` and `confirmation_fallback`.
     pub confirmation: ConfirmationRules,
+    /// Access review and strict schema validation before each apiserver request.
+    pub validation_enabled: bool,
     /// One line per accepted key that has no effect here, logged at start-up.
     pub warnings: Vec<String>,
 }
@@ -212,6 +211,7 @@ pub fn split(table: &mut toml::Table) -> Result<GoKeys, toml::de::Error> {
         "tls_cipher_suites",
         "confirmation_rules",
         "confirmation_fallback",
+        "validation_enabled",
     ] {
         if let Some(value) = table.remove(key) {
             go.insert(key.to_owned(), value);
@@ -285,6 +285,7 @@ pub fn resolve(keys: GoKeys, flags: &GoFlags) -> Result<GoSettings, ConfigError>
         max_body_bytes: http.max_body_bytes,
         tls,
         confirmation,
+        validation_enabled: file.validation_enabled.unwrap_or(false),
         warnings,
     })
 }
@@ -403,7 +404,6 @@ mod tests {
     fn go_keys_without_effect_start_with_one_warning_each() {
         let c = load(
             r#"
-            validation_enabled = true
             tls_min_version = "1.1"
             [toolset_configs.helm]
             allowed_registries = ["oci://ghcr.io"]
@@ -421,7 +421,6 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "validation_enabled",
                 "toolset_configs",
                 "http.read_header_timeout",
                 "tls_min_version"

@@ -38,7 +38,8 @@ use crate::auth::{Caller, impersonate};
 use crate::cluster::{Cluster, ClusterError, Target, kube_message};
 use crate::config::limits::Limits;
 use crate::config::{Config, DeniedResource, ListOutput, Toolset};
-use crate::confirm::{self, Confirmer};
+use crate::confirm::Confirmer;
+use crate::guard;
 
 pub use bounded::cut_answer;
 pub use meta::RBAC_KEY as RBAC_META_KEY;
@@ -158,6 +159,8 @@ pub struct ToolContext {
     pub caller: Option<Caller>,
     /// Asks the user where `confirmation_rules` say so.
     pub confirm: Arc<Confirmer>,
+    /// `validation_enabled`: access review and strict schema check of every request.
+    pub validate: bool,
     /// The target as the caller and through the kube-level confirmation rules, built once per
     /// call.
     pub acting: tokio::sync::OnceCell<Arc<Target>>,
@@ -166,7 +169,8 @@ pub struct ToolContext {
 impl ToolContext {
     pub async fn target(&self) -> Result<Arc<Target>, ToolError> {
         let target = self.cluster.target(self.context.as_deref()).await?;
-        if self.caller.is_none() && !self.confirm.watches_requests() {
+        let guarded = self.validate || self.confirm.watches_requests();
+        if self.caller.is_none() && !guarded {
             return Ok(target);
         }
         let acting = self
@@ -176,8 +180,9 @@ impl ToolContext {
                     Some(caller) => impersonate::target_for(caller, &target).await?,
                     None => target,
                 };
-                Ok::<_, ClusterError>(if self.confirm.watches_requests() {
-                    Arc::new(target.through(confirm::client(&target.client, self.confirm.clone())))
+                Ok::<_, ClusterError>(if guarded {
+                    let client = guard::client(&target.client, self.confirm.clone(), self.validate);
+                    Arc::new(target.through(client))
                 } else {
                     target
                 })
