@@ -37,6 +37,12 @@ def configmaps(namespace):
     return kubectl("get", "configmaps", "-n", namespace, "-o", "name").split()
 
 
+async def refused_unknown_field(url, namespace, name):
+    result = await call(url, "resources_create_or_update", {"resource": manifest(namespace, name)})
+    assert result.is_error and "dataa" in text(result), text(result)
+    assert f"configmap/{name}" not in configmaps(namespace)
+
+
 async def test_an_invalid_manifest_and_a_forbidden_verb_are_refused_before_the_write(namespace, tmp_path):
     user = ServiceAccountUser(tmp_path, namespace, "writer")
     kubectl("create", "role", "writer", "-n", namespace, "--resource=configmaps",
@@ -44,18 +50,16 @@ async def test_an_invalid_manifest_and_a_forbidden_verb_are_refused_before_the_w
     kubectl("create", "rolebinding", "writer", "-n", namespace, "--role=writer", f"--serviceaccount={namespace}:writer")
     kubectl("create", "configmap", "keep", "-n", namespace)
     env = dict(os.environ, KUBECONFIG=str(user.kubeconfig))
+    keep = {"apiVersion": "v1", "kind": "ConfigMap", "namespace": namespace, "name": "keep"}
     on = tmp_path / "on.toml"
     on.write_text("validation_enabled = true\n")
     off = tmp_path / "off.toml"
     off.write_text("validation_enabled = false\n")
 
     with HttpServer("--config", str(on), env=env, drain=True) as server:
-        result = await call(server.url, "resources_create_or_update", {"resource": manifest(namespace, "bad")})
-        assert result.is_error and "dataa" in text(result), text(result)
-        assert "configmap/bad" not in configmaps(namespace)
+        await refused_unknown_field(server.url, namespace, "bad")
 
-        result = await call(server.url, "resources_delete",
-                            {"apiVersion": "v1", "kind": "ConfigMap", "namespace": namespace, "name": "keep"})
+        result = await call(server.url, "resources_delete", keep)
         assert result.is_error, text(result)
         assert f'Validation Error [PERMISSION_DENIED]: Cannot delete configmaps in namespace "{namespace}"' in text(result), text(result)
         assert "configmap/keep" in configmaps(namespace)
@@ -70,9 +74,6 @@ async def test_an_invalid_manifest_and_a_forbidden_verb_are_refused_before_the_w
     # Without validation a forbidden delete gets the apiserver's own refusal, and server-side
     # apply still refuses the unknown field.
     with HttpServer("--config", str(off), env=env, drain=True) as server:
-        result = await call(server.url, "resources_create_or_update", {"resource": manifest(namespace, "lax")})
-        assert result.is_error and "dataa" in text(result), text(result)
-        assert "configmap/lax" not in configmaps(namespace)
-        result = await call(server.url, "resources_delete",
-                            {"apiVersion": "v1", "kind": "ConfigMap", "namespace": namespace, "name": "keep"})
+        await refused_unknown_field(server.url, namespace, "lax")
+        result = await call(server.url, "resources_delete", keep)
         assert result.is_error and "PERMISSION_DENIED" not in text(result), text(result)

@@ -12,7 +12,6 @@ use rmcp::model::{ElicitRequestParams, ElicitationAction, ElicitationSchema};
 use rmcp::service::{ElicitationMode, Peer};
 
 use crate::config::confirm::{ConfirmationRules, Fallback, KubeRequest};
-use crate::guard::RequestParts;
 
 /// Go's answer when the user says no, or the fallback denies.
 pub const DENIED: &str = "action requires confirmation";
@@ -73,18 +72,14 @@ impl Confirmer {
     }
 
     /// Kube-level rules for one apiserver request.
-    pub async fn request(&self, parts: &RequestParts<'_>) -> Result<(), String> {
+    pub async fn request(&self, request: &KubeRequest<'_>) -> Result<(), String> {
         if !self.watches_requests() {
             return Ok(());
         }
-        let kind = self.kind_of(parts.group, parts.version, parts.resource);
+        let kind = self.kind_of(request.group, request.version, request.resource);
         let request = KubeRequest {
-            verb: parts.verb,
             kind: &kind,
-            group: parts.group,
-            version: parts.version,
-            name: parts.name,
-            namespace: parts.namespace,
+            ..*request
         };
         match self.rules.for_request(&request) {
             Some(message) => self.ask(message).await,

@@ -20,67 +20,55 @@ use kube::api::{Api, PostParams};
 use kube::client::Body;
 use kube::core::Status;
 
+use crate::config::confirm::KubeRequest;
 use crate::confirm::Confirmer;
 
-/// What the checks look at in an apiserver request.
-#[derive(Debug, PartialEq, Eq)]
-pub struct RequestParts<'a> {
-    pub verb: &'static str,
-    pub group: &'a str,
-    pub version: &'a str,
-    pub namespace: &'a str,
-    pub resource: &'a str,
-    pub subresource: &'a str,
-    pub name: &'a str,
-}
-
-impl<'a> RequestParts<'a> {
-    /// `/api/v1/namespaces/ns/pods/name[/sub]` or `/apis/group/version/...`; `None` for
-    /// discovery and other paths that name no resource.
-    pub fn parse(method: &Method, path_and_query: &'a str) -> Option<Self> {
-        let (path, query) = path_and_query
-            .split_once('?')
-            .unwrap_or((path_and_query, ""));
-        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let (group, version, rest) = match segments.as_slice() {
-            ["api", version, rest @ ..] => ("", *version, rest),
-            ["apis", group, version, rest @ ..] => (*group, *version, rest),
-            _ => return None,
-        };
-        let (namespace, rest) = match rest {
-            ["namespaces", namespace, rest @ ..] if !rest.is_empty() => (*namespace, rest),
-            rest => ("", rest),
-        };
-        let (resource, name, subresource) = match rest {
-            [] => return None,
-            [resource] => (*resource, "", ""),
-            [resource, name] => (*resource, *name, ""),
-            [resource, name, subresource, ..] => (*resource, *name, *subresource),
-        };
-        let watch = query
-            .split('&')
-            .any(|p| p == "watch=true" || p == "watch=1");
-        let verb = match (method, name.is_empty()) {
-            (&Method::GET, _) if watch => "watch",
-            (&Method::GET, true) => "list",
-            (&Method::GET, false) => "get",
-            (&Method::POST, _) => "create",
-            (&Method::PUT, _) => "update",
-            (&Method::PATCH, _) => "patch",
-            (&Method::DELETE, true) => "deletecollection",
-            (&Method::DELETE, false) => "delete",
-            _ => return None,
-        };
-        Some(Self {
-            verb,
-            group,
-            version,
-            namespace,
-            resource,
-            subresource,
-            name,
-        })
-    }
+/// The request to `/api/v1/namespaces/ns/pods/name[/sub]` or `/apis/group/version/...`
+/// (its kind left empty); `None` for discovery and other paths that name no resource.
+pub fn parse<'a>(method: &Method, path_and_query: &'a str) -> Option<KubeRequest<'a>> {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (group, version, rest) = match segments.as_slice() {
+        ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => return None,
+    };
+    let (namespace, rest) = match rest {
+        ["namespaces", namespace, rest @ ..] if !rest.is_empty() => (*namespace, rest),
+        rest => ("", rest),
+    };
+    let (resource, name, subresource) = match rest {
+        [] => return None,
+        [resource] => (*resource, "", ""),
+        [resource, name] => (*resource, *name, ""),
+        [resource, name, subresource, ..] => (*resource, *name, *subresource),
+    };
+    let watch = query
+        .split('&')
+        .any(|p| p == "watch=true" || p == "watch=1");
+    let verb = match (method, name.is_empty()) {
+        (&Method::GET, _) if watch => "watch",
+        (&Method::GET, true) => "list",
+        (&Method::GET, false) => "get",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, true) => "deletecollection",
+        (&Method::DELETE, false) => "delete",
+        _ => return None,
+    };
+    Some(KubeRequest {
+        verb,
+        kind: "",
+        group,
+        version,
+        resource,
+        subresource,
+        name,
+        namespace,
+    })
 }
 
 /// `inner` with every request checked first: confirmation rules, and with `validate` the
@@ -126,7 +114,7 @@ impl tower::Service<Request<Body>> for Guarded {
                 .uri()
                 .path_and_query()
                 .map_or_else(|| request.uri().path().to_owned(), ToString::to_string);
-            if let Some(parts) = RequestParts::parse(request.method(), &path) {
+            if let Some(parts) = parse(request.method(), &path) {
                 if this.validate {
                     review(&this.inner, &parts).await?;
                 }
@@ -141,7 +129,7 @@ impl tower::Service<Request<Body>> for Guarded {
 }
 
 /// The SelfSubjectAccessReview of the request, as whoever the client acts as.
-async fn review(client: &Client, parts: &RequestParts<'_>) -> Result<(), kube::Error> {
+async fn review(client: &Client, parts: &KubeRequest<'_>) -> Result<(), kube::Error> {
     let given = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     let review = SelfSubjectAccessReview {
         spec: SelfSubjectAccessReviewSpec {
@@ -192,35 +180,34 @@ mod tests {
 
     #[test]
     fn request_paths_give_the_verb_and_resource() {
-        let parse = |m: Method, p: &'static str| RequestParts::parse(&m, p).unwrap();
+        let parsed = |m: Method, p: &'static str| parse(&m, p).unwrap();
         assert_eq!(
-            parse(Method::DELETE, "/api/v1/namespaces/prod/secrets/db"),
-            RequestParts {
+            parsed(Method::DELETE, "/api/v1/namespaces/prod/secrets/db"),
+            KubeRequest {
                 verb: "delete",
-                group: "",
                 version: "v1",
                 namespace: "prod",
                 resource: "secrets",
-                subresource: "",
-                name: "db"
+                name: "db",
+                ..KubeRequest::default()
             }
         );
-        let list = parse(Method::GET, "/apis/apps/v1/deployments?limit=200");
+        let list = parsed(Method::GET, "/apis/apps/v1/deployments?limit=200");
         assert_eq!(
             (list.verb, list.group, list.namespace),
             ("list", "apps", "")
         );
-        let ns = parse(Method::GET, "/api/v1/namespaces/prod");
+        let ns = parsed(Method::GET, "/api/v1/namespaces/prod");
         assert_eq!(
             (ns.verb, ns.resource, ns.name, ns.namespace),
             ("get", "namespaces", "prod", "")
         );
-        let exec = parse(Method::POST, "/api/v1/namespaces/a/pods/p/exec?command=ls");
+        let exec = parsed(Method::POST, "/api/v1/namespaces/a/pods/p/exec?command=ls");
         assert_eq!(
             (exec.verb, exec.resource, exec.name, exec.subresource),
             ("create", "pods", "p", "exec")
         );
-        assert!(RequestParts::parse(&Method::GET, "/apis/apps/v1").is_none());
-        assert!(RequestParts::parse(&Method::GET, "/version").is_none());
+        assert!(parse(&Method::GET, "/apis/apps/v1").is_none());
+        assert!(parse(&Method::GET, "/version").is_none());
     }
 }

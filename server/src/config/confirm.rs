@@ -34,13 +34,15 @@ pub enum Fallback {
     Deny,
 }
 
-/// The Kubernetes request a kube-level rule is matched against.
-#[derive(Debug, Clone, Copy, Default)]
+/// An apiserver request as rules and access reviews see it (`kind` empty when not known).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KubeRequest<'a> {
     pub verb: &'a str,
     pub kind: &'a str,
     pub group: &'a str,
     pub version: &'a str,
+    pub resource: &'a str,
+    pub subresource: &'a str,
     pub name: &'a str,
     pub namespace: &'a str,
 }
