@@ -65,14 +65,12 @@ pub fn router(server: &McpServer, config: &Config, shutdown: &CancellationToken)
         Arc::new(LocalSessionManager::default()),
         streamable_config(config, shutdown.child_token()),
     );
+    let rate_limits = server.rate_limits().clone();
     let sessions = SseSessions::new(server, MAX_SSE_SESSIONS, shutdown.child_token());
-    let mut mcp = Router::new().route_service("/mcp", mcp);
-    if let Some(limit) = config.go.rate_limit {
-        mcp = mcp.layer(middleware::from_fn_with_state(
-            Buckets::new(limit),
-            rate_limit,
-        ));
-    }
+    // Always in place: a SIGHUP may set a limit the start-up config did not have.
+    let mcp = Router::new()
+        .route_service("/mcp", mcp)
+        .layer(middleware::from_fn_with_state(rate_limits, rate_limit));
     let mcp = mcp.layer(middleware::from_fn_with_state(
         config.max_body_bytes,
         jsonrpc_guard,

@@ -2,7 +2,8 @@
 
 use clap::Parser;
 use kubernetes_mcp_server::config::{Config, Flags};
-use kubernetes_mcp_server::serve;
+use kubernetes_mcp_server::reload::Reload;
+use kubernetes_mcp_server::{logging, serve};
 
 /// MCP server for Kubernetes: tools that read and change a cluster, over stdio, streamable
 /// HTTP (/mcp) or legacy SSE (/sse).
@@ -18,11 +19,11 @@ async fn main() -> anyhow::Result<()> {
     let Args { flags } = Args::parse();
     // kube and the HTTP clients use rustls without a default provider: pick ring once.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = Config::load(flags)?;
-    serve::init_logging(&config)?;
+    let config = Config::load(flags.clone())?;
+    let log_level = logging::init(config.log_level, config.log_file.as_deref())?;
     for warning in &config.go.warnings {
         tracing::warn!("{warning}");
     }
-    serve::run(config).await?;
+    serve::run(config, Reload::new(flags, log_level)).await?;
     Ok(())
 }

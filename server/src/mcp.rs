@@ -3,7 +3,7 @@
 //! `isError` results carrying the cluster's message; an unknown tool is a JSON-RPC error.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::Span as _;
@@ -14,19 +14,22 @@ use rmcp::model::{
     GetPromptResponse, Implementation, ListPromptsResult, ListToolsResult, PaginatedRequestParams,
     ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{Peer, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
 use crate::audit::AuditLog;
 use crate::auth::Caller;
 use crate::cluster::Cluster;
+use crate::config::confirm::ConfirmationRules;
 use crate::config::limits::ResponseLimits;
 use crate::config::toolsets::HelmSettings;
 use crate::config::{Config, DeniedResource, ListOutput};
+use crate::confirm::Confirmer;
 use crate::drain::InFlight;
 use crate::observe::{HttpContext, Observer, Outcome, UNKNOWN};
 use crate::prompts::Prompts;
+use crate::ratelimit::Buckets;
 use crate::tools::{Arguments, Registry, ToolContext, cut_answer};
 use crate::{SERVER_NAME, VERSION};
 
@@ -35,17 +38,50 @@ const DEFAULT_INSTRUCTIONS: &str = "Tools to inspect and change a Kubernetes clu
      and any resource kind. Errors from the cluster come back as tool errors with the cluster's \
      own message.";
 
-struct Shared {
+/// What a SIGHUP may change: rebuilt from the new config and swapped in whole, so a call or
+/// listing sees either the old settings or the new ones, never a mix.
+struct Live {
     registry: Registry,
     prompts: Prompts,
     instructions: String,
-    cluster: Arc<Cluster>,
     list_output: ListOutput,
     denied: Arc<Vec<DeniedResource>>,
     redact_secrets: bool,
     tool_timeout: Option<Duration>,
     helm: Arc<HelmSettings>,
     response_limits: ResponseLimits,
+    confirmation: Arc<ConfirmationRules>,
+    validation_enabled: bool,
+}
+
+impl Live {
+    fn new(config: &Config, cluster: &Cluster) -> Self {
+        let contexts = cluster.contexts();
+        let current = cluster.current_context();
+        Self {
+            registry: Registry::new(config, &contexts, current.as_deref()),
+            prompts: Prompts::new(config),
+            instructions: config
+                .go
+                .server_instructions
+                .clone()
+                .unwrap_or_else(|| DEFAULT_INSTRUCTIONS.to_owned()),
+            list_output: config.list_output,
+            denied: Arc::new(config.denied_resources.clone()),
+            redact_secrets: config.redact_secrets,
+            tool_timeout: config.tool_timeout,
+            helm: Arc::new(config.go.helm.clone()),
+            response_limits: config.response_limits.clone(),
+            confirmation: Arc::new(config.go.confirmation.clone()),
+            validation_enabled: config.go.validation_enabled,
+        }
+    }
+}
+
+struct Shared {
+    live: RwLock<Arc<Live>>,
+    rate_limits: Arc<Buckets>,
+    cluster: Arc<Cluster>,
     observer: Arc<Observer>,
     audit: Option<AuditLog>,
     in_flight: InFlight,
@@ -58,6 +94,8 @@ pub struct Origin {
     pub parent: Context,
     pub caller: Option<Caller>,
     pub request_id: Option<Value>,
+    /// The client's session, for confirmation questions (elicitation).
+    pub peer: Option<Peer<RoleServer>>,
 }
 
 /// The MCP handler given to every transport.
@@ -75,24 +113,11 @@ impl McpServer {
         observer: Arc<Observer>,
         audit: Option<AuditLog>,
     ) -> Self {
-        let contexts = cluster.contexts();
-        let current = cluster.current_context();
         Self {
             shared: Arc::new(Shared {
-                registry: Registry::new(config, &contexts, current.as_deref()),
-                prompts: Prompts::new(config),
-                instructions: config
-                    .go
-                    .server_instructions
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_INSTRUCTIONS.to_owned()),
+                live: RwLock::new(Arc::new(Live::new(config, &cluster))),
+                rate_limits: Buckets::new(config.go.rate_limit),
                 cluster,
-                list_output: config.list_output,
-                denied: Arc::new(config.denied_resources.clone()),
-                redact_secrets: config.redact_secrets,
-                tool_timeout: config.tool_timeout,
-                helm: Arc::new(config.go.helm.clone()),
-                response_limits: config.response_limits.clone(),
                 observer,
                 audit,
                 in_flight: InFlight::default(),
@@ -108,6 +133,30 @@ impl McpServer {
             shared: self.shared.clone(),
             network_transport: "tcp",
         }
+    }
+
+    /// Swaps in what `config` says of the settings a reload may change (tools, prompts,
+    /// instructions, denied resources, output, limits, rate limit); calls already running
+    /// finish with the settings they started with.
+    pub fn reload(&self, config: &Config) {
+        let live = Arc::new(Live::new(config, &self.shared.cluster));
+        match self.shared.live.write() {
+            Ok(mut current) => *current = live,
+            Err(poisoned) => *poisoned.into_inner() = live,
+        }
+        self.shared.rate_limits.set(config.go.rate_limit);
+    }
+
+    fn live(&self) -> Arc<Live> {
+        match self.shared.live.read() {
+            Ok(live) => live.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The per-session request buckets of `http.rate_limit_rps`.
+    pub fn rate_limits(&self) -> &Arc<Buckets> {
+        &self.shared.rate_limits
     }
 
     pub fn cluster(&self) -> &Arc<Cluster> {
@@ -133,7 +182,8 @@ impl McpServer {
         let _running = self.shared.in_flight.enter();
         let observer = &self.shared.observer;
         let started = Instant::now();
-        let known = self.shared.registry.get(&request.name).is_some();
+        let live = self.live();
+        let known = live.registry.get(&request.name).is_some();
         let label = if known {
             request.name.to_string()
         } else {
@@ -154,8 +204,8 @@ impl McpServer {
             )
         });
         let name = request.name.clone();
-        let running = self.run_tool(request, origin.caller.clone());
-        let result = match self.shared.tool_timeout {
+        let running = self.run_tool(&live, request, origin);
+        let result = match live.tool_timeout {
             None => running.await,
             Some(limit) => tokio::time::timeout(limit, running)
                 .await
@@ -186,20 +236,23 @@ impl McpServer {
 
     async fn run_tool(
         &self,
+        live: &Live,
         request: CallToolRequestParams,
-        caller: Option<Caller>,
+        origin: &Origin,
     ) -> Result<CallToolResult, ErrorData> {
-        let shared = &self.shared;
-        let Some(spec) = shared.registry.get(&request.name) else {
+        let Some(spec) = live.registry.get(&request.name) else {
             return Err(ErrorData::invalid_params(
                 format!("unknown tool: {}", request.name),
                 None,
             ));
         };
         let mut arguments = request.arguments.unwrap_or_default();
-        let ctx = self.tool_context(&request.name, &mut arguments, caller);
+        let ctx = self.tool_context(live, &request.name, &mut arguments, origin);
         // The last bound: whatever a handler produced, the model gets at most the limit.
         let max = ctx.limits.max_tool_response_bytes;
+        if let Err(message) = ctx.confirm.tool(spec.name, spec.hints.destructive).await {
+            return Ok(CallToolResult::error(vec![ContentBlock::text(message)]));
+        }
         Ok(match (spec.handler)(&ctx, Arguments(arguments)).await {
             Ok(text) => CallToolResult::success(vec![ContentBlock::text(cut_answer(text, max))]),
             Err(e) => {
@@ -212,31 +265,36 @@ impl McpServer {
     /// of `arguments`), the caller, the output settings and the response limits for `name`.
     fn tool_context(
         &self,
+        live: &Live,
         name: &str,
         arguments: &mut serde_json::Map<String, Value>,
-        caller: Option<Caller>,
+        origin: &Origin,
     ) -> ToolContext {
-        let shared = &self.shared;
         let context = match arguments.remove("context") {
             Some(Value::String(c)) if !c.is_empty() => Some(c),
             _ => None,
         };
         ToolContext {
-            cluster: shared.cluster.clone(),
+            cluster: self.shared.cluster.clone(),
             context,
-            list_output: shared.list_output,
-            denied: shared.denied.clone(),
-            redact_secrets: shared.redact_secrets,
-            limits: shared.response_limits.for_tool(name),
-            tool_timeout: shared.tool_timeout,
-            helm: shared.helm.clone(),
-            caller,
-            as_caller: tokio::sync::OnceCell::new(),
+            list_output: live.list_output,
+            denied: live.denied.clone(),
+            redact_secrets: live.redact_secrets,
+            limits: live.response_limits.for_tool(name),
+            caller: origin.caller.clone(),
+            confirm: Arc::new(Confirmer::new(
+                live.confirmation.clone(),
+                origin.peer.clone(),
+            )),
+            validate: live.validation_enabled,
+            tool_timeout: live.tool_timeout,
+            helm: live.helm.clone(),
+            acting: tokio::sync::OnceCell::new(),
         }
     }
 
     pub fn tools(&self) -> Arc<Vec<Tool>> {
-        self.shared.registry.list()
+        self.live().registry.list()
     }
 
     /// The parent of a tool call's span: the HTTP request's span (streamable HTTP), else the
@@ -268,7 +326,8 @@ impl McpServer {
 
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
-        let capabilities = if self.shared.prompts.is_empty() {
+        let live = self.live();
+        let capabilities = if live.prompts.is_empty() {
             ServerCapabilities::builder().enable_tools().build()
         } else {
             ServerCapabilities::builder()
@@ -278,7 +337,7 @@ impl ServerHandler for McpServer {
         };
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(SERVER_NAME, VERSION).with_title(SERVER_NAME))
-            .with_instructions(self.shared.instructions.clone())
+            .with_instructions(live.instructions.clone())
     }
 
     async fn list_prompts(
@@ -287,7 +346,7 @@ impl ServerHandler for McpServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         Ok(ListPromptsResult::with_all_items(
-            self.shared.prompts.list(),
+            self.live().prompts.list(),
         ))
     }
 
@@ -296,10 +355,15 @@ impl ServerHandler for McpServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        let live = self.live();
         let mut arguments = request.arguments.unwrap_or_default();
-        let ctx = self.tool_context(&request.name, &mut arguments, caller_of(&context));
-        self.shared
-            .prompts
+        let origin = Origin {
+            caller: caller_of(&context),
+            peer: Some(context.peer.clone()),
+            ..Origin::default()
+        };
+        let ctx = self.tool_context(&live, &request.name, &mut arguments, &origin);
+        live.prompts
             .get(&request.name, &arguments, &ctx)
             .await
             .map(Into::into)
@@ -332,6 +396,7 @@ impl ServerHandler for McpServer {
                 .audit
                 .as_ref()
                 .and_then(|_| serde_json::to_value(&context.id).ok()),
+            peer: Some(context.peer.clone()),
         };
         self.call(request, &origin).await.map(Into::into)
     }

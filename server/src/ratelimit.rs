@@ -1,8 +1,9 @@
 //! `http.rate_limit_rps` / `rate_limit_burst`: one token bucket per MCP session, as in the Go
-//! server; `http.rs` answers a request over the limit with [`RATE_LIMITED`]. Pure.
+//! server; `http.rs` answers a request over the limit with [`RATE_LIMITED`]. A SIGHUP may set,
+//! change or remove the limit. Pure.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use crate::config::compat::RateLimit;
@@ -18,23 +19,38 @@ struct Bucket {
     refilled: Instant,
 }
 
-/// The buckets of every session.
+/// The buckets of every session, under the limit in force (none: every request passes).
 pub struct Buckets {
-    limit: RateLimit,
+    limit: RwLock<Option<RateLimit>>,
     by_key: Mutex<HashMap<String, Bucket>>,
 }
 
 impl Buckets {
-    pub fn new(limit: RateLimit) -> Arc<Self> {
+    pub fn new(limit: Option<RateLimit>) -> Arc<Self> {
         Arc::new(Self {
-            limit,
+            limit: RwLock::new(limit),
             by_key: Mutex::default(),
         })
     }
 
+    /// A new limit: the sessions start again with full buckets of the new size.
+    pub fn set(&self, limit: Option<RateLimit>) {
+        if let Ok(mut current) = self.limit.write() {
+            if *current == limit {
+                return;
+            }
+            *current = limit;
+        }
+        if let Ok(mut buckets) = self.by_key.lock() {
+            buckets.clear();
+        }
+    }
+
     /// Takes one token from `key`'s bucket; `false` when it is empty.
     pub fn admit(&self, key: &str, now: Instant) -> bool {
-        let RateLimit { rps, burst } = self.limit;
+        let Some(RateLimit { rps, burst }) = self.limit.read().ok().and_then(|l| *l) else {
+            return true;
+        };
         let Ok(mut buckets) = self.by_key.lock() else {
             return true;
         };
@@ -66,10 +82,10 @@ mod tests {
 
     #[test]
     fn a_session_gets_its_burst_then_the_rate_and_sessions_are_apart() {
-        let buckets = Buckets::new(RateLimit {
+        let buckets = Buckets::new(Some(RateLimit {
             rps: 2.0,
             burst: 2.0,
-        });
+        }));
         let t0 = Instant::now();
         assert!(buckets.admit("a", t0) && buckets.admit("a", t0));
         assert!(!buckets.admit("a", t0), "the burst is spent");
@@ -79,5 +95,10 @@ mod tests {
             "2 rps refill one in 0.5 s"
         );
         assert!(!buckets.admit("a", t0 + Duration::from_millis(500)));
+        buckets.set(None);
+        assert!(
+            (0..10).all(|_| buckets.admit("a", t0)),
+            "a reload removed the limit"
+        );
     }
 }

@@ -1,6 +1,6 @@
-//! Running the server: logging, the stdio transport, or the HTTP listener with graceful
+//! Running the server: the stdio transport, or the HTTP listener with graceful
 //! shutdown (SIGTERM/SIGINT: stop accepting, let in-flight calls finish for up to 25 s, then
-//! close the sessions, exit 0). Does I/O.
+//! close the sessions, exit 0); SIGHUP reloads the configuration (`reload.rs`). Does I/O.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use crate::http::{self, PeerAddr};
 use crate::listener::NoDelayListener;
 use crate::mcp::McpServer;
 use crate::observe::Observer;
+use crate::reload::Reload;
 use crate::tls::{self, TlsListener};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,63 +30,25 @@ pub enum ServeError {
     Http(#[source] std::io::Error),
     #[error("MCP over stdio: {0}")]
     Stdio(String),
-    #[error("opening log file {path}: {source}")]
-    LogFile {
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
 }
 
-/// Logs to stderr (stdout belongs to MCP in stdio mode) or to `--log-file`. Level 0 shows
-/// warnings, 1 info, 2-5 debug, 6+ trace; `RUST_LOG` overrides.
-pub fn init_logging(config: &Config) -> Result<(), ServeError> {
-    let level = match config.log_level {
-        0 => "warn",
-        1 => "info",
-        2..=5 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!(
-            "warn,kubernetes_mcp_server={level},kubernetes_mcp_otel={level},{}",
-            kubernetes_mcp_otel::QUIET_SDK_LOGS
-        ))
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match &config.log_file {
-        Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|source| ServeError::LogFile {
-                    path: path.clone(),
-                    source,
-                })?;
-            builder.with_ansi(false).with_writer(Arc::new(file)).init();
-        }
-        None => builder.with_writer(std::io::stderr).init(),
-    }
-    Ok(())
-}
-
-/// Serves until the client closes stdio or a signal arrives.
-pub async fn run(config: Config) -> Result<(), ServeError> {
+/// Serves until the client closes stdio or a signal arrives; a SIGHUP reloads through `reload`.
+pub async fn run(config: Config, reload: Reload) -> Result<(), ServeError> {
     let cluster = Arc::new(Cluster::discover(
         config.cluster_provider,
         config.kubeconfig.as_ref(),
     ));
     let audit = AuditLog::open(config.auth.is_some(), config.audit_log.as_deref())?;
-    survive_hangups();
+    let hangups = Reload::listen();
     let observer = Arc::new(Observer::start(&config.telemetry).await);
     let server = McpServer::new(&config, cluster, observer.clone(), audit);
+    if let Some(hangups) = hangups {
+        reload.watch(hangups, config.clone(), server.clone());
+    }
     let result = match config.port {
         None => run_stdio(server).await,
         Some(port) => run_http(server, &config, port).await,
@@ -116,7 +79,11 @@ const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(25);
 const ANSWER_FLUSH: std::time::Duration = std::time::Duration::from_millis(200);
 
 async fn run_http(server: McpServer, config: &Config, port: u16) -> Result<(), ServeError> {
-    let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|files| tls::server_config(files, &config.go.tls))
+        .transpose()?;
     let signalled = shutdown_signal();
     let shutdown = CancellationToken::new();
     let app = http::router(&server, config, &shutdown);
@@ -195,25 +162,6 @@ where
     .with_graceful_shutdown(stopping)
     .await
     .map_err(ServeError::Http)
-}
-
-/// SIGHUP (a closed terminal, or a supervisor asking for a reload) would end the process by
-/// default. Reloading the configuration is not implemented yet, so the server says so and goes
-/// on with what it runs.
-fn survive_hangups() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::hangup()) {
-        Ok(mut hangups) => {
-            tokio::spawn(async move {
-                while hangups.recv().await.is_some() {
-                    tracing::warn!(
-                        "SIGHUP: reloading the configuration is not supported yet; the running configuration stays"
-                    );
-                }
-            });
-        }
-        Err(e) => tracing::warn!(error = %e, "SIGHUP handler not installed"),
-    }
 }
 
 /// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not when the

@@ -1,5 +1,5 @@
-//! TLS for the HTTP server (`--tls-cert`, `--tls-key`): loads the PEM files and wraps the TCP
-//! listener. Handshakes run concurrently, each bounded in time, so one slow client cannot hold
+//! TLS for the HTTP server (`--tls-cert`, `--tls-key`, `tls_min_version`, `tls_cipher_suites`):
+//! loads the PEM files and wraps the TCP listener. Handshakes run concurrently, each bounded in time, so one slow client cannot hold
 //! up the others. Does file and network I/O.
 
 use std::net::SocketAddr;
@@ -14,6 +14,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use crate::config::TlsFiles;
+use crate::config::tls::TlsSettings;
 use crate::listener::NoDelayListener;
 
 /// A handshake that has not finished by then is dropped.
@@ -31,8 +32,12 @@ pub enum TlsError {
     Config(#[from] rustls::Error),
 }
 
-/// A rustls server configuration from PEM files (certificate chain, private key).
-pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+/// A rustls server configuration from PEM files (certificate chain, private key), with the
+/// versions and TLS 1.2 suites of `settings`.
+pub fn server_config(
+    files: &TlsFiles,
+    settings: &TlsSettings,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let certificate_error = |message: String| TlsError::Certificate {
         path: files.cert.display().to_string(),
         message,
@@ -48,12 +53,35 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsE
         path: files.key.display().to_string(),
         message: e.to_string(),
     })?;
-    let mut config = rustls::ServerConfig::builder()
+    let versions: &[&rustls::SupportedProtocolVersion] = if settings.tls13_only {
+        &[&rustls::version::TLS13]
+    } else {
+        &[&rustls::version::TLS12, &rustls::version::TLS13]
+    };
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider(settings)))
+        .with_protocol_versions(versions)?
         .with_no_client_auth()
         .with_single_cert(chain, key)?;
     // axum serves HTTP/1.1 here (no h2 feature): never let a client negotiate h2.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// ring's suites: every TLS 1.3 one (not configurable, as in Go) and the TLS 1.2 ones the
+/// settings list (all when none is listed).
+fn provider(settings: &TlsSettings) -> rustls::crypto::CryptoProvider {
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites.retain(|suite| match suite {
+        rustls::SupportedCipherSuite::Tls13(_) => true,
+        rustls::SupportedCipherSuite::Tls12(_) => {
+            settings.tls12_suites.is_empty()
+                || suite
+                    .suite()
+                    .as_str()
+                    .is_some_and(|name| settings.tls12_suites.contains(&name))
+        }
+    });
+    provider
 }
 
 /// Accepted, handshaken TLS connections, for `axum::serve`.
@@ -107,5 +135,28 @@ impl axum::serve::Listener for TlsListener {
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         Ok(self.local)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tls::RUSTLS_TLS12_SUITES;
+
+    #[test]
+    fn every_suite_the_config_accepts_is_one_rustls_offers() {
+        for name in RUSTLS_TLS12_SUITES {
+            let settings = TlsSettings {
+                tls13_only: false,
+                tls12_suites: vec![name],
+            };
+            let tls12: Vec<_> = provider(&settings)
+                .cipher_suites
+                .iter()
+                .filter(|s| matches!(s, rustls::SupportedCipherSuite::Tls12(_)))
+                .filter_map(|s| s.suite().as_str())
+                .collect();
+            assert_eq!(tls12, [name]);
+        }
     }
 }

@@ -1,9 +1,9 @@
 //! The keys and flags of the Go kubernetes-mcp-server v0.0.67 that the core config does not
 //! model, so that a Go config starts here too. Each key is either implemented with Go's meaning
-//! (tool filters and overrides, `server_instructions`, `[[prompts]]`, `http.*` limits,
-//! `toolset_configs.helm` in `toolsets`) or, where
-//! it cannot apply to this server, accepted with one start-up warning naming it. A key neither
-//! server knows stays an error. Pure.
+//! (tool filters and overrides, `server_instructions`, `[[prompts]]`, `http.*` limits, TLS
+//! version and suites, confirmation rules, validation, `toolset_configs.helm` in `toolsets`)
+//! or, where it cannot apply to this server, accepted with one start-up warning naming it. A
+//! key neither server knows stays an error. Pure.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -11,23 +11,13 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::toolsets::{self, HelmSettings};
+use super::confirm::{ConfirmationRule, ConfirmationRules, Fallback};
+use super::tls::TlsSettings;
 use super::{ClusterProvider, ConfigError, Toolset};
 
 /// Go keys this server accepts but cannot honour, each with why: a config that sets one still
 /// starts, and says once at start-up that the key has no effect.
 const WITHOUT_EFFECT: &[(&str, &str)] = &[
-    (
-        "confirmation_rules",
-        "tool calls are never paused for an elicitation here",
-    ),
-    (
-        "confirmation_fallback",
-        "tool calls are never paused for an elicitation here",
-    ),
-    (
-        "validation_enabled",
-        "the apiserver's own validation and RBAC answers are returned as tool errors",
-    ),
     (
         "cluster_provider_configs",
         "the kcp provider is not supported",
@@ -35,14 +25,6 @@ const WITHOUT_EFFECT: &[(&str, &str)] = &[
     (
         "experimental_enable_target_compatibility_tool_filters",
         "tools are listed whatever API groups the cluster serves",
-    ),
-    (
-        "tls_min_version",
-        "the HTTP server always negotiates TLS 1.2 or 1.3 with rustls' safe suites",
-    ),
-    (
-        "tls_cipher_suites",
-        "the HTTP server always negotiates TLS 1.2 or 1.3 with rustls' safe suites",
     ),
     (
         "skip_jwt_verification",
@@ -80,6 +62,11 @@ struct GoFile {
     prompts: Option<Vec<PromptConfig>>,
     http: Option<HttpLimits>,
     toolset_configs: Option<BTreeMap<String, toml::Value>>,
+    tls_min_version: Option<String>,
+    tls_cipher_suites: Option<Vec<String>>,
+    confirmation_rules: Option<Vec<ConfirmationRule>>,
+    confirmation_fallback: Option<String>,
+    validation_enabled: Option<bool>,
 }
 
 /// `[tool_overrides.<tool>]`: what `tools/list` shows instead of the built-in text.
@@ -152,7 +139,7 @@ pub struct GoKeys {
 
 /// Hidden flags of the Go server that have no meaning here (its OAuth flags that do are in
 /// [`super::Flags`]).
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct GoFlags {
     /// Accepted for the Go server's command lines; tokens are always checked with a TokenReview.
     #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
@@ -177,6 +164,12 @@ pub struct GoSettings {
     pub max_body_bytes: Option<usize>,
     /// `[toolset_configs.helm]`.
     pub helm: HelmSettings,
+    /// `tls_min_version` and `tls_cipher_suites` of the HTTPS listener.
+    pub tls: TlsSettings,
+    /// `[[confirmation_rules]]` and `confirmation_fallback`.
+    pub confirmation: ConfirmationRules,
+    /// Access review and strict schema validation before each apiserver request.
+    pub validation_enabled: bool,
     /// One line per accepted key that has no effect here, logged at start-up.
     pub warnings: Vec<String>,
 }
@@ -215,6 +208,11 @@ pub fn split(table: &mut toml::Table) -> Result<GoKeys, toml::de::Error> {
         "prompts",
         "http",
         "toolset_configs",
+        "tls_min_version",
+        "tls_cipher_suites",
+        "confirmation_rules",
+        "confirmation_fallback",
+        "validation_enabled",
     ] {
         if let Some(value) = table.remove(key) {
             go.insert(key.to_owned(), value);
@@ -255,6 +253,23 @@ pub fn resolve(keys: GoKeys, flags: &GoFlags) -> Result<GoSettings, ConfigError>
     };
     let (helm, helm_warnings) = toolsets::resolve(file.toolset_configs.unwrap_or_default())?;
     warnings.extend(helm_warnings);
+    let tls = super::tls::resolve(
+        file.tls_min_version.as_deref(),
+        &file.tls_cipher_suites.unwrap_or_default(),
+        &mut warnings,
+    )?;
+    let fallback = match file.confirmation_fallback.as_deref() {
+        None | Some("" | "allow") => Fallback::Allow,
+        Some("deny") => Fallback::Deny,
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                key: "confirmation_fallback",
+                message: format!("{other:?}: must be \"allow\" or \"deny\""),
+            });
+        }
+    };
+    let confirmation =
+        ConfirmationRules::new(file.confirmation_rules.unwrap_or_default(), fallback)?;
     let prompts = file.prompts.unwrap_or_default();
     let mut names = std::collections::BTreeSet::new();
     if let Some(duplicate) = prompts.iter().find(|p| !names.insert(p.name.as_str())) {
@@ -272,6 +287,9 @@ pub fn resolve(keys: GoKeys, flags: &GoFlags) -> Result<GoSettings, ConfigError>
         rate_limit,
         max_body_bytes: http.max_body_bytes,
         helm,
+        tls,
+        confirmation,
+        validation_enabled: file.validation_enabled.unwrap_or(false),
         warnings,
     })
 }
@@ -390,12 +408,7 @@ mod tests {
     fn go_keys_without_effect_start_with_one_warning_each() {
         let c = load(
             r#"
-            validation_enabled = true
-            confirmation_fallback = "deny"
-            tls_min_version = "1.3"
-            [[confirmation_rules]]
-            tool = "pods_delete"
-            message = "Delete?"
+            tls_min_version = "1.1"
             [toolset_configs.helm]
             allowed_registries = ["oci://ghcr.io"]
             [toolset_configs.kiali]
@@ -414,12 +427,9 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "confirmation_rules",
-                "confirmation_fallback",
-                "validation_enabled",
-                "tls_min_version",
                 "http.read_header_timeout",
-                "toolset_configs.kiali"
+                "toolset_configs.kiali",
+                "tls_min_version"
             ]
         );
     }

@@ -37,7 +37,7 @@ pub struct ResponseLimitsFile {
 
 /// The limits on the command line (they win over `[response_limits]`, not over per-tool
 /// tables).
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct LimitFlags {
     /// Longest tool answer in bytes (as sent, JSON-escaped); longer answers are cut with a note.
     /// 0: no limit.

@@ -10,8 +10,10 @@ use serde::Deserialize;
 
 pub mod auth;
 pub mod compat;
+pub mod confirm;
 pub mod limits;
 pub mod toolsets;
+pub mod tls;
 
 use auth::{AuthInput, AuthSettings, AuthorizationConfig, ClusterAuthMode, OneOrMany};
 use compat::{GoFlags, GoSettings};
@@ -199,7 +201,7 @@ pub enum ConfigError {
     clippy::struct_excessive_bools,
     reason = "one bool per on/off flag of the Go CLI"
 )]
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Flags {
     /// Start the streamable HTTP (/mcp) and SSE (/sse, /message) server on this port; without
     /// it the server speaks MCP over stdio.

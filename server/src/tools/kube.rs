@@ -71,6 +71,8 @@ pub async fn resolve(
         action: action.to_owned(),
         message: chain(&e),
     })?;
+    // Discovery's plural, which a guess from the kind may miss.
+    ctx.confirm.note_kind(gvk, &ar.plural);
     Ok((target, ar, caps.scope))
 }
 

@@ -39,6 +39,8 @@ use crate::cluster::{Cluster, ClusterError, Target, kube_message};
 use crate::config::limits::Limits;
 use crate::config::toolsets::HelmSettings;
 use crate::config::{Config, DeniedResource, ListOutput, Toolset};
+use crate::confirm::Confirmer;
+use crate::guard;
 
 pub use bounded::cut_answer;
 pub use meta::RBAC_KEY as RBAC_META_KEY;
@@ -160,19 +162,36 @@ pub struct ToolContext {
     /// `[toolset_configs.helm]`.
     pub helm: Arc<HelmSettings>,
     pub caller: Option<Caller>,
-    /// The caller's target, built once per call.
-    pub as_caller: tokio::sync::OnceCell<Arc<Target>>,
+    /// Asks the user where `confirmation_rules` say so.
+    pub confirm: Arc<Confirmer>,
+    /// `validation_enabled`: access review and strict schema check of every request.
+    pub validate: bool,
+    /// The target as the caller and through the kube-level confirmation rules, built once per
+    /// call.
+    pub acting: tokio::sync::OnceCell<Arc<Target>>,
 }
 
 impl ToolContext {
     pub async fn target(&self) -> Result<Arc<Target>, ToolError> {
         let target = self.cluster.target(self.context.as_deref()).await?;
-        let Some(caller) = &self.caller else {
+        let guarded = self.validate || self.confirm.watches_requests();
+        if self.caller.is_none() && !guarded {
             return Ok(target);
-        };
+        }
         let acting = self
-            .as_caller
-            .get_or_try_init(|| impersonate::target_for(caller, &target))
+            .acting
+            .get_or_try_init(|| async {
+                let target = match &self.caller {
+                    Some(caller) => impersonate::target_for(caller, &target).await?,
+                    None => target,
+                };
+                Ok::<_, ClusterError>(if guarded {
+                    let client = guard::client(&target.client, self.confirm.clone(), self.validate);
+                    Arc::new(target.through(client))
+                } else {
+                    target
+                })
+            })
             .await?;
         Ok(acting.clone())
     }
@@ -194,6 +213,8 @@ impl ToolContext {
 
     /// Refuses kinds listed in `denied_resources`.
     pub fn check_allowed(&self, gvk: &GroupVersionKind) -> Result<(), ToolError> {
+        self.confirm
+            .note_kind(gvk, &::kube::discovery::ApiResource::from_gvk(gvk).plural);
         if self
             .denied
             .iter()
