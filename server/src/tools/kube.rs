@@ -7,8 +7,9 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use k8s_openapi::api::core::v1::Pod;
 use kube::Resource;
-use kube::api::{Api, DeleteParams, DynamicObject, GetParams, ListParams};
+use kube::api::{Api, DeleteParams, DynamicObject, GetParams, ListParams, LogParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiResource, Scope};
 use serde::Deserialize;
@@ -92,6 +93,43 @@ where
     let target = ctx.target().await?;
     let ns = target.namespace_or_default(namespace).to_owned();
     Ok((Api::namespaced(target.client.clone(), &ns), ns))
+}
+
+/// Checks the deny-list, then gives the dynamic API of a kind whose resource name is known (a
+/// CRD's, so no discovery request) in `namespace` (default: the configured one), and that
+/// namespace.
+pub async fn custom(
+    ctx: &ToolContext,
+    gvk: &GroupVersionKind,
+    plural: &str,
+    namespace: Option<&str>,
+) -> Result<(Api<DynamicObject>, String), ToolError> {
+    ctx.check_allowed(gvk)?;
+    let target = ctx.target().await?;
+    let ns = target.namespace_or_default(namespace).to_owned();
+    let ar = ApiResource::from_gvk_with_plural(gvk, plural);
+    Ok((Api::namespaced_with(target.client.clone(), &ns, &ar), ns))
+}
+
+/// A container's log as `params` asks for it, keeping only its last `cap` bytes; `true` when
+/// older bytes were dropped.
+pub async fn container_log(
+    pods: &Api<Pod>,
+    pod: &str,
+    params: &LogParams,
+    cap: Option<usize>,
+) -> Result<(Vec<u8>, bool), ToolError> {
+    let action = format!("get log of pod {pod}");
+    let stream = pods
+        .log_stream(pod, params)
+        .await
+        .map_err(ToolError::api(action.clone()))?;
+    read_tail(stream.compat(), cap)
+        .await
+        .map_err(|e| ToolError::Failed {
+            action,
+            message: e.to_string(),
+        })
 }
 
 /// Checks the deny-list, then gives the typed API of `K` across every namespace.

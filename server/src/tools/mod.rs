@@ -8,13 +8,17 @@ mod bounded;
 mod config;
 mod core;
 mod exec;
+#[cfg(test)]
+mod golden;
 mod helm;
 mod kube;
+mod kubevirt;
 mod meta;
 pub mod output;
 mod pods;
 mod redact;
 mod resources;
+mod tekton;
 
 /// The pure checks tools make of their input before any cluster call, for the fuzz targets of
 /// `server/fuzz`.
@@ -41,6 +45,7 @@ use crate::config::{Config, DeniedResource, ListOutput, Toolset};
 
 pub use bounded::cut_answer;
 pub use meta::RBAC_KEY as RBAC_META_KEY;
+pub use tekton::collect_logs as tekton_logs;
 
 /// What a tool does to the cluster, published as MCP annotations.
 #[allow(
@@ -214,6 +219,8 @@ fn catalogue() -> Vec<ToolSpec> {
     all.push(exec::tool());
     all.extend(resources::tools());
     all.extend(helm::tools());
+    all.extend(tekton::tools());
+    all.extend(kubevirt::tools());
     all.sort_by_key(|t| t.name);
     all
 }
