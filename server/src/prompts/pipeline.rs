@@ -14,12 +14,13 @@ use kube::discovery::ApiResource;
 use rmcp::model::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role};
 use serde_json::{Map, Value};
 
-use super::{PromptError, argument};
+use super::{PromptError, argument, rbac_meta};
 use crate::tools::output::yaml;
 use crate::tools::{ToolContext, tekton_logs};
 
 pub const NAME: &str = "pipeline-troubleshoot";
 
+/// The prompt as `prompts/list` shows it (Go's text and RBAC declaration).
 pub fn prompt() -> Prompt {
     let mut prompt = Prompt::new(
         NAME,
@@ -35,7 +36,9 @@ pub fn prompt() -> Prompt {
                 .with_required(true),
         ]),
     );
-    prompt.title = Some("Tekton PipelineRun Troubleshoot".into());
+    prompt.meta = serde_json::from_str(include_str!("pipeline-troubleshoot.rbac.json"))
+        .ok()
+        .map(rbac_meta);
     prompt
 }
 

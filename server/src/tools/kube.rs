@@ -334,7 +334,31 @@ pub async fn get_raw(
     path: &str,
     action: &str,
 ) -> Result<String, ToolError> {
-    let (target, request) = raw_request(ctx, touches, path, action).await?;
+    raw_text(ctx, touches, http::Request::get(path), Vec::new(), action).await
+}
+
+/// PUT of an empty JSON object to a raw apiserver path (a KubeVirt subresource such as `pause`),
+/// after checking the kinds it `touches` against the deny-list.
+pub async fn put_raw(
+    ctx: &ToolContext,
+    touches: &[GroupVersionKind],
+    path: &str,
+    action: &str,
+) -> Result<String, ToolError> {
+    let put = http::Request::put(path).header(http::header::CONTENT_TYPE, "application/json");
+    raw_text(ctx, touches, put, b"{}".to_vec(), action).await
+}
+
+/// The answer, as text, to the request `builder` makes with `body`.
+async fn raw_text(
+    ctx: &ToolContext,
+    touches: &[GroupVersionKind],
+    builder: http::request::Builder,
+    body: Vec<u8>,
+    action: &str,
+) -> Result<String, ToolError> {
+    let (target, mut request) = raw_request(ctx, touches, builder, action).await?;
+    *request.body_mut() = body;
     target
         .client
         .request_text(request)
@@ -351,7 +375,7 @@ pub async fn get_raw_tail(
     action: &str,
     cap: Option<usize>,
 ) -> Result<(Vec<u8>, bool), ToolError> {
-    let (target, request) = raw_request(ctx, touches, path, action).await?;
+    let (target, request) = raw_request(ctx, touches, http::Request::get(path), action).await?;
     let stream = target
         .client
         .request_stream(request)
@@ -365,23 +389,21 @@ pub async fn get_raw_tail(
         })
 }
 
-/// The deny-list checked for `touches`, then the target cluster and a GET of `path`.
+/// The deny-list checked for `touches`, then the target cluster and the request `builder` makes.
 async fn raw_request(
     ctx: &ToolContext,
     touches: &[GroupVersionKind],
-    path: &str,
+    builder: http::request::Builder,
     action: &str,
 ) -> Result<(Arc<Target>, http::Request<Vec<u8>>), ToolError> {
     for gvk in touches {
         ctx.check_allowed(gvk)?;
     }
     let target = ctx.target().await?;
-    let request = http::Request::get(path)
-        .body(Vec::new())
-        .map_err(|e| ToolError::Failed {
-            action: action.to_owned(),
-            message: e.to_string(),
-        })?;
+    let request = builder.body(Vec::new()).map_err(|e| ToolError::Failed {
+        action: action.to_owned(),
+        message: e.to_string(),
+    })?;
     Ok((target, request))
 }
 

@@ -14,7 +14,7 @@ use kube::core::GroupVersionKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::kube::{custom, get_raw};
+use super::kube::{custom, get_raw, put_raw};
 use super::output::yaml;
 use super::{Arguments, Hints, ToolContext, ToolError, ToolSpec};
 
@@ -36,8 +36,8 @@ pub fn tools() -> Vec<ToolSpec> {
     let mut lifecycle = name_properties("virtual machine");
     lifecycle["action"] = json!({
         "type": "string",
-        "enum": ["start", "stop", "restart"],
-        "description": "The lifecycle action to perform: 'start' (changes runStrategy to Always), 'stop' (changes runStrategy to Halted), or 'restart' (stops then starts the VM)",
+        "enum": ["start", "stop", "restart", "pause", "unpause"],
+        "description": "The lifecycle action to perform: 'start' (changes runStrategy to Always), 'stop' (changes runStrategy to Halted), 'restart' (stops then starts the VM), 'pause' (suspends the running VMI in-place), or 'unpause' (resumes a paused VMI)",
     });
     let mut guest = name_properties("virtual machine");
     guest["info_type"] = json!({
@@ -78,7 +78,7 @@ pub fn tools() -> Vec<ToolSpec> {
             name: "vm_lifecycle",
             toolset: Toolset::Kubevirt,
             title: "Virtual Machine: Lifecycle",
-            description: "Manage KubeVirt VirtualMachine lifecycle: start, stop, or restart a VM",
+            description: "Manage KubeVirt VirtualMachine lifecycle: start, stop, restart, pause, or unpause a VM",
             input_schema: json!({"type": "object", "properties": lifecycle, "required": ["namespace", "name", "action"]}),
             hints: closed(false, true, false),
             cluster_aware: true,
@@ -201,9 +201,10 @@ async fn vm_lifecycle(ctx: &ToolContext, args: Arguments) -> Result<String, Tool
         "start" => ("Always", "started"),
         "stop" => ("Halted", "stopped"),
         "restart" => ("Always", "restarted"),
+        "pause" | "unpause" => return pause(ctx, &a).await,
         other => {
             return Err(ToolError::InvalidArguments(format!(
-                "invalid action '{other}': must be one of 'start', 'stop', 'restart'"
+                "invalid action '{other}': must be one of 'start', 'stop', 'restart', 'pause', 'unpause'"
             )));
         }
     };
@@ -232,6 +233,31 @@ async fn vm_lifecycle(ctx: &ToolContext, args: Arguments) -> Result<String, Tool
         (vm, format!("# VirtualMachine {verb} successfully"))
     };
     Ok(answer(&heading, &vm, ctx))
+}
+
+/// Pauses or unpauses the running VMI in place, through KubeVirt's `subresources.kubevirt.io`
+/// API (virt-api); answers with the VM.
+async fn pause(ctx: &ToolContext, a: &LifecycleArgs) -> Result<String, ToolError> {
+    let path = format!(
+        "/apis/subresources.kubevirt.io/v1/namespaces/{}/virtualmachineinstances/{}/{}",
+        a.namespace, a.name, a.action
+    );
+    let action = format!(
+        "{} VirtualMachineInstance {}/{}",
+        a.action, a.namespace, a.name
+    );
+    put_raw(ctx, &[VMI.gvk()], &path, &action).await?;
+    let vm = VM
+        .api(ctx, &a.namespace)
+        .await?
+        .get(&a.name)
+        .await
+        .map_err(ToolError::api("get VirtualMachine"))?;
+    Ok(answer(
+        &format!("# VirtualMachine {}d successfully", a.action),
+        &vm,
+        ctx,
+    ))
 }
 
 #[derive(Deserialize)]
