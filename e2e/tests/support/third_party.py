@@ -12,11 +12,22 @@ CRDS = Path(__file__).resolve().parent.parent / "data" / "crds"
 
 def install_crds():
     """Applies every CRD under data/crds (server-side: they are too large for the last-applied
-    annotation) and waits until each is served."""
+    annotation) and waits until each is served; once, not per test: they are large."""
     files = sorted(CRDS.glob("*.yaml"))
+    installed = kubectl("get", "crd", "-o", "name")
+    if all(f"{yaml_name(f)}\n" in installed for f in files):
+        return
     args = [arg for f in files for arg in ("-f", str(f))]
     kubectl("apply", "--server-side", "--force-conflicts", *args)
     kubectl("wait", "--for=condition=Established", "--timeout=60s", *args)
+
+
+def yaml_name(path):
+    """`customresourcedefinition.apiextensions.k8s.io/<name>` of a CRD file, as `kubectl get -o name` prints it."""
+    for line in path.open():
+        if line.startswith("  name: "):
+            return f"customresourcedefinition.apiextensions.k8s.io/{line.split()[1]}"
+    raise AssertionError(f"{path} names no CRD")
 
 
 def create(obj):

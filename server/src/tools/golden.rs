@@ -27,11 +27,26 @@ fn ours(toolset: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Go's tools whose names start with `prefix`, but `except`.
+/// Go's tools whose names start with `prefix`, but `except`. One deliberate difference: Go's
+/// `vm_create` declares only `patch` on the VirtualMachine, but a server-side apply that creates
+/// it needs `create` too (the apiserver refuses it otherwise: `test_rbac_metadata.py`), so ours
+/// declares both.
 fn go(prefix: &str, except: &[&str]) -> Vec<Value> {
-    let tools: Vec<Value> =
+    let mut tools: Vec<Value> =
         serde_json::from_str(include_str!("go/v0.0.67-tekton-kubevirt-tools.json"))
             .unwrap_or_default();
+    for tool in tools.iter_mut().filter(|t| t["name"] == "vm_create") {
+        if let Some(requirements) = tool
+            .pointer_mut("/_meta/io.kubernetes-mcp-server~1rbac/bounded/requirements")
+            .and_then(Value::as_array_mut)
+        {
+            requirements.push(json!({
+                "verbs": ["create"],
+                "target": {"resource": {"apiGroup": "kubevirt.io", "resource": "virtualmachines"}},
+                "namespace": {"argument": "namespace"},
+            }));
+        }
+    }
     tools
         .into_iter()
         .filter(|t| t["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
