@@ -22,7 +22,7 @@ GO_SERVER = Path(os.environ.get("KMCP_NODE_MODULES", "")) / "kubernetes-mcp-serv
 CORPUS = Path(__file__).parent / "data" / "go-configs"
 # Configs Go v0.0.67 starts with and this server refuses on purpose, with the message it gives.
 REFUSED_HERE = {
-    "unsupported-toolset.toml": "tekton toolset is not supported by this server",
+    "unsupported-toolset.toml": "kiali toolset is not supported by this server",
     # v0.0.67 ignores unknown keys; its next release refuses them, as this server does.
     "unknown-key.toml": "colour",
 }

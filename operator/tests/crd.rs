@@ -133,7 +133,7 @@ async fn the_apiserver_accepts_valid_samples_and_rejects_invalid_ones() {
             "sampler-arg.yaml",
             "tracesSamplerArg needs tracesSampler traceidratio",
         ),
-        ("toolset.yaml", "Unsupported value: \"kubevirt\""),
+        ("toolset.yaml", "Unsupported value: \"kiali\""),
     ];
     let invalid = samples(true);
     assert_eq!(invalid.len(), expected_messages.len());

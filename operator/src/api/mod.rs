@@ -123,6 +123,10 @@ pub enum Toolset {
     Core,
     Config,
     Helm,
+    /// KubeVirt VirtualMachines (needs KubeVirt's CRDs in the cluster).
+    Kubevirt,
+    /// Tekton Pipelines and Tasks (needs Tekton's CRDs in the cluster).
+    Tekton,
 }
 
 /// A kind (or with no kind, a whole group/version) the server's tools must refuse.

@@ -26,7 +26,7 @@ const fn tool(name: &'static str, toolset: Toolset, read_only: bool, destructive
 }
 
 /// Every tool of the server image this operator version ships with.
-const TOOLS: [Tool; 23] = [
+const TOOLS: [Tool; 34] = [
     tool("configuration_view", Toolset::Config, true, false),
     tool("events_list", Toolset::Core, true, false),
     tool("helm_install", Toolset::Helm, false, false),
@@ -50,6 +50,17 @@ const TOOLS: [Tool; 23] = [
     tool("resources_get", Toolset::Core, true, false),
     tool("resources_list", Toolset::Core, true, false),
     tool("resources_scale", Toolset::Core, false, true),
+    tool("tekton_pipeline_start", Toolset::Tekton, false, false),
+    tool("tekton_pipelinerun_lifecycle", Toolset::Tekton, false, true),
+    tool("tekton_pipelinerun_logs", Toolset::Tekton, true, false),
+    tool("tekton_task_start", Toolset::Tekton, false, false),
+    tool("tekton_taskrun_logs", Toolset::Tekton, true, false),
+    tool("tekton_taskrun_restart", Toolset::Tekton, false, false),
+    tool("vm_clone", Toolset::Kubevirt, false, true),
+    tool("vm_create", Toolset::Kubevirt, false, true),
+    tool("vm_guest_info", Toolset::Kubevirt, true, false),
+    tool("vm_lifecycle", Toolset::Kubevirt, false, true),
+    tool("vm_troubleshoot", Toolset::Kubevirt, true, false),
 ];
 
 /// The tools a server run with these toolsets and filters lists, sorted.
@@ -101,6 +112,8 @@ mod tests {
             (vec![Toolset::Core], "\"core\""),
             (vec![Toolset::Config], "\"config\""),
             (vec![Toolset::Helm], "\"helm\""),
+            (vec![Toolset::Tekton], "\"tekton\""),
+            (vec![Toolset::Kubevirt], "\"kubevirt\""),
             (
                 vec![Toolset::Core, Toolset::Config, Toolset::Helm],
                 "\"core\", \"config\", \"helm\"",

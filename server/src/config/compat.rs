@@ -305,7 +305,7 @@ pub fn check_toolsets<'a>(
         Some(name) => Err(ConfigError::Invalid {
             key: "toolsets",
             message: format!(
-                "the Go server's {name} toolset is not supported by this server (it serves config, core and helm)"
+                "the Go server's {name} toolset is not supported by this server (it serves config, core, helm, kubevirt and tekton)"
             ),
         }),
         None => Ok(()),
@@ -374,17 +374,17 @@ mod tests {
             err.contains("invalid toolset name: foo, valid names are: config, core, helm, kcp, kiali, kubevirt, netobserv, tekton"),
             "{err}"
         );
-        let err = load("", &["--toolsets", "core,tekton"])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("tekton toolset is not supported by this server"),
-            "{err}"
-        );
-        let err = load("toolsets = [\"kubevirt\"]", &[])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("kubevirt toolset is not supported"), "{err}");
+        let c = load("", &["--toolsets", "core,tekton,kubevirt"]).unwrap();
+        assert!(c.toolsets.contains(&Toolset::Tekton) && c.toolsets.contains(&Toolset::Kubevirt));
+        for name in ["kiali", "netobserv", "kcp"] {
+            let err = load(&format!("toolsets = [\"{name}\"]"), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("{name} toolset is not supported by this server")),
+                "{err}"
+            );
+        }
         let err = load("toolsets = [\"bogus\"]", &[]).unwrap_err().to_string();
         assert!(err.contains("invalid toolset name: bogus"), "{err}");
     }

@@ -24,7 +24,7 @@ use limits::{LimitFlags, ResponseLimits, ResponseLimitsFile};
 const DEFAULT_TOOL_TIMEOUT_SECONDS: u64 = 60;
 
 /// A named group of tools, selected with `--toolsets`: the Go server's names, of which this
-/// server serves config, core and helm.
+/// server serves config, core, helm, kubevirt and tekton.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Toolset {
     /// Kubeconfig inspection.
@@ -33,6 +33,10 @@ pub enum Toolset {
     Core,
     /// Helm releases.
     Helm,
+    /// KubeVirt VirtualMachines.
+    Kubevirt,
+    /// Tekton Pipelines and Tasks.
+    Tekton,
     /// A Go server toolset this server does not serve: refused at start-up with a clear error.
     Unsupported(&'static str),
 }
@@ -58,6 +62,8 @@ impl std::str::FromStr for Toolset {
             "config" => Ok(Self::Config),
             "core" => Ok(Self::Core),
             "helm" => Ok(Self::Helm),
+            "kubevirt" => Ok(Self::Kubevirt),
+            "tekton" => Ok(Self::Tekton),
             other => TOOLSET_NAMES
                 .iter()
                 .find(|n| **n == other)
@@ -246,8 +252,8 @@ pub struct Flags {
     /// Streamable HTTP without sessions, so that several replicas can serve one Service.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub stateless: Option<bool>,
-    /// Toolsets to register, comma separated (config, core, helm; the Go server's kcp, kiali,
-    /// kubevirt, netobserv and tekton are refused as not supported).
+    /// Toolsets to register, comma separated (config, core, helm, kubevirt, tekton; the Go
+    /// server's kcp, kiali and netobserv are refused as not supported).
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<Toolset>()))]
     pub toolsets: Option<Vec<Toolset>>,
     /// TLS certificate (PEM) for the HTTP server.

@@ -1,9 +1,11 @@
 //! MCP prompts: the Go server's built-in ones for the toolsets this server serves
-//! (`cluster-health-check` with core) and the `[[prompts]]` templates of the config, which
-//! replace a built-in prompt of the same name. `prompts/list` is pure; `prompts/get` of a
-//! built-in prompt gathers its data from the cluster (`health.rs`).
+//! (`cluster-health-check` with core, `pipeline-troubleshoot` with tekton) and the
+//! `[[prompts]]` templates of the config, which replace a built-in prompt of the same name.
+//! `prompts/list` is pure; `prompts/get` of a built-in prompt gathers its data from the cluster
+//! (`health.rs`, `pipeline.rs`).
 
 mod health;
+mod pipeline;
 
 use std::collections::BTreeMap;
 
@@ -26,6 +28,7 @@ pub enum PromptError {
 /// A prompt the server serves: a built-in one or a config template.
 enum Source {
     ClusterHealthCheck,
+    PipelineTroubleshoot,
     Template(PromptConfig),
 }
 
@@ -39,6 +42,9 @@ impl Prompts {
         let mut by_name = BTreeMap::new();
         if config.toolsets.contains(&Toolset::Core) {
             by_name.insert(health::NAME.to_owned(), Source::ClusterHealthCheck);
+        }
+        if config.toolsets.contains(&Toolset::Tekton) {
+            by_name.insert(pipeline::NAME.to_owned(), Source::PipelineTroubleshoot);
         }
         for prompt in &config.go.prompts {
             by_name.insert(prompt.name.clone(), Source::Template(prompt.clone()));
@@ -56,6 +62,7 @@ impl Prompts {
             .iter()
             .map(|(name, source)| match source {
                 Source::ClusterHealthCheck => health::prompt(),
+                Source::PipelineTroubleshoot => pipeline::prompt(),
                 Source::Template(t) => template_prompt(name, t),
             })
             .collect()
@@ -71,6 +78,7 @@ impl Prompts {
         match self.by_name.get(name) {
             None => Err(PromptError::Unknown(name.to_owned())),
             Some(Source::ClusterHealthCheck) => Ok(health::get(arguments, ctx).await),
+            Some(Source::PipelineTroubleshoot) => pipeline::get(arguments, ctx).await,
             Some(Source::Template(t)) => render(t, arguments),
         }
     }
@@ -182,6 +190,10 @@ mod tests {
             ["cluster-health-check", "debug-pod"]
         );
         assert!(prompts("toolsets = [\"config\"]").is_empty());
+        assert_eq!(
+            names(&prompts("toolsets = [\"tekton\", \"kubevirt\"]")),
+            ["pipeline-troubleshoot"]
+        );
     }
 
     #[test]

@@ -7,8 +7,9 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use k8s_openapi::api::core::v1::Pod;
 use kube::Resource;
-use kube::api::{Api, DeleteParams, DynamicObject, GetParams, ListParams};
+use kube::api::{Api, DeleteParams, DynamicObject, GetParams, ListParams, LogParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiResource, Scope};
 use serde::Deserialize;
@@ -94,6 +95,43 @@ where
     let target = ctx.target().await?;
     let ns = target.namespace_or_default(namespace).to_owned();
     Ok((Api::namespaced(target.client.clone(), &ns), ns))
+}
+
+/// Checks the deny-list, then gives the dynamic API of a kind whose resource name is known (a
+/// CRD's, so no discovery request) in `namespace` (default: the configured one), and that
+/// namespace.
+pub async fn custom(
+    ctx: &ToolContext,
+    gvk: &GroupVersionKind,
+    plural: &str,
+    namespace: Option<&str>,
+) -> Result<(Api<DynamicObject>, String), ToolError> {
+    ctx.check_allowed(gvk)?;
+    let target = ctx.target().await?;
+    let ns = target.namespace_or_default(namespace).to_owned();
+    let ar = ApiResource::from_gvk_with_plural(gvk, plural);
+    Ok((Api::namespaced_with(target.client.clone(), &ns, &ar), ns))
+}
+
+/// A container's log as `params` asks for it, keeping only its last `cap` bytes; `true` when
+/// older bytes were dropped.
+pub async fn container_log(
+    pods: &Api<Pod>,
+    pod: &str,
+    params: &LogParams,
+    cap: Option<usize>,
+) -> Result<(Vec<u8>, bool), ToolError> {
+    let action = format!("get log of pod {pod}");
+    let stream = pods
+        .log_stream(pod, params)
+        .await
+        .map_err(ToolError::api(action.clone()))?;
+    read_tail(stream.compat(), cap)
+        .await
+        .map_err(|e| ToolError::Failed {
+            action,
+            message: e.to_string(),
+        })
 }
 
 /// Checks the deny-list, then gives the typed API of `K` across every namespace.
@@ -298,7 +336,31 @@ pub async fn get_raw(
     path: &str,
     action: &str,
 ) -> Result<String, ToolError> {
-    let (target, request) = raw_request(ctx, touches, path, action).await?;
+    raw_text(ctx, touches, http::Request::get(path), Vec::new(), action).await
+}
+
+/// PUT of an empty JSON object to a raw apiserver path (a KubeVirt subresource such as `pause`),
+/// after checking the kinds it `touches` against the deny-list.
+pub async fn put_raw(
+    ctx: &ToolContext,
+    touches: &[GroupVersionKind],
+    path: &str,
+    action: &str,
+) -> Result<String, ToolError> {
+    let put = http::Request::put(path).header(http::header::CONTENT_TYPE, "application/json");
+    raw_text(ctx, touches, put, b"{}".to_vec(), action).await
+}
+
+/// The answer, as text, to the request `builder` makes with `body`.
+async fn raw_text(
+    ctx: &ToolContext,
+    touches: &[GroupVersionKind],
+    builder: http::request::Builder,
+    body: Vec<u8>,
+    action: &str,
+) -> Result<String, ToolError> {
+    let (target, mut request) = raw_request(ctx, touches, builder, action).await?;
+    *request.body_mut() = body;
     target
         .client
         .request_text(request)
@@ -315,7 +377,7 @@ pub async fn get_raw_tail(
     action: &str,
     cap: Option<usize>,
 ) -> Result<(Vec<u8>, bool), ToolError> {
-    let (target, request) = raw_request(ctx, touches, path, action).await?;
+    let (target, request) = raw_request(ctx, touches, http::Request::get(path), action).await?;
     let stream = target
         .client
         .request_stream(request)
@@ -329,23 +391,21 @@ pub async fn get_raw_tail(
         })
 }
 
-/// The deny-list checked for `touches`, then the target cluster and a GET of `path`.
+/// The deny-list checked for `touches`, then the target cluster and the request `builder` makes.
 async fn raw_request(
     ctx: &ToolContext,
     touches: &[GroupVersionKind],
-    path: &str,
+    builder: http::request::Builder,
     action: &str,
 ) -> Result<(Arc<Target>, http::Request<Vec<u8>>), ToolError> {
     for gvk in touches {
         ctx.check_allowed(gvk)?;
     }
     let target = ctx.target().await?;
-    let request = http::Request::get(path)
-        .body(Vec::new())
-        .map_err(|e| ToolError::Failed {
-            action: action.to_owned(),
-            message: e.to_string(),
-        })?;
+    let request = builder.body(Vec::new()).map_err(|e| ToolError::Failed {
+        action: action.to_owned(),
+        message: e.to_string(),
+    })?;
     Ok((target, request))
 }
 

@@ -1,7 +1,8 @@
 //! The `_meta` every tool carries in `tools/list`, as the Go server v0.0.67 publishes it:
 //! `io.kubernetes-mcp-server/rbac`, the RBAC a caller needs to run the tool (its
 //! `docs/tool-rbac-metadata.md`, version v1alpha1). The declarations are data (`rbac.json`,
-//! taken from the Go server's own `tools/list`), so a golden test can compare them. Pure.
+//! taken from the Go server's own `tools/list`, `go/` for the tekton and kubevirt tools), so a
+//! golden test can compare them. Pure.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;

@@ -8,13 +8,17 @@ mod bounded;
 mod config;
 mod core;
 mod exec;
+#[cfg(test)]
+mod golden;
 mod helm;
 mod kube;
+mod kubevirt;
 mod meta;
 pub mod output;
 mod pods;
 mod redact;
 mod resources;
+mod tekton;
 
 /// The pure checks tools make of their input before any cluster call, for the fuzz targets of
 /// `server/fuzz`.
@@ -44,6 +48,7 @@ use crate::guard;
 
 pub use bounded::cut_answer;
 pub use meta::RBAC_KEY as RBAC_META_KEY;
+pub use tekton::collect_logs as tekton_logs;
 
 /// What a tool does to the cluster, published as MCP annotations.
 #[allow(
@@ -240,6 +245,8 @@ fn catalogue() -> Vec<ToolSpec> {
     all.push(exec::tool());
     all.extend(resources::tools());
     all.extend(helm::tools());
+    all.extend(tekton::tools());
+    all.extend(kubevirt::tools());
     all.sort_by_key(|t| t.name);
     all
 }

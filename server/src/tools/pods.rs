@@ -9,11 +9,11 @@ use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
 use kube::core::GroupVersionKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio_util::compat::FuturesAsyncReadCompatExt as _;
 
-use super::bounded::{cap_tail, log_notes, read_tail};
+use super::bounded::{cap_tail, log_notes};
 use super::kube::{
-    FIELD_MANAGER, Selection, delete, encode, get, items, kind_of, list, metrics_api, namespaced,
+    FIELD_MANAGER, Selection, container_log, delete, encode, get, items, kind_of, list,
+    metrics_api, namespaced,
 };
 use super::output::yaml;
 use super::{
@@ -227,18 +227,9 @@ async fn pods_log(ctx: &ToolContext, args: Arguments) -> Result<String, ToolErro
         tail_lines,
         ..LogParams::default()
     };
-    let action = format!("get log of pod {}", a.name);
-    let stream = pods
-        .log_stream(&a.name, &params)
-        .await
-        .map_err(ToolError::api(action.clone()))?;
     // Only the newest bytes that can be answered are kept, however long the lines are.
-    let (log, cut) = read_tail(stream.compat(), ctx.limits.max_tool_response_bytes)
-        .await
-        .map_err(|e| ToolError::Failed {
-            action,
-            message: e.to_string(),
-        })?;
+    let (log, cut) =
+        container_log(&pods, &a.name, &params, ctx.limits.max_tool_response_bytes).await?;
     if log.is_empty() {
         return Ok(format!(
             "The pod {} in namespace {ns} has no log output",

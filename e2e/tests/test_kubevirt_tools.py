@@ -1,0 +1,137 @@
+"""The kubevirt toolset through the official MCP SDK against KubeVirt's real CRDs (built from its
+generated schemas, see data/crds/README.md) in the test apiserver. No KubeVirt controller runs:
+the tests check what the tools write (a VirtualMachine the CRD's schema accepts, its runStrategy,
+a VirtualMachineClone) and what they read (status written here, as virt-controller would)."""
+
+import pytest
+
+from support.server import session, text
+from support.stack import kubectl
+from support.third_party import create, get, install_crds, set_status
+
+pytestmark = pytest.mark.anyio
+
+KUBEVIRT = ("--toolsets", "kubevirt")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kubevirt_crds():
+    install_crds()
+
+
+def vm(namespace, name="web", run_strategy="Halted", **spec):
+    return create({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+                   "metadata": {"name": name, "namespace": namespace},
+                   "spec": {"runStrategy": run_strategy, "template": {"spec": {
+                       "domain": {"devices": {"disks": [{"name": "root"}]}, "memory": {"guest": "1Gi"}},
+                       "volumes": [{"name": "root", "containerDisk": {"image": "quay.io/containerdisks/fedora:latest"}}],
+                       **spec}}}})
+
+
+async def test_vm_create_writes_a_vm_the_crd_accepts(namespace):
+    create({"apiVersion": "instancetype.kubevirt.io/v1beta1", "kind": "VirtualMachineInstancetype",
+            "metadata": {"name": "u1.medium", "namespace": namespace},
+            "spec": {"cpu": {"guest": 1}, "memory": {"guest": "4Gi"}}})
+    create({"apiVersion": "instancetype.kubevirt.io/v1beta1", "kind": "VirtualMachineClusterPreference",
+            "metadata": {"name": f"{namespace}-ubuntu"}, "spec": {}})
+    try:
+        async with session("stdio", *KUBEVIRT) as s:
+            plain = await s.call_tool("vm_create", {"namespace": namespace, "name": "plain"})
+            sized = await s.call_tool("vm_create", {
+                "namespace": namespace, "name": "sized", "workload": "ubuntu", "size": "medium",
+                "preference": f"{namespace}-ubuntu", "autostart": True,
+                "networks": ["vlan-a", {"name": "eth2", "networkName": "vlan-b"}]})
+            again = await s.call_tool("vm_create", {"namespace": namespace, "name": "plain", "workload": "debian"})
+    finally:
+        kubectl("delete", "virtualmachineclusterpreference", f"{namespace}-ubuntu")
+    assert text(plain).startswith("# VirtualMachine created successfully\n"), text(plain)
+    stored = get("virtualmachine", namespace, "plain")["spec"]
+    assert stored["runStrategy"] == "Halted"
+    template = stored["template"]["spec"]
+    assert template["domain"]["memory"] == {"guest": "2Gi"} and "instancetype" not in stored
+    assert template["volumes"] == [{"name": "plain-rootdisk",
+                                    "containerDisk": {"image": "quay.io/containerdisks/debian:latest"}}]
+    assert not again.is_error, text(again)
+    stored = get("virtualmachine", namespace, "sized")["spec"]
+    assert stored["runStrategy"] == "Always"
+    assert stored["instancetype"] == {"name": "u1.medium", "kind": "VirtualMachineInstancetype"}
+    assert stored["preference"] == {"name": f"{namespace}-ubuntu", "kind": "VirtualMachineClusterPreference"}
+    template = stored["template"]["spec"]
+    assert "memory" not in template["domain"]
+    assert template["volumes"][0]["containerDisk"] == {"image": "quay.io/containerdisks/ubuntu:24.04"}
+    assert template["networks"] == [{"name": "vlan-a", "multus": {"networkName": "vlan-a"}},
+                                    {"name": "eth2", "multus": {"networkName": "vlan-b"}}]
+    assert template["domain"]["devices"]["interfaces"] == [{"name": "vlan-a", "bridge": {}},
+                                                          {"name": "eth2", "bridge": {}}]
+
+
+async def test_vm_lifecycle_sets_the_run_strategy(namespace):
+    vm(namespace)
+    async with session("stdio", *KUBEVIRT) as s:
+        started = await s.call_tool("vm_lifecycle", {"namespace": namespace, "name": "web", "action": "start"})
+        assert get("virtualmachine", namespace, "web")["spec"]["runStrategy"] == "Always"
+        again = await s.call_tool("vm_lifecycle", {"namespace": namespace, "name": "web", "action": "start"})
+        generation = get("virtualmachine", namespace, "web")["metadata"]["generation"]
+        restarted = await s.call_tool("vm_lifecycle", {"namespace": namespace, "name": "web", "action": "restart"})
+        after_restart = get("virtualmachine", namespace, "web")["metadata"]["generation"]
+        stopped = await s.call_tool("vm_lifecycle", {"namespace": namespace, "name": "web", "action": "stop"})
+        missing = await s.call_tool("vm_lifecycle", {"namespace": namespace, "name": "nope", "action": "stop"})
+        # Pausing goes through KubeVirt's virt-api (subresources.kubevirt.io), which the stack lacks.
+        paused = await s.call_tool("vm_lifecycle", {"namespace": namespace, "name": "web", "action": "pause"})
+    assert text(started).startswith("# VirtualMachine started successfully\n"), text(started)
+    assert text(again).startswith(f"# VirtualMachine 'web' in namespace '{namespace}' is already running\n")
+    # Restart is two writes, Halted then Always: two new generations.
+    assert text(restarted).startswith("# VirtualMachine restarted successfully\n")
+    assert after_restart == generation + 2
+    assert text(stopped).startswith("# VirtualMachine stopped successfully\n")
+    assert get("virtualmachine", namespace, "web")["spec"]["runStrategy"] == "Halted"
+    assert missing.is_error and "not found" in text(missing), text(missing)
+    assert paused.is_error and f"failed to pause VirtualMachineInstance {namespace}/web" in text(paused), text(paused)
+
+
+async def test_vm_clone_creates_a_virtualmachineclone(namespace):
+    vm(namespace)
+    async with session("stdio", *KUBEVIRT) as s:
+        got = await s.call_tool("vm_clone", {"namespace": namespace, "name": "web", "targetName": "web-copy"})
+    assert text(got).startswith("# VirtualMachineClone created successfully\n"), text(got)
+    [clone] = get("virtualmachineclones", namespace)
+    assert clone["metadata"]["generateName"] == "web-clone-"
+    assert clone["spec"]["source"] == {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": "web"}
+    assert clone["spec"]["target"] == {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": "web-copy"}
+
+
+async def test_vm_guest_info_needs_a_running_vmi(namespace):
+    vm(namespace)
+    async with session("stdio", *KUBEVIRT) as s:
+        no_vmi = await s.call_tool("vm_guest_info", {"namespace": namespace, "name": "web"})
+        # KubeVirt's VMI CRD has no status subresource: virt-handler writes status with the object.
+        create({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+                "metadata": {"name": "web", "namespace": namespace},
+                "spec": {"domain": {"devices": {}, "memory": {"guest": "1Gi"}}}, "status": {"phase": "Running"}})
+        # No virt-api serves subresources.kubevirt.io here: every guest agent query fails.
+        no_agent = await s.call_tool("vm_guest_info", {"namespace": namespace, "name": "web", "info_type": "os"})
+    assert no_vmi.is_error and "VirtualMachineInstance" in text(no_vmi), text(no_vmi)
+    assert no_agent.is_error and "guest agent is not responding" in text(no_agent), text(no_agent)
+
+
+async def test_vm_troubleshoot_reports_what_virt_controller_wrote(namespace):
+    user_data = "#cloud-config\nruncmd:\n- echo booted\n- shutdown -h now\npassword: hunter2\n"
+    vm(namespace, nodeSelector={"kubernetes.io/hostname": "node-7"},
+       volumes=[{"name": "root", "containerDisk": {"image": "quay.io/containerdisks/fedora:latest"}},
+                {"name": "ci", "cloudInitNoCloud": {"userData": user_data}}])
+    set_status("virtualmachine", namespace, "web", {"printableStatus": "CrashLoopBackOff", "conditions": [
+        {"type": "Ready", "status": "False", "reason": "VMINotExists", "message": "VMI does not exist"}]})
+    async with session("stdio", *KUBEVIRT) as s:
+        got = await s.call_tool("vm_troubleshoot", {"namespace": namespace, "name": "web"})
+    report = text(got)
+    assert not got.is_error, report
+    assert report.startswith(f"# VirtualMachine Diagnostic Report: {namespace}/web\n\n## Detected Issues\n"), report[:300]
+    for finding in ("**WARNING**: VM condition Ready=False with reason VMINotExists",
+                    "**CRITICAL**: VM is in CrashLoopBackOff state",
+                    '**CRITICAL**: cloud-init userData runs "shutdown"',
+                    "**WARNING**: VM is pinned to a specific node via nodeSelector (kubernetes.io/hostname=node-7)",
+                    "## Suggested Fixes", f"## VirtualMachine Status: {namespace}/web",
+                    "*No virt-launcher pod found"):
+        assert finding in report, finding
+    assert "echo booted" not in report, "an echo is not a shutdown"
+    assert "hunter2" not in report, "cloud-init bodies are not shown"
