@@ -153,6 +153,35 @@ def test_the_operator_rides_out_an_apiserver_outage_and_reconciles_within_second
     assert during < 5 and after < 5, (during, after)
 
 
+async def test_a_server_whose_stderr_is_never_read_keeps_answering_and_counts_the_log_lines_it_drops(tmp_path):
+    """Everything at trace level (RUST_LOG=trace: rmcp, hyper, kube and ours, dozens of lines a
+    call) and the apiserver unreachable, while the test never reads the server's stderr after
+    its first line: the pipe fills within a few calls. Before, the next log line blocked a tokio
+    worker on the write, then every worker, and the server stopped answering; now lines are
+    dropped, counted in k8s_mcp_log_lines_dropped_total, and every call is answered."""
+    with open(os.environ["KUBECONFIG"]) as f:
+        config = yaml.safe_load(f)
+    config["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
+    dead = tmp_path / "dead.kubeconfig"
+    dead.write_text(yaml.safe_dump(config))
+    server = HttpServer("--kubeconfig", str(dead), env=dict(os.environ, RUST_LOG="trace"), drain=False)
+    with server:
+        try:
+            async with streamable_http_client(server.url + "/mcp") as streams:
+                async with ClientSession(streams[0], streams[1]) as s:
+                    await s.initialize()
+                    for _ in range(300):
+                        with anyio.fail_after(10):
+                            assert (await s.call_tool("namespaces_list", {})).is_error
+            metrics = httpx.get(server.url + "/metrics", timeout=10).text
+        finally:
+            # A server stalled on its stderr would not get through a graceful stop.
+            server.process.kill()
+    dropped = next(float(line.split()[-1]) for line in metrics.splitlines()
+                   if line.startswith("k8s_mcp_log_lines_dropped_total "))
+    assert dropped > 0, metrics
+
+
 def stack_pid(part):
     pid = int(Path(os.environ["KMCP_STACK_DIR"], "pids", part).read_text())
     assert Path(f"/proc/{pid}/comm").read_text().strip() == part, f"pids/{part} is not {part}"

@@ -302,7 +302,8 @@ async def test_otlp_metrics_are_the_families_labels_and_buckets_of_metrics():
     for name, family in prometheus.items():
         assert exported[name].get("description") == family.documentation, name
         assert exported[name].get("unit", "") == {"seconds": "s", "": ""}[family.unit], name
-    assert len(prometheus) == 6 and samples_of(prometheus["k8s_mcp_tool_errors"]) == {(frozenset({("tool_name", "pods_get")}), 1.0)}
+    # The contract's five, spans dropped and log lines dropped.
+    assert len(prometheus) == 7 and samples_of(prometheus["k8s_mcp_tool_errors"]) == {(frozenset({("tool_name", "pods_get")}), 1.0)}
 
     [histogram] = [p for p in exported["k8s_mcp_tool_duration_seconds"]["histogram"]["dataPoints"]
                    if attributes(p) == {"tool_name": "namespaces_list"}]

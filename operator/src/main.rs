@@ -96,7 +96,12 @@ async fn main() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("info,{}", telemetry::QUIET_SDK_LOGS))
     });
-    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    // Lines go to stderr through a queue that drops (and counts) rather than block a worker;
+    // the guard flushes it when main returns.
+    let (writer, _logs) = telemetry::lossy_writer(std::io::stderr())?;
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     match args.log_format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),

@@ -19,7 +19,8 @@ async fn main() -> anyhow::Result<()> {
     // kube and the HTTP clients use rustls without a default provider: pick ring once.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = Config::load(flags)?;
-    serve::init_logging(&config)?;
+    // Flushes the queued log lines when main returns.
+    let _logs = serve::init_logging(&config)?;
     for warning in &config.go.warnings {
         tracing::warn!("{warning}");
     }

@@ -2,9 +2,11 @@
 //! shutdown (SIGTERM/SIGINT: stop accepting, let in-flight calls finish for up to 25 s, then
 //! close the sessions, exit 0). Does I/O.
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use kubernetes_mcp_otel::{LogGuard, lossy_writer};
 use rmcp::ServiceExt as _;
 use tokio_util::sync::CancellationToken;
 
@@ -35,15 +37,19 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("starting the log writer: {0}")]
+    LogWriter(#[source] std::io::Error),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
 }
 
-/// Logs to stderr (stdout belongs to MCP in stdio mode) or to `--log-file`. Level 0 shows
-/// warnings, 1 info, 2-5 debug, 6+ trace; `RUST_LOG` overrides.
-pub fn init_logging(config: &Config) -> Result<(), ServeError> {
+/// Logs to stderr (stdout belongs to MCP in stdio mode) or to `--log-file`, through a queue
+/// that drops (and counts) lines rather than wait for a reader that stopped. Level 0 shows
+/// warnings, 1 info, 2-5 debug, 6+ trace; `RUST_LOG` overrides. Keep the guard: its drop
+/// flushes.
+pub fn init_logging(config: &Config) -> Result<LogGuard, ServeError> {
     let level = match config.log_level {
         0 => "warn",
         1 => "info",
@@ -56,24 +62,24 @@ pub fn init_logging(config: &Config) -> Result<(), ServeError> {
             kubernetes_mcp_otel::QUIET_SDK_LOGS
         ))
     });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match &config.log_file {
-        Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|source| ServeError::LogFile {
-                    path: path.clone(),
-                    source,
-                })?;
-            builder.with_ansi(false).with_writer(Arc::new(file)).init();
-        }
-        None => builder.with_writer(std::io::stderr).init(),
-    }
-    Ok(())
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let (started, ansi) = if let Some(path) = &config.log_file {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| ServeError::LogFile {
+                path: path.clone(),
+                source,
+            })?;
+        (lossy_writer(file), false)
+    } else {
+        let ansi = std::io::stderr().is_terminal();
+        (lossy_writer(std::io::stderr()), ansi)
+    };
+    let (writer, guard) = started.map_err(ServeError::LogWriter)?;
+    builder.with_ansi(ansi).with_writer(writer).init();
+    Ok(guard)
 }
 
 /// Serves until the client closes stdio or a signal arrives.

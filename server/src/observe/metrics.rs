@@ -57,6 +57,10 @@ pub const SPANS_DROPPED: Describe = Describe::new(
     "k8s_mcp_spans_dropped",
     "Spans dropped because the export queue was full or their export failed",
 );
+pub const LOG_LINES_DROPPED: Describe = Describe::new(
+    "k8s_mcp_log_lines_dropped",
+    "Log lines dropped because their writer (stderr, the log file) was not keeping up",
+);
 pub const SERVER_INFO: Describe = Describe::new("k8s_mcp_server_info", "Server version and build");
 
 /// Seconds, from half a millisecond (a cached read) to ten seconds (a slow list).
@@ -117,6 +121,12 @@ impl Metrics {
             SPANS_DROPPED.name,
             SPANS_DROPPED.help,
             spans_dropped.clone(),
+        );
+        // The process's one count, whichever `Metrics` shows it.
+        registry.register(
+            LOG_LINES_DROPPED.name,
+            LOG_LINES_DROPPED.help,
+            kubernetes_mcp_otel::log_lines_dropped(),
         );
         registry.register(SERVER_INFO.name, SERVER_INFO.help, info.clone());
         let [(_, version), (_, rust_version)] = server_info();
@@ -201,6 +211,7 @@ mod tests {
         );
         assert!(text.contains("k8s_mcp_server_info{"), "{text}");
         assert!(text.contains("k8s_mcp_spans_dropped_total 0"), "{text}");
+        assert!(text.contains("k8s_mcp_log_lines_dropped_total "), "{text}");
         let (kind, text) = m.render("application/openmetrics-text;version=1.0.0");
         assert_eq!(kind, OPENMETRICS);
         assert!(text.ends_with("# EOF\n"), "{text}");

@@ -9,8 +9,8 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter};
 
 use super::metrics::{
-    DURATION_BUCKETS, Describe, HTTP_REQUESTS, SERVER_INFO, SPANS_DROPPED, TOOL_CALLS,
-    TOOL_DURATION, TOOL_ERRORS, server_info,
+    DURATION_BUCKETS, Describe, HTTP_REQUESTS, LOG_LINES_DROPPED, SERVER_INFO, SPANS_DROPPED,
+    TOOL_CALLS, TOOL_DURATION, TOOL_ERRORS, server_info,
 };
 
 pub struct OtlpMetrics {
@@ -21,8 +21,8 @@ pub struct OtlpMetrics {
 }
 
 impl OtlpMetrics {
-    /// The instruments on `meter`; `spans_dropped` (counted by the span queue) and the
-    /// constant `server_info` are read at each export.
+    /// The instruments on `meter`; `spans_dropped` (counted by the span queue), the log lines
+    /// dropped and the constant `server_info` are read at each export.
     pub fn new(meter: &Meter, spans_dropped: prometheus_client::metrics::counter::Counter) -> Self {
         let counter = |describe: &Describe| {
             meter
@@ -34,6 +34,12 @@ impl OtlpMetrics {
             .u64_observable_counter(SPANS_DROPPED.name)
             .with_description(sentence(&SPANS_DROPPED))
             .with_callback(move |observer| observer.observe(spans_dropped.get(), &[]))
+            .build();
+        let log_lines_dropped = kubernetes_mcp_otel::log_lines_dropped();
+        meter
+            .u64_observable_counter(LOG_LINES_DROPPED.name)
+            .with_description(sentence(&LOG_LINES_DROPPED))
+            .with_callback(move |observer| observer.observe(log_lines_dropped.get(), &[]))
             .build();
         let info: Vec<KeyValue> = server_info()
             .into_iter()
