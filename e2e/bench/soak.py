@@ -3,8 +3,11 @@ long-lived sessions (two over streamable HTTP, two over legacy SSE, official Pyt
 a mix of tools (namespaces, pods, one ConfigMap, a list of ConfigMaps, events) at SOAK_RATE calls
 per second in all; every SOAK_ABANDON_EVERY seconds a new session is opened, makes one call and is
 abandoned (streamable HTTP: dropped without its DELETE, so the server keeps it until its idle
-timeout; SSE: the stream cut). Every SOAK_SAMPLE seconds it prints the server's RSS, open fds,
-threads, open sockets and /stats counts; at the end, the growth after warm-up (the first fifth).
+timeout, SOAK_IDLE_TIMEOUT seconds (the server's session_idle_timeout_seconds, default 300); SSE:
+the stream cut). Every SOAK_SAMPLE seconds it prints the server's RSS, open fds, threads, open
+sockets, /stats counts and open sessions by transport; at the end, the growth after warm-up (the
+first fifth). The server's stderr is never read after its first line (a server that blocked on
+an undrained stderr would stall here).
 Exit code 1 if any call failed. Bounded: SOAK_SECONDS (default 600). Run inside the stack:
 
   cargo build --locked --features stack -p kubernetes-mcp-server
@@ -36,6 +39,7 @@ SECONDS = int(os.environ.get("SOAK_SECONDS", "600"))
 RATE = float(os.environ.get("SOAK_RATE", "10"))
 SAMPLE = int(os.environ.get("SOAK_SAMPLE", "30"))
 ABANDON_EVERY = float(os.environ.get("SOAK_ABANDON_EVERY", "2"))
+IDLE_TIMEOUT = int(os.environ.get("SOAK_IDLE_TIMEOUT", "300"))
 NAMESPACE = "soak"
 CALLS = [
     ("namespaces_list", {}),
@@ -108,7 +112,14 @@ def sample(pid, url):
     with urllib.request.urlopen(url + "/stats", timeout=10) as answer:
         stats = json.load(answer)
     return {"rss_kib": rss, "fds": len(fds), "threads": threads, "sockets": sockets,
-            "tool_calls": stats["total_tool_calls"], "tool_errors": stats["tool_call_errors"]}
+            "tool_calls": stats["total_tool_calls"], "tool_errors": stats["tool_call_errors"],
+            "http_sessions": stats["open_sessions"]["streamable_http"], "sse_sessions": stats["open_sessions"]["sse"]}
+
+
+def show(row):
+    print(f"{row['t']:>6} {row['rss_kib']:>9} {row['fds']:>5} {row['threads']:>7} {row['sockets']:>7} "
+          f"{row['tool_calls']:>7} {row['tool_errors']:>6} {row['abandoned']:>9} {row['http_sessions']:>9} "
+          f"{row['sse_sessions']:>8}", flush=True)
 
 
 async def soak(pid, url):
@@ -120,22 +131,25 @@ async def soak(pid, url):
     tasks = [asyncio.create_task(worker(url, t, i, interval, deadline, tally)) for t, i in workers]
     tasks.append(asyncio.create_task(abandoner(url, deadline, tally)))
     rows = []
-    print(f"{'t (s)':>6} {'RSS KiB':>9} {'fds':>5} {'threads':>7} {'sockets':>7} {'calls':>7} {'errors':>6} {'abandoned':>9}", flush=True)
+    print(f"{'t (s)':>6} {'RSS KiB':>9} {'fds':>5} {'threads':>7} {'sockets':>7} {'calls':>7} {'errors':>6} "
+          f"{'abandoned':>9} {'HTTP sess':>9} {'SSE sess':>8}", flush=True)
     while time.monotonic() < deadline:
         row = sample(pid, url) | {"t": round(time.monotonic() - start), "abandoned": tally.abandoned}
         rows.append(row)
-        print(f"{row['t']:>6} {row['rss_kib']:>9} {row['fds']:>5} {row['threads']:>7} {row['sockets']:>7} "
-              f"{row['tool_calls']:>7} {row['tool_errors']:>6} {row['abandoned']:>9}", flush=True)
+        show(row)
         await asyncio.sleep(min(SAMPLE, max(0.0, deadline - time.monotonic())))
     await asyncio.gather(*tasks)
     await asyncio.sleep(2)
     rows.append(sample(pid, url) | {"t": round(time.monotonic() - start), "abandoned": tally.abandoned})
+    show(rows[-1])
     return tally, rows
 
 
 def main():
     prepare()
-    process = subprocess.Popen([SERVER, "--port", "0", "--bind-address", "127.0.0.1"],
+    config = Path(os.environ.get("TMPDIR", "/tmp")) / f"soak-{os.getpid()}.toml"
+    config.write_text(f"session_idle_timeout_seconds = {IDLE_TIMEOUT}\n")
+    process = subprocess.Popen([SERVER, "--port", "0", "--bind-address", "127.0.0.1", "--config", str(config)],
                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     url = None
     for line in process.stderr:
@@ -144,19 +158,23 @@ def main():
             break
     assert url, "the server did not start"
     print(f"soak: {SERVER}, {SECONDS} s, {RATE} calls/s over 2 HTTP + 2 SSE sessions, "
-          f"one abandoned session every {ABANDON_EVERY} s, sampled every {SAMPLE} s", flush=True)
+          f"one abandoned session every {ABANDON_EVERY} s (idle timeout {IDLE_TIMEOUT} s), sampled every {SAMPLE} s",
+          flush=True)
     try:
         tally, rows = asyncio.run(soak(process.pid, url))
     finally:
         process.terminate()
         process.wait(30)
+        config.unlink()
     warm = next((r for r in rows if r["t"] >= SECONDS / 5), rows[0])
     last = rows[-1]
     minutes = max((last["t"] - warm["t"]) / 60, 1e-9)
     print(f"\ncalls {tally.calls}, failed {tally.failures}, sessions abandoned {tally.abandoned}")
     print(f"after warm-up (t={warm['t']} s -> {last['t']} s): RSS {warm['rss_kib']} -> {last['rss_kib']} KiB "
           f"({(last['rss_kib'] - warm['rss_kib']) / minutes:+.0f} KiB/min), fds {warm['fds']} -> {last['fds']}, "
-          f"threads {warm['threads']} -> {last['threads']}, sockets {warm['sockets']} -> {last['sockets']}")
+          f"threads {warm['threads']} -> {last['threads']}, sockets {warm['sockets']} -> {last['sockets']}, "
+          f"open sessions (HTTP, SSE) ({warm['http_sessions']}, {warm['sse_sessions']}) -> "
+          f"({last['http_sessions']}, {last['sse_sessions']}), peak HTTP {max(r['http_sessions'] for r in rows)}")
     for error in tally.errors[:5]:
         print("error:", error)
     sys.exit(1 if tally.failures else 0)

@@ -25,10 +25,12 @@ from mcp.shared.exceptions import MCPError
 
 from support.cluster import mcp_session
 from support.net import free_port
+from support.operator import Operator
 from support.otel import ExtraCollector
 from support.proxy import TcpProxy
 from support.server import HttpServer, text
-from support.stack import kubectl, pid_of
+from support.stack import apply_mcp, kubectl, pid_of
+from support.wait import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -115,6 +117,69 @@ async def test_an_unreachable_apiserver_fails_calls_fast_and_they_work_again_wit
         assert result.is_error and seconds < 5, (seconds, text(result))
         assert "failed to list namespaces" in text(result) and "connect" in text(result).lower(), text(result)
     assert not back.is_error, text(back)
+
+
+def test_the_operator_rides_out_an_apiserver_outage_and_reconciles_within_seconds_after(tmp_path, namespace, crds):
+    """The operator's only apiserver behind the proxy, gone for 20 s (long enough for
+    kube-runtime's default watch back-off to reach its 30 s cap): the process keeps running,
+    /healthz stays 200 (no restart by a liveness probe), /readyz says the apiserver is gone and
+    then back, and an McpServer created during the outage and one created after it are both
+    reconciled within seconds of the apiserver's return."""
+    with TcpProxy(APISERVER) as proxy:
+        env = {"KUBECONFIG": str(kubeconfig_through(proxy, tmp_path))}
+        with Operator(tmp_path, "--default-image", "registry.invalid/kubernetes-mcp-server:test",
+                      "--namespace", namespace, "--leader-elect=false", "--mcp-probe=false", env=env) as operator:
+            config_map = lambda name: kubectl(  # noqa: E731
+                "get", "configmap", f"{name}-config", "-n", namespace, "--ignore-not-found", "-o", "name")
+            readyz = lambda: httpx.get(operator.url + "/readyz", timeout=2).status_code  # noqa: E731
+            apply_mcp(namespace, "before", {})
+            eventually("the first McpServer reconciled", lambda: config_map("before"))
+            proxy.down()
+            outage = time.monotonic()
+            eventually("/readyz says the apiserver is gone", lambda: readyz() == 503, seconds=15)
+            apply_mcp(namespace, "during", {})
+            while time.monotonic() - outage < 20:
+                assert httpx.get(operator.url + "/healthz", timeout=2).status_code == 200
+                time.sleep(1)
+            proxy.up()
+            back = time.monotonic()
+            apply_mcp(namespace, "after", {})
+            eventually("the McpServer created during the outage reconciled", lambda: config_map("during"), seconds=60)
+            during = time.monotonic() - back
+            eventually("the McpServer created after the outage reconciled", lambda: config_map("after"), seconds=60)
+            after = time.monotonic() - back
+            eventually("/readyz is back", lambda: readyz() == 200, seconds=10)
+            assert operator.process.poll() is None
+    assert during < 5 and after < 5, (during, after)
+
+
+async def test_a_server_whose_stderr_is_never_read_keeps_answering_and_counts_the_log_lines_it_drops(tmp_path):
+    """Everything at trace level (RUST_LOG=trace: rmcp, hyper, kube and ours, dozens of lines a
+    call) and the apiserver unreachable, while the test never reads the server's stderr after
+    its first line: the pipe fills within a few calls. Before, the next log line blocked a tokio
+    worker on the write, then every worker, and the server stopped answering; now lines are
+    dropped, counted in k8s_mcp_log_lines_dropped_total, and every call is answered."""
+    with open(os.environ["KUBECONFIG"]) as f:
+        config = yaml.safe_load(f)
+    config["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
+    dead = tmp_path / "dead.kubeconfig"
+    dead.write_text(yaml.safe_dump(config))
+    server = HttpServer("--kubeconfig", str(dead), env=dict(os.environ, RUST_LOG="trace"), drain=False)
+    with server:
+        try:
+            async with streamable_http_client(server.url + "/mcp") as streams:
+                async with ClientSession(streams[0], streams[1]) as s:
+                    await s.initialize()
+                    for _ in range(300):
+                        with anyio.fail_after(10):
+                            assert (await s.call_tool("namespaces_list", {})).is_error
+            metrics = httpx.get(server.url + "/metrics", timeout=10).text
+        finally:
+            # A server stalled on its stderr would not get through a graceful stop.
+            server.process.kill()
+    dropped = next(float(line.split()[-1]) for line in metrics.splitlines()
+                   if line.startswith("k8s_mcp_log_lines_dropped_total "))
+    assert dropped > 0, metrics
 
 
 def stack_pid(part):

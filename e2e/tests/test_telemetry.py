@@ -302,7 +302,8 @@ async def test_otlp_metrics_are_the_families_labels_and_buckets_of_metrics():
     for name, family in prometheus.items():
         assert exported[name].get("description") == family.documentation, name
         assert exported[name].get("unit", "") == {"seconds": "s", "": ""}[family.unit], name
-    assert len(prometheus) == 6 and samples_of(prometheus["k8s_mcp_tool_errors"]) == {(frozenset({("tool_name", "pods_get")}), 1.0)}
+    # The contract's five, spans and log lines dropped, open sessions by transport.
+    assert len(prometheus) == 8 and samples_of(prometheus["k8s_mcp_tool_errors"]) == {(frozenset({("tool_name", "pods_get")}), 1.0)}
 
     [histogram] = [p for p in exported["k8s_mcp_tool_duration_seconds"]["histogram"]["dataPoints"]
                    if attributes(p) == {"tool_name": "namespaces_list"}]
@@ -311,6 +312,8 @@ async def test_otlp_metrics_are_the_families_labels_and_buckets_of_metrics():
     assert [float(b) for b in histogram["explicitBounds"]] == [float(s.labels["le"]) for s in buckets[:-1]]
     cumulative = [sum(int(c) for c in histogram["bucketCounts"][:i + 1]) for i in range(len(buckets))]
     assert cumulative == [s.value for s in buckets]
+    assert samples_of(prometheus["k8s_mcp_open_sessions"]) == {
+        (frozenset({("transport", "streamable_http")}), 0.0), (frozenset({("transport", "sse")}), 0.0)}
     [info] = exported["k8s_mcp_server_info"]["gauge"]["dataPoints"]
     assert set(attributes(info)) == {"version", "rust_version"}
 

@@ -1,9 +1,10 @@
-//! The operator's HTTP endpoints: `/metrics`, `/healthz` (the process serves) and `/readyz`
-//! (it has reached the apiserver; a standby replica waiting for the Lease is ready too).
+//! The operator's HTTP endpoints: `/metrics`, `/healthz` (the process serves: it stays 200
+//! through an apiserver outage, which a restart would not end) and `/readyz` (the apiserver is
+//! reachable: reached at start, and the latest attempt of the watches reached it; a standby
+//! replica waiting for the Lease is ready once it has reached it).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::State;
@@ -11,12 +12,13 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
+use crate::controller::Reachable;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct Health {
     pub metrics: Arc<Metrics>,
-    pub ready: Arc<AtomicBool>,
+    pub reachable: Reachable,
 }
 
 pub fn router(health: Health) -> Router {
@@ -38,12 +40,12 @@ async fn metrics(State(h): State<Health>) -> impl IntoResponse {
 }
 
 async fn readyz(State(h): State<Health>) -> impl IntoResponse {
-    if h.ready.load(Ordering::Acquire) {
+    if h.reachable.get() {
         (StatusCode::OK, "ok")
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not connected to the apiserver yet",
+            "the apiserver is not reachable",
         )
     }
 }

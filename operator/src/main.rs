@@ -6,11 +6,10 @@ mod leader;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
-use kubernetes_mcp_operator::controller::{AdmissionGate, Context};
+use kubernetes_mcp_operator::controller::{AdmissionGate, Context, Reachable};
 use kubernetes_mcp_operator::http::{self, Health};
 use kubernetes_mcp_operator::metrics::Metrics;
 use kubernetes_mcp_otel::{self as telemetry, Providers, ServiceIdentity, TelemetryConfig};
@@ -97,17 +96,22 @@ async fn main() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("info,{}", telemetry::QUIET_SDK_LOGS))
     });
-    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    // Lines go to stderr through a queue that drops (and counts) rather than block a worker;
+    // the guard flushes it when main returns.
+    let (writer, _logs) = telemetry::lossy_writer(std::io::stderr())?;
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     match args.log_format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
     }
 
     let metrics = Arc::new(Metrics::new());
-    let ready = Arc::new(AtomicBool::new(false));
+    let reachable = Reachable::new(false);
     let health = Health {
         metrics: metrics.clone(),
-        ready: ready.clone(),
+        reachable: reachable.clone(),
     };
     http::spawn(args.metrics_bind_address, health)
         .await
@@ -120,13 +124,14 @@ async fn main() -> anyhow::Result<()> {
         .apiserver_version()
         .await
         .context("reaching the apiserver")?;
-    ready.store(true, Ordering::Release);
+    reachable.set(true);
     let providers = start_telemetry(&metrics).await;
     let mut context = Context::new(client.clone(), args.default_image.clone(), metrics.clone())
         .with_pod_name(args.pod_name.clone())
         .with_scrape_namespaces(args.scrape_namespaces.clone())
         .with_defaults(defaults)
-        .with_mcp_probe(args.mcp_probe, args.operator_namespace.clone());
+        .with_mcp_probe(args.mcp_probe, args.operator_namespace.clone())
+        .with_reachable(reachable);
     if args.require_admission_policy {
         context = context.with_admission_gate(AdmissionGate::start(client.clone()).await);
     }

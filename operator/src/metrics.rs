@@ -79,6 +79,11 @@ impl Metrics {
             "Reconcile spans dropped because the export queue was full",
             spans_dropped.clone(),
         );
+        registry.register(
+            "kubernetes_mcp_operator_log_lines_dropped",
+            "Log lines dropped because stderr was not keeping up",
+            kubernetes_mcp_otel::log_lines_dropped(),
+        );
         Self {
             registry,
             reconciles,

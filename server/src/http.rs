@@ -23,6 +23,7 @@ use crate::auth::{self, Authenticator};
 use crate::config::Config;
 use crate::jsonrpc::jsonrpc_error;
 use crate::mcp::McpServer;
+use crate::observe::sessions::{SSE, STREAMABLE_HTTP};
 use crate::observe::{
     EndSpanOnDrop, HttpContext, HttpRequestFacts, OTHER_METHOD, Observer, UNKNOWN as UNMATCHED,
 };
@@ -57,16 +58,29 @@ pub fn router(server: &McpServer, config: &Config, shutdown: &CancellationToken)
     let server = server.over_tcp();
     let cluster = server.cluster().clone();
     let observer = server.observer().clone();
+    let mut manager = LocalSessionManager::default();
+    // A session never DELETEd (a client gone) ends after this long without a message.
+    manager.session_config.keep_alive = config.session_idle_timeout;
+    let manager = Arc::new(manager);
+    let open = manager.clone();
+    observer.sessions.register(
+        STREAMABLE_HTTP,
+        Arc::new(move || open.sessions.try_read().ok().map(|s| s.len() as u64)),
+    );
     let mcp = StreamableHttpService::new(
         {
             let server = server.clone();
             move || Ok(server.clone())
         },
-        Arc::new(LocalSessionManager::default()),
+        manager,
         streamable_config(config, shutdown.child_token()),
     );
     let rate_limits = server.rate_limits().clone();
     let sessions = SseSessions::new(server, MAX_SSE_SESSIONS, shutdown.child_token());
+    let open = sessions.clone();
+    observer
+        .sessions
+        .register(SSE, Arc::new(move || Some(open.count())));
     // Always in place: a SIGHUP may set a limit the start-up config did not have.
     let mcp = Router::new()
         .route_service("/mcp", mcp)
@@ -126,7 +140,9 @@ fn observability_routes(observer: Arc<Observer>) -> Router {
 }
 
 async fn stats(State(observer): State<Arc<Observer>>) -> Response {
-    axum::Json(observer.stats.snapshot()).into_response()
+    let mut snapshot = observer.stats.snapshot();
+    snapshot.open_sessions = observer.open_sessions();
+    axum::Json(snapshot).into_response()
 }
 
 async fn metrics(
@@ -137,6 +153,7 @@ async fn metrics(
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    observer.open_sessions();
     let (content_type, body) = observer.metrics.render(accept);
     ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
 }

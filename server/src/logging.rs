@@ -1,19 +1,24 @@
 //! Logging: to stderr (stdout belongs to MCP in stdio mode) or to `--log-file`, at the level of
 //! `log_level`, which a SIGHUP may change through the returned [`LogLevel`]. `RUST_LOG`, when
-//! set, wins over both. Opens the log file; no other I/O.
+//! set, wins over both. Lines go through a queue that drops (and counts) them rather than wait
+//! for a reader that stopped. Opens the log file and starts the writer thread; no other I/O.
 
-use std::sync::Arc;
+use kubernetes_mcp_otel::{LogGuard, lossy_writer};
 
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Registry, fmt, reload};
 
 #[derive(Debug, thiserror::Error)]
-#[error("opening log file {path}: {source}")]
-pub struct LogFileError {
-    path: std::path::PathBuf,
-    #[source]
-    source: std::io::Error,
+pub enum LoggingError {
+    #[error("opening log file {path}: {source}")]
+    LogFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("starting the log writer: {0}")]
+    Writer(#[source] std::io::Error),
 }
 
 /// Changes the level of the running logger.
@@ -48,36 +53,41 @@ fn filter(level: u8) -> EnvFilter {
     ))
 }
 
-/// Installs the global logger.
-pub fn init(level: u8, file: Option<&std::path::Path>) -> Result<LogLevel, LogFileError> {
+/// Installs the global logger. Keep the guard until the process ends: its drop flushes.
+pub fn init(
+    level: u8,
+    file: Option<&std::path::Path>,
+) -> Result<(LogLevel, LogGuard), LoggingError> {
     let from_env = EnvFilter::try_from_default_env().ok();
     let is_from_env = from_env.is_some();
     let (filter, handle) = reload::Layer::new(from_env.unwrap_or_else(|| filter(level)));
     let registry = tracing_subscriber::registry().with(filter);
-    match file {
+    let (started, ansi) = match file {
         Some(path) => {
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|source| LogFileError {
+                .map_err(|source| LoggingError::LogFile {
                     path: path.to_owned(),
                     source,
                 })?;
-            registry
-                .with(fmt::layer().with_ansi(false).with_writer(Arc::new(file)))
-                .init();
+            (lossy_writer(file), false)
         }
-        None => registry
-            .with(
-                fmt::layer()
-                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                    .with_writer(std::io::stderr),
-            )
-            .init(),
-    }
-    Ok(LogLevel {
-        handle,
-        from_env: is_from_env,
-    })
+        None => (
+            lossy_writer(std::io::stderr()),
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ),
+    };
+    let (writer, guard) = started.map_err(LoggingError::Writer)?;
+    registry
+        .with(fmt::layer().with_ansi(ansi).with_writer(writer))
+        .init();
+    Ok((
+        LogLevel {
+            handle,
+            from_env: is_from_env,
+        },
+        guard,
+    ))
 }

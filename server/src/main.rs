@@ -20,7 +20,8 @@ async fn main() -> anyhow::Result<()> {
     // kube and the HTTP clients use rustls without a default provider: pick ring once.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = Config::load(flags.clone())?;
-    let log_level = logging::init(config.log_level, config.log_file.as_deref())?;
+    // The guard flushes the queued log lines when main returns.
+    let (log_level, _logs) = logging::init(config.log_level, config.log_file.as_deref())?;
     for warning in &config.go.warnings {
         tracing::warn!("{warning}");
     }

@@ -87,6 +87,7 @@ pub fn restart_needed(running: &Config, new: &Config) -> Vec<&'static str> {
         telemetry,
         auth,
         audit_log,
+        session_idle_timeout,
         go,
         // Applied by a reload.
         log_level: _,
@@ -122,6 +123,10 @@ pub fn restart_needed(running: &Config, new: &Config) -> Vec<&'static str> {
         ("telemetry", telemetry == &new.telemetry),
         ("require_oauth and the OAuth keys", auth == &new.auth),
         ("audit_log", audit_log == &new.audit_log),
+        (
+            "session_idle_timeout_seconds",
+            session_idle_timeout == &new.session_idle_timeout,
+        ),
     ]
     .into_iter()
     .filter_map(|(key, same)| (!same).then_some(key))

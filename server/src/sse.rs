@@ -47,6 +47,11 @@ impl SseSessions {
         }
     }
 
+    /// How many sessions are open.
+    pub fn count(&self) -> u64 {
+        self.sessions().len() as u64
+    }
+
     fn sessions(
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>> {

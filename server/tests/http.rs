@@ -1,5 +1,6 @@
 //! The HTTP app of `http::router`, driven in process with `tower::ServiceExt::oneshot`: the
-//! JSON-RPC guard in front of rmcp (-32700, -32600, 413), the session DELETE, the Host rule,
+//! JSON-RPC guard in front of rmcp (-32700, -32600, 413), the session DELETE, the open session
+//! count and the idle timeout of an abandoned session, the Host rule,
 //! `/healthz` outside the trace layer, `/stats`, `/metrics` and unknown paths. No cluster; the
 //! span test binds one loopback port for its OTLP receiver.
 
@@ -172,6 +173,39 @@ async fn a_valid_message_reaches_rmcp_and_a_session_delete_answers_204() {
 }
 
 #[tokio::test]
+async fn open_sessions_are_counted_and_an_abandoned_one_is_closed_after_the_idle_timeout() {
+    let app = app("session_idle_timeout_seconds = 1");
+    let open = |app: Router| async move {
+        send(&app, get("/stats")).await.json()["open_sessions"].clone()
+    };
+    assert_eq!(
+        open(app.clone()).await,
+        json!({"sse": 0, "streamable_http": 0})
+    );
+    // A client that initializes and goes away without its DELETE.
+    let answer = send(&app, post_mcp("localhost", INITIALIZE)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(open(app.clone()).await["streamable_http"], 1);
+    let metrics = send(&app, get("/metrics")).await.body;
+    assert!(
+        metrics.contains("k8s_mcp_open_sessions{transport=\"streamable_http\"} 1"),
+        "{metrics}"
+    );
+    let started = std::time::Instant::now();
+    while open(app.clone()).await["streamable_http"] != 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the abandoned session is still open"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "closed before its timeout"
+    );
+}
+
+#[tokio::test]
 async fn the_host_rule_follows_the_bind_address_and_allowed_hosts() {
     // (config, Host header, accepted)
     let cases = [
@@ -304,6 +338,7 @@ async fn stats_has_the_go_field_names_and_counts_every_other_request() {
             "http_requests_by_path": {"/mcp": 1, "_unknown": 1},
             "http_requests_by_status": {"4xx": 2},
             "http_requests_by_method": {"GET": 1, "POST": 1},
+            "open_sessions": {"sse": 0, "streamable_http": 0},
         })
     );
 }

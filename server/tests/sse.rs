@@ -1,6 +1,6 @@
 //! The legacy SSE transport (`GET /sse` + `POST /message`) driven in process: the event stream
 //! is read from the response body as it comes. The endpoint event, a whole MCP exchange,
-//! unknown and closed sessions, the session bound, and the tool span parented on the
+//! unknown and closed sessions, the session bound and count, and the tool span parented on the
 //! `POST /message` span. No cluster; the span test binds one loopback port for its receiver.
 
 #![allow(
@@ -157,11 +157,29 @@ async fn a_session_carries_a_whole_exchange_and_ends_with_its_stream() {
     let answer = stream.message().await;
     assert_eq!(answer["id"], 2, "{answer}");
     assert_eq!(answer["result"]["isError"], true, "{answer}");
+    assert_eq!(open_sse_sessions(&app).await, 1);
 
     drop(stream);
     let (status, body) = post(&app, &endpoint, CALL).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body, "unknown or closed session");
+    assert_eq!(open_sse_sessions(&app).await, 0);
+}
+
+/// The open SSE sessions `/stats` counts.
+async fn open_sse_sessions(app: &Router) -> u64 {
+    let response = app
+        .clone()
+        .oneshot(get("/stats"))
+        .await
+        .expect("infallible");
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let stats: Value = serde_json::from_slice(&body).expect("JSON stats");
+    stats["open_sessions"]["sse"]
+        .as_u64()
+        .expect("a count of SSE sessions")
 }
 
 #[tokio::test]

@@ -5,7 +5,8 @@
 //! Rooms: `reconcile` (the pipeline), `apply` (server-side apply, the orphan sweep, discovery),
 //! `progress` (how a rollout stands), `status` (pure conditions), `events`, `memory` (what is
 //! remembered per McpServer), `handshake` (the MCP handshake before Ready), `error`, `admission` (whether the admission policies are in force),
-//! `watches` (what wakes a reconcile: no status write of its own, no apply of its own).
+//! `watches` (what wakes a reconcile: no status write of its own, no apply of its own),
+//! `outage` (the watches' back-off, whether the apiserver is reachable).
 
 mod admission;
 mod apply;
@@ -13,6 +14,7 @@ mod error;
 mod events;
 mod handshake;
 mod memory;
+mod outage;
 mod progress;
 mod reconcile;
 mod status;
@@ -40,6 +42,7 @@ use serde::de::DeserializeOwned;
 
 pub use admission::AdmissionGate;
 pub use error::ReconcileError;
+pub use outage::Reachable;
 pub use reconcile::{FINALIZER, reconcile};
 
 use crate::api::McpServer;
@@ -77,6 +80,8 @@ pub struct Context {
     pub mcp_probe: bool,
     /// The operator's own namespace, let in to the servers' MCP port for the handshake.
     pub operator_namespace: Option<String>,
+    /// Whether the watches reach the apiserver (`/readyz`); its return reconciles everything.
+    pub reachable: Reachable,
     /// The namespaces the controllers of `run` watch (None: all), each added when it starts.
     watched: Mutex<Vec<Option<String>>>,
     /// Whether the ServiceMonitor CRD was served, and when that was asked.
@@ -100,6 +105,7 @@ impl Context {
             admission: None,
             mcp_probe: false,
             operator_namespace: None,
+            reachable: Reachable::new(true),
             watched: Mutex::new(Vec::new()),
             discovered: Mutex::new(None),
             memory: Memory::default(),
@@ -172,6 +178,13 @@ impl Context {
         self
     }
 
+    /// Reports whether the watches reach the apiserver to `reachable` (read by `/readyz`).
+    #[must_use]
+    pub fn with_reachable(mut self, reachable: Reachable) -> Self {
+        self.reachable = reachable;
+        self
+    }
+
     /// Names this replica (its pod) as the instance that reports Events.
     #[must_use]
     pub fn with_pod_name(mut self, pod_name: Option<String>) -> Self {
@@ -198,7 +211,7 @@ pub async fn run(
         .unwrap_or_else(PoisonError::into_inner)
         .push(namespace.clone());
     let ns = namespace.as_deref();
-    let (servers, changed) = watches::servers(scoped::<McpServer>(&client, ns));
+    let (servers, changed) = watches::servers(scoped::<McpServer>(&client, ns), &context.reachable);
     let children = Children {
         context: &context,
         servers: &servers,
@@ -235,8 +248,12 @@ pub async fn run(
     if let Some(gate) = &context.admission {
         controller = controller.reconcile_all_on(gate.changes());
     }
+    // The apiserver back after an outage: every McpServer again, at once.
+    controller = controller.reconcile_all_on(context.reachable.returns());
     controller
         .with_config(controller::Config::default().concurrency(CONCURRENCY))
+        // Each watch backs off on its own; a pause of the merged stream held them all.
+        .trigger_backoff(outage::NoPause)
         .shutdown_on_signal()
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)

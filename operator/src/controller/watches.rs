@@ -3,8 +3,9 @@
 //! kind is watched through the `managed-by` label; a child wakes its McpServer when it is
 //! deleted or changed by someone else (another field manager's entry in its managedFields moved;
 //! for a Deployment, the rollout it reports moved), never for the operator's own applies; a
-//! server's pod wakes it when a container gets stuck or comes unstuck. So
-//! at rest nothing runs, and a deleted or edited child is repaired at once. The streams are
+//! server's pod wakes it when a container gets stuck or comes unstuck. So at rest nothing runs,
+//! and a deleted or edited child is repaired at once. Each watch retries with the short
+//! back-off of `outage` and reports whether it reached the apiserver. The streams are
 //! kube-runtime watchers (I/O); the filters and keys are pure.
 
 use std::borrow::Cow;
@@ -25,6 +26,7 @@ use serde_json::json;
 
 use super::Context;
 use super::memory::hash_of;
+use super::outage::{Reachable, WatchBackoff};
 use super::progress::{self, Progress};
 use crate::api::McpServer;
 use crate::desired::{MANAGER, OWNER_UID};
@@ -99,13 +101,15 @@ fn server_of_pod(pod: Pod) -> Option<ObjectRef<McpServer>> {
 /// The McpServers (cached in the returned store) whose generation or deletion changed.
 pub fn servers(
     api: Api<McpServer>,
+    reachable: &Reachable,
 ) -> (
     Store<McpServer>,
-    impl Stream<Item = Result<McpServer, watcher::Error>>,
+    impl Stream<Item = Result<McpServer, watcher::Error>> + use<>,
 ) {
     let (store, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
+    let stream = reachable
+        .track(watcher(api, watcher::Config::default()))
+        .backoff(WatchBackoff::default())
         // What the reconcile never reads is not kept for every McpServer.
         .modify(|mcp| mcp.managed_fields_mut().clear())
         .reflect(writer)
@@ -138,8 +142,9 @@ where
 {
     let only_ours =
         watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
-    watcher(api, only_ours)
-        .default_backoff()
+    ctx.reachable
+        .track(watcher(api, only_ours))
+        .backoff(WatchBackoff::default())
         .scan(Seen::default(), move |seen, event| {
             let news = event.map(|e| seen.news(e, key)).transpose();
             if let Some(Ok(child)) = &news

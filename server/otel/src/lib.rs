@@ -2,9 +2,12 @@
 //! `[telemetry]` TOML section and the `OTEL_*` environment are resolved into settings (pure,
 //! bad values become warnings), then the OTLP span and metric exporters, the sampler and the
 //! resource are started from them. It knows nothing of the binary it serves: each names itself
-//! with a [`ServiceIdentity`] and calls [`init`]. I/O only in the exporters (and the CA file).
+//! with a [`ServiceIdentity`] and calls [`init`]. Their log lines reach stderr through
+//! [`lossy_writer`], which never blocks. I/O only in the exporters (and the CA file) and the
+//! log writer.
 
 mod exporter;
+mod logs;
 mod otlp_tls;
 mod settings;
 mod span_queue;
@@ -12,6 +15,7 @@ mod span_queue;
 use prometheus_client::metrics::counter::Counter;
 
 pub use exporter::{Providers, host_name};
+pub use logs::{LogGuard, LossyWriter, log_lines_dropped, lossy_writer};
 pub use settings::{ServiceIdentity, TelemetryConfig};
 pub use span_queue::QUIET_SDK_LOGS;
 

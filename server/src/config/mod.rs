@@ -22,6 +22,16 @@ use limits::{LimitFlags, ResponseLimits, ResponseLimitsFile};
 /// The default bound on one tool call: a hung apiserver or kubelet stream must not hold a call,
 /// its HTTP request and its span forever.
 const DEFAULT_TOOL_TIMEOUT_SECONDS: u64 = 60;
+/// rmcp's own default: a client that vanished without its DELETE holds its session this long.
+const DEFAULT_SESSION_IDLE_TIMEOUT_SECONDS: u64 = 300;
+
+/// A duration key in seconds: its value or `default`; 0 means none.
+fn seconds(value: Option<u64>, default: u64) -> Option<std::time::Duration> {
+    match value.unwrap_or(default) {
+        0 => None,
+        seconds => Some(std::time::Duration::from_secs(seconds)),
+    }
+}
 
 /// A named group of tools, selected with `--toolsets`: the Go server's names, of which this
 /// server serves config, core, helm, kubevirt and tekton.
@@ -168,6 +178,7 @@ struct FileConfig {
     denied_resources: Option<Vec<DeniedResource>>,
     redact_secrets: Option<bool>,
     tool_timeout_seconds: Option<u64>,
+    session_idle_timeout_seconds: Option<u64>,
     response_limits: Option<ResponseLimitsFile>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -315,6 +326,10 @@ pub struct Config {
     /// How long one tool call may take before it is stopped with a tool error
     /// (`tool_timeout_seconds`, TOML only; default 60, 0 for no limit).
     pub tool_timeout: Option<std::time::Duration>,
+    /// How long a streamable HTTP session may go without a message before it is closed
+    /// (`session_idle_timeout_seconds`, TOML only; default 300, 0 for never): a client gone
+    /// without its DELETE leaves no session behind for longer.
+    pub session_idle_timeout: Option<std::time::Duration>,
     /// How large answers, list pages and log tails may be (`[response_limits]`).
     pub response_limits: ResponseLimits,
     pub tls: Option<TlsFiles>,
@@ -438,13 +453,11 @@ impl Config {
             toolsets,
             denied_resources: file.denied_resources.unwrap_or_default(),
             redact_secrets: file.redact_secrets.unwrap_or(true),
-            tool_timeout: match file
-                .tool_timeout_seconds
-                .unwrap_or(DEFAULT_TOOL_TIMEOUT_SECONDS)
-            {
-                0 => None,
-                seconds => Some(std::time::Duration::from_secs(seconds)),
-            },
+            tool_timeout: seconds(file.tool_timeout_seconds, DEFAULT_TOOL_TIMEOUT_SECONDS),
+            session_idle_timeout: seconds(
+                file.session_idle_timeout_seconds,
+                DEFAULT_SESSION_IDLE_TIMEOUT_SECONDS,
+            ),
             response_limits: ResponseLimits::resolve(
                 file.response_limits.unwrap_or_default(),
                 &flags.limits,

@@ -23,6 +23,11 @@ pub struct HttpLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransportLabels {
+    pub transport: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InfoLabels {
     version: String,
     rust_version: String,
@@ -57,6 +62,14 @@ pub const SPANS_DROPPED: Describe = Describe::new(
     "k8s_mcp_spans_dropped",
     "Spans dropped because the export queue was full or their export failed",
 );
+pub const LOG_LINES_DROPPED: Describe = Describe::new(
+    "k8s_mcp_log_lines_dropped",
+    "Log lines dropped because their writer (stderr, the log file) was not keeping up",
+);
+pub const OPEN_SESSIONS: Describe = Describe::new(
+    "k8s_mcp_open_sessions",
+    "Open MCP sessions, by transport (streamable_http, sse)",
+);
 pub const SERVER_INFO: Describe = Describe::new("k8s_mcp_server_info", "Server version and build");
 
 /// Seconds, from half a millisecond (a cached read) to ten seconds (a slow list).
@@ -81,6 +94,8 @@ pub struct Metrics {
     /// Spans dropped because the export queue was full (a slow collector) or their export
     /// failed (an absent one).
     pub spans_dropped: Counter,
+    /// Set from the transports' own counts when the metrics are rendered.
+    pub open_sessions: Family<TransportLabels, Gauge>,
 }
 
 /// The OpenMetrics content type, served when the scraper's Accept header asks for it.
@@ -99,6 +114,7 @@ impl Metrics {
         let http_requests = Family::<HttpLabels, Counter>::default();
         let info = Family::<InfoLabels, Gauge>::default();
         let spans_dropped = Counter::default();
+        let open_sessions = Family::<TransportLabels, Gauge>::default();
         // prometheus-client appends `_total` to counters itself.
         registry.register(TOOL_CALLS.name, TOOL_CALLS.help, tool_calls.clone());
         registry.register(TOOL_ERRORS.name, TOOL_ERRORS.help, tool_errors.clone());
@@ -118,6 +134,17 @@ impl Metrics {
             SPANS_DROPPED.help,
             spans_dropped.clone(),
         );
+        registry.register(
+            OPEN_SESSIONS.name,
+            OPEN_SESSIONS.help,
+            open_sessions.clone(),
+        );
+        // The process's one count, whichever `Metrics` shows it.
+        registry.register(
+            LOG_LINES_DROPPED.name,
+            LOG_LINES_DROPPED.help,
+            kubernetes_mcp_otel::log_lines_dropped(),
+        );
         registry.register(SERVER_INFO.name, SERVER_INFO.help, info.clone());
         let [(_, version), (_, rust_version)] = server_info();
         info.get_or_create(&InfoLabels {
@@ -132,6 +159,7 @@ impl Metrics {
             tool_duration,
             http_requests,
             spans_dropped,
+            open_sessions,
         }
     }
 
@@ -201,6 +229,7 @@ mod tests {
         );
         assert!(text.contains("k8s_mcp_server_info{"), "{text}");
         assert!(text.contains("k8s_mcp_spans_dropped_total 0"), "{text}");
+        assert!(text.contains("k8s_mcp_log_lines_dropped_total "), "{text}");
         let (kind, text) = m.render("application/openmetrics-text;version=1.0.0");
         assert_eq!(kind, OPENMETRICS);
         assert!(text.ends_with("# EOF\n"), "{text}");

@@ -5,9 +5,10 @@
 
 pub mod metrics;
 mod otlp;
+pub mod sessions;
 pub mod stats;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,8 +22,9 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracer, Span};
 
 use kubernetes_mcp_otel::{Providers, ServiceIdentity, TelemetryConfig};
-use metrics::{HttpLabels, Metrics, ToolLabels, status_class};
+use metrics::{HttpLabels, Metrics, ToolLabels, TransportLabels, status_class};
 use otlp::OtlpMetrics;
+use sessions::OpenSessions;
 use stats::Stats;
 
 use crate::{SERVER_NAME, VERSION};
@@ -50,6 +52,8 @@ pub struct Observer {
     otlp: Option<OtlpMetrics>,
     pub metrics: Metrics,
     pub stats: Arc<Stats>,
+    /// The transports register how to count their open sessions here.
+    pub sessions: OpenSessions,
 }
 
 /// The label for a tool name the router does not have, and for a path no route serves: one
@@ -69,6 +73,7 @@ impl Observer {
             otlp: None,
             metrics: Metrics::new(),
             stats: Arc::new(Stats::new()),
+            sessions: OpenSessions::default(),
         }
     }
 
@@ -92,13 +97,30 @@ impl Observer {
         else {
             return observer;
         };
-        observer.otlp = providers
-            .meter
-            .as_ref()
-            .map(|meter| OtlpMetrics::new(&meter.meter(SERVER_NAME), dropped));
+        observer.otlp = providers.meter.as_ref().map(|meter| {
+            OtlpMetrics::new(
+                &meter.meter(SERVER_NAME),
+                dropped,
+                observer.sessions.clone(),
+            )
+        });
         observer.tracer = Some(providers.tracer.tracer(SERVER_NAME));
         observer.providers = Some(providers);
         observer
+    }
+
+    /// The open sessions by transport, now; `k8s_mcp_open_sessions` is set to them.
+    pub fn open_sessions(&self) -> BTreeMap<&'static str, u64> {
+        let open = self.sessions.now();
+        for (transport, count) in &open {
+            self.metrics
+                .open_sessions
+                .get_or_create(&TransportLabels {
+                    transport: (*transport).to_owned(),
+                })
+                .set(i64::try_from(*count).unwrap_or(i64::MAX));
+        }
+        open
     }
 
     /// Flushes queued spans and metrics (blocking work, done off the async workers).

@@ -9,9 +9,10 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter};
 
 use super::metrics::{
-    DURATION_BUCKETS, Describe, HTTP_REQUESTS, SERVER_INFO, SPANS_DROPPED, TOOL_CALLS,
-    TOOL_DURATION, TOOL_ERRORS, server_info,
+    DURATION_BUCKETS, Describe, HTTP_REQUESTS, LOG_LINES_DROPPED, OPEN_SESSIONS, SERVER_INFO,
+    SPANS_DROPPED, TOOL_CALLS, TOOL_DURATION, TOOL_ERRORS, server_info,
 };
+use super::sessions::OpenSessions;
 
 pub struct OtlpMetrics {
     tool_calls: Counter<u64>,
@@ -21,9 +22,13 @@ pub struct OtlpMetrics {
 }
 
 impl OtlpMetrics {
-    /// The instruments on `meter`; `spans_dropped` (counted by the span queue) and the
-    /// constant `server_info` are read at each export.
-    pub fn new(meter: &Meter, spans_dropped: prometheus_client::metrics::counter::Counter) -> Self {
+    /// The instruments on `meter`; `spans_dropped` (counted by the span queue), the log lines
+    /// dropped, the open `sessions` and the constant `server_info` are read at each export.
+    pub fn new(
+        meter: &Meter,
+        spans_dropped: prometheus_client::metrics::counter::Counter,
+        sessions: OpenSessions,
+    ) -> Self {
         let counter = |describe: &Describe| {
             meter
                 .u64_counter(describe.name)
@@ -34,6 +39,21 @@ impl OtlpMetrics {
             .u64_observable_counter(SPANS_DROPPED.name)
             .with_description(sentence(&SPANS_DROPPED))
             .with_callback(move |observer| observer.observe(spans_dropped.get(), &[]))
+            .build();
+        let log_lines_dropped = kubernetes_mcp_otel::log_lines_dropped();
+        meter
+            .u64_observable_counter(LOG_LINES_DROPPED.name)
+            .with_description(sentence(&LOG_LINES_DROPPED))
+            .with_callback(move |observer| observer.observe(log_lines_dropped.get(), &[]))
+            .build();
+        meter
+            .u64_observable_gauge(OPEN_SESSIONS.name)
+            .with_description(sentence(&OPEN_SESSIONS))
+            .with_callback(move |observer| {
+                for (transport, open) in sessions.now() {
+                    observer.observe(open, &[KeyValue::new("transport", transport)]);
+                }
+            })
             .build();
         let info: Vec<KeyValue> = server_info()
             .into_iter()

@@ -25,6 +25,8 @@ pub struct Snapshot {
     pub counts: Counts,
     pub uptime_seconds: f64,
     pub start_time_unix: u64,
+    /// Open MCP sessions by transport (`streamable_http`, `sse`), filled in by the handler.
+    pub open_sessions: BTreeMap<&'static str, u64>,
 }
 
 pub struct Stats {
@@ -87,6 +89,7 @@ impl Stats {
             counts,
             uptime_seconds: self.started.elapsed().as_secs_f64(),
             start_time_unix: self.start_time_unix,
+            open_sessions: BTreeMap::new(),
         }
     }
 }
