@@ -45,6 +45,9 @@ e2e/stack.sh exec -- bash -c "
   kubectl get -n demo mcpservers,pods -o wide
   (cd e2e/stack && nohup \"\$KMCP_PYTHON\" service_proxy.py demo kubernetes-mcp 8080 >$PWD/$logs/service-proxy.log 2>&1 &)
   until grep -q ^ready $logs/service-proxy.log; do sleep 0.1; done
+  # /stats and /metrics are served on the metrics port, apart from MCP.
+  (cd e2e/stack && nohup \"\$KMCP_PYTHON\" service_proxy.py demo kubernetes-mcp 9090 >$PWD/$logs/metrics-proxy.log 2>&1 &)
+  until grep -q ^ready $logs/metrics-proxy.log; do sleep 0.1; done
   nohup \"\$KMCP_PYTHON\" e2e/stack/forward.py inside $sock \$(cut -d' ' -f2 $logs/service-proxy.log) \
     >$logs/demo-forward.log 2>&1 &
 "
@@ -57,7 +60,7 @@ python=$(grep ^KMCP_PYTHON= "$stack_dir/env" | cut -d= -f2)
 "$python" e2e/demo/demo_client.py "http://127.0.0.1:$port/mcp"
 e2e/stack.sh exec -- bash -c "
   kubectl get -n demo mcpserver kubernetes-mcp
-  \"\$KMCP_PYTHON\" e2e/demo/show.py http://\$(cut -d' ' -f2 $logs/service-proxy.log) kubernetes-mcp-server demo kubernetes-mcp" ||
+  \"\$KMCP_PYTHON\" e2e/demo/show.py http://\$(cut -d' ' -f2 $logs/metrics-proxy.log) kubernetes-mcp-server demo kubernetes-mcp" ||
   true
 
 cat <<TXT

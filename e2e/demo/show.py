@@ -38,9 +38,9 @@ def tree(all_spans):
         show(root, 0)
 
 
-def main(base, service, namespace, job):
-    print("== /stats")
-    print("  " + json.dumps(get(base + "/stats")))
+def main(metrics_base, service, namespace, job):
+    print("== /stats (the metrics port)")
+    print("  " + json.dumps(get(metrics_base + "/stats")))
     print(f"== trace tree from the OpenTelemetry Collector (service.name={service})")
     deadline = time.time() + 10
     while time.time() < deadline and not any(s["name"].startswith("tools/call") for s in spans_of(service)):
