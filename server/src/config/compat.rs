@@ -10,9 +10,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::toolsets::{self, HelmSettings};
 use super::confirm::{ConfirmationRule, ConfirmationRules, Fallback};
 use super::tls::TlsSettings;
+use super::toolsets::{self, HelmSettings};
 use super::{ClusterProvider, ConfigError, Toolset};
 
 /// Go keys this server accepts but cannot honour, each with why: a config that sets one still

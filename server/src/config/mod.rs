@@ -12,8 +12,8 @@ pub mod auth;
 pub mod compat;
 pub mod confirm;
 pub mod limits;
-pub mod toolsets;
 pub mod tls;
+pub mod toolsets;
 
 use auth::{AuthInput, AuthSettings, AuthorizationConfig, ClusterAuthMode, OneOrMany};
 use compat::{GoFlags, GoSettings};
