@@ -420,6 +420,7 @@ class Pod(threading.Thread):
         output.close()
         write(os.path.join(self.dir, "container"), self.container["name"].encode())
         write(os.path.join(self.dir, "pid"), str(self.process.pid).encode())
+        self.await_own_network()
         veth = f"vh{self.ip.rsplit('.', 1)[1]}"
         subprocess.run(["ip", "link", "del", veth], capture_output=True, check=False)
         for command in (["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", str(self.process.pid)],
@@ -427,6 +428,20 @@ class Pod(threading.Thread):
                         ["ip", "route", "replace", f"{self.ip}/32", "dev", veth, "src", NODE_IP]):
             subprocess.run(command, check=True, capture_output=True)
         self.started_at = now()
+
+    def await_own_network(self):
+        """Until `unshare` has entered its new network namespace: a veth moved into the process's
+        namespace before that lands in ours, and the launcher waits for eth0 forever (seen: one
+        of two replicas started together never ran)."""
+        ours = os.readlink("/proc/self/ns/net")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if os.readlink(f"/proc/{self.process.pid}/ns/net") != ours:
+                    return
+            except OSError:
+                return  # exited already: its status says why
+            time.sleep(0.005)
 
     def fresh_root(self):
         """A new container's writable layer (empty, as after a restart a new container has), its
