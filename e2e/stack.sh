@@ -431,6 +431,9 @@ cmd_up() {
   setsid unshare --user --net --pid --fork --mount-proc --kill-child \
     "$0" __init >"$stack_dir/logs/stack.log" 2>&1 </dev/null &
   echo $! >"$stack_dir/init.pid"
+  # setsid starts a scheduling autogroup at nice 0: give it the caller's, so that a benchmark
+  # started at a raised priority (echo -15 >/proc/self/autogroup) runs its stack at it too.
+  { sed -n 's/.* nice //p' /proc/self/autogroup >"/proc/$!/autogroup"; } 2>/dev/null || true
   map_ids $!
   local deadline=$((SECONDS + 180))
   until [[ -f "$stack_dir/ready" ]]; do
