@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, HTTPGetAction,
-    KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
+    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    HTTPGetAction, KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
     SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -21,6 +22,10 @@ use crate::validate::{self, OTLP_CA_DIR, SERVER_PORT, ValidatedMcpServer};
 /// On the pod template: changes with config.toml, so a new config rolls the pods.
 const CONFIG_HASH: &str = "kubernetes-mcp.io/config-hash";
 const CONFIG_DIR: &str = "/etc/kubernetes-mcp";
+/// The one writable directory on the read-only root: `helm_install` runs helm with its home
+/// there (chart downloads, repository index). Bounded so that a large chart cannot fill the node.
+const TMP_DIR: &str = "/tmp";
+const TMP_SIZE_LIMIT: &str = "256Mi";
 
 pub fn deployment(v: &ValidatedMcpServer) -> Deployment {
     let pod = &v.pod;
@@ -108,18 +113,35 @@ fn env(v: &ValidatedMcpServer) -> Vec<EnvVar> {
     v.telemetry.env.iter().chain(&v.pod.env).cloned().collect()
 }
 
-/// config.toml from the ConfigMap, and the collector's CA bundle when there is one; both
-/// read-only.
+/// config.toml from the ConfigMap and the collector's CA bundle when there is one, both
+/// read-only; a bounded emptyDir at /tmp.
 fn volumes(v: &ValidatedMcpServer) -> (Vec<Volume>, Vec<VolumeMount>) {
-    let mut volumes = vec![Volume {
-        name: "config".into(),
-        config_map: Some(ConfigMapVolumeSource {
-            name: config_map_name(v),
+    let mut volumes = vec![
+        Volume {
+            name: "config".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: config_map_name(v),
+                ..Default::default()
+            }),
             ..Default::default()
-        }),
-        ..Default::default()
-    }];
-    let mut mounts = vec![read_only_mount("config", CONFIG_DIR)];
+        },
+        Volume {
+            name: "tmp".into(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(Quantity(TMP_SIZE_LIMIT.into())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    ];
+    let mut mounts = vec![
+        read_only_mount("config", CONFIG_DIR),
+        VolumeMount {
+            name: "tmp".into(),
+            mount_path: TMP_DIR.into(),
+            ..Default::default()
+        },
+    ];
     if let Some(ca) = &v.telemetry.ca_secret {
         volumes.push(Volume {
             name: "otlp-ca".into(),

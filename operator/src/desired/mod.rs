@@ -198,4 +198,29 @@ mod tests {
             "RuntimeDefault"
         );
     }
+
+    #[test]
+    fn the_only_writable_directory_is_a_bounded_tmp() {
+        let pod = deployment(&from_sample("minimal.yaml"))
+            .spec
+            .template
+            .spec
+            .unwrap();
+        let writable: Vec<_> = pod.containers[0]
+            .volume_mounts
+            .iter()
+            .flatten()
+            .filter(|m| m.read_only != Some(true))
+            .map(|m| (m.name.as_str(), m.mount_path.as_str()))
+            .collect();
+        assert_eq!(writable, [("tmp", "/tmp")]);
+        let tmp = pod
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == "tmp")
+            .unwrap();
+        let limit = tmp.empty_dir.as_ref().unwrap().size_limit.as_ref().unwrap();
+        assert_eq!(limit.0, "256Mi");
+    }
 }
