@@ -91,6 +91,8 @@ async def compare(args, env, refused_here=None):
     init, tools, prompts = await listing(SERVER, args, env)
     assert sorted(tools) == sorted(go_tools)
     assert prompts == go_prompts
+    # Both promise `list_changed` notifications, except when stateless.
+    assert init.capabilities.tools.list_changed == go_init.capabilities.tools.list_changed
     # Go sends no instructions unless configured; ours then sends its own.
     assert init.instructions == go_init.instructions or not go_init.instructions
     return go_tools, tools

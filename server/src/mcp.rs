@@ -1,9 +1,10 @@
 //! The MCP server: answers `initialize`, `tools/list` and `tools/call` from the tool registry.
 //! One value is shared by every transport and session (cheap to clone). Tool failures become
-//! `isError` results carrying the cluster's message; an unknown tool is a JSON-RPC error.
+//! `isError` results carrying the cluster's message; an unknown tool is a JSON-RPC error. A
+//! reload that changes the tools or prompts tells every open session (`list_changed`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::Span as _;
@@ -14,7 +15,7 @@ use rmcp::model::{
     GetPromptResponse, Implementation, ListPromptsResult, ListToolsResult, PaginatedRequestParams,
     ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::{Peer, RequestContext};
+use rmcp::service::{NotificationContext, Peer, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
@@ -85,6 +86,46 @@ struct Shared {
     observer: Arc<Observer>,
     audit: Option<AuditLog>,
     in_flight: InFlight,
+    /// Whether sessions are told of changed lists (and `listChanged` advertised): not with
+    /// `stateless`, on any transport, as in the Go server.
+    announces_changes: bool,
+    /// The sessions told of a reload's changes; closed ones are dropped at the next change or
+    /// the next session.
+    sessions: Mutex<Vec<Peer<RoleServer>>>,
+}
+
+impl Shared {
+    /// The sessions still open: those that closed are dropped first.
+    fn open_sessions(&self) -> std::sync::MutexGuard<'_, Vec<Peer<RoleServer>>> {
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        sessions.retain(|peer| !peer.is_transport_closed());
+        sessions
+    }
+
+    /// Sends `notifications/tools/list_changed` and/or `notifications/prompts/list_changed` to
+    /// every open session, each on its own task so a slow client delays nobody else.
+    fn announce(&self, tools: bool, prompts: bool) {
+        if !tools && !prompts {
+            return;
+        }
+        let sessions = self.open_sessions().clone();
+        for peer in sessions {
+            tokio::spawn(async move {
+                let sent = async {
+                    if tools {
+                        peer.notify_tool_list_changed().await?;
+                    }
+                    if prompts {
+                        peer.notify_prompt_list_changed().await?;
+                    }
+                    Ok::<_, rmcp::service::ServiceError>(())
+                };
+                if let Err(e) = sent.await {
+                    tracing::debug!(error = %e, "list_changed not sent: the session closed");
+                }
+            });
+        }
+    }
 }
 
 /// Where a tool call comes from: the trace it continues, the admitted caller (with
@@ -121,6 +162,8 @@ impl McpServer {
                 observer,
                 audit,
                 in_flight: InFlight::default(),
+                announces_changes: !config.stateless,
+                sessions: Mutex::default(),
             }),
             network_transport: "pipe",
         }
@@ -137,14 +180,23 @@ impl McpServer {
 
     /// Swaps in what `config` says of the settings a reload may change (tools, prompts,
     /// instructions, denied resources, output, limits, rate limit); calls already running
-    /// finish with the settings they started with.
+    /// finish with the settings they started with. Open sessions hear of changed tool or
+    /// prompt lists.
     pub fn reload(&self, config: &Config) {
         let live = Arc::new(Live::new(config, &self.shared.cluster));
-        match self.shared.live.write() {
-            Ok(mut current) => *current = live,
-            Err(poisoned) => *poisoned.into_inner() = live,
-        }
+        let old = {
+            let mut current = self
+                .shared
+                .live
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            std::mem::replace(&mut *current, live.clone())
+        };
         self.shared.rate_limits.set(config.go.rate_limit);
+        self.shared.announce(
+            old.registry.list() != live.registry.list(),
+            old.prompts.list() != live.prompts.list(),
+        );
     }
 
     fn live(&self) -> Arc<Live> {
@@ -327,7 +379,7 @@ impl McpServer {
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
         let live = self.live();
-        let capabilities = if live.prompts.is_empty() {
+        let mut capabilities = if live.prompts.is_empty() {
             ServerCapabilities::builder().enable_tools().build()
         } else {
             ServerCapabilities::builder()
@@ -335,9 +387,24 @@ impl ServerHandler for McpServer {
                 .enable_prompts()
                 .build()
         };
+        if self.shared.announces_changes {
+            let list_changed = Some(true);
+            if let Some(tools) = &mut capabilities.tools {
+                tools.list_changed = list_changed;
+            }
+            if let Some(prompts) = &mut capabilities.prompts {
+                prompts.list_changed = list_changed;
+            }
+        }
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(SERVER_NAME, VERSION).with_title(SERVER_NAME))
             .with_instructions(live.instructions.clone())
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if self.shared.announces_changes {
+            self.shared.open_sessions().push(context.peer);
+        }
     }
 
     async fn list_prompts(

@@ -1,8 +1,9 @@
 //! The Go server's v0.0.67 config keys as a client sees them, in process: `enabled_tools`,
 //! `disabled_tools`, `tool_overrides` and `server_instructions` over an rmcp client on a duplex
 //! pipe; every tool's `title`, `annotations.title` and `_meta` RBAC declaration; `prompts/list`
-//! and `prompts/get` (`[[prompts]]` templates and `cluster-health-check`); and
-//! `http.rate_limit_rps` answering -32029 on `/mcp` (axum `oneshot`). No cluster.
+//! and `prompts/get` (`[[prompts]]` templates and `cluster-health-check`); `list_changed`
+//! notifications after a reload; and `http.rate_limit_rps` answering -32029 on `/mcp` (axum
+//! `oneshot`). No cluster.
 
 #![allow(
     clippy::expect_used,
@@ -15,13 +16,17 @@
 )]
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::http::{Request, header};
 use kubernetes_mcp_server::mcp::McpServer;
 use kubernetes_mcp_server::observe::Observer;
 use rmcp::model::{GetPromptRequestParams, Role};
-use rmcp::service::RunningService;
-use rmcp::{RoleClient, ServiceExt as _};
+use rmcp::service::{NotificationContext, RunningService};
+use rmcp::{ClientHandler, RoleClient, ServiceExt as _};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
@@ -238,4 +243,105 @@ async fn a_session_over_its_rate_gets_the_go_servers_error() {
         .await
         .expect("infallible");
     assert!(body_of(response).await.contains("protocolVersion"));
+}
+
+/// A client that counts the `list_changed` notifications it hears.
+#[derive(Clone, Default)]
+struct ListWatcher {
+    tools: Arc<AtomicUsize>,
+    prompts: Arc<AtomicUsize>,
+}
+
+impl ClientHandler for ListWatcher {
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.tools.fetch_add(1, Ordering::SeqCst);
+    }
+
+    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.prompts.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl ListWatcher {
+    /// (tools, prompts) notifications heard, once they reach `want` (or after 10 s).
+    async fn heard(&self, want: (usize, usize)) -> (usize, usize) {
+        let now = || {
+            (
+                self.tools.load(Ordering::SeqCst),
+                self.prompts.load(Ordering::SeqCst),
+            )
+        };
+        for _ in 0..200 {
+            if now() == want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        now()
+    }
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_the_lists_tells_every_open_session_and_only_then() {
+    const CORE: &str = r#"toolsets = ["core"]"#;
+    const CORE_AND_HELM: &str = r#"toolsets = ["core", "helm"]"#;
+    let with_prompt = format!(
+        "{CORE_AND_HELM}\n[[prompts]]\nname = \"triage\"\ndescription = \"d\"\n\
+         [[prompts.messages]]\nrole = \"user\"\ncontent = \"triage\"\n"
+    );
+    let server = support::server(&support::config(CORE), Observer::without_tracing());
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        let (server_end, client_end) = tokio::io::duplex(64 * 1024);
+        let serving = server.clone();
+        tokio::spawn(async move {
+            let running = serving.serve(server_end).await.expect("server initializes");
+            let _ = running.waiting().await;
+        });
+        let watcher = ListWatcher::default();
+        let client = watcher
+            .clone()
+            .serve(client_end)
+            .await
+            .expect("client initializes");
+        let info = client.peer_info().expect("initialize answered");
+        let tools = info.capabilities.tools.as_ref().expect("tools offered");
+        assert_eq!(tools.list_changed, Some(true), "{info:?}");
+        let prompts = info.capabilities.prompts.as_ref().expect("core's prompt");
+        assert_eq!(prompts.list_changed, Some(true), "{info:?}");
+        // A round trip, so that the server has taken the `initialized` notification in.
+        client.list_all_tools().await.expect("tools/list");
+        sessions.push((client, watcher));
+    }
+
+    server.reload(&support::config(CORE));
+    server.reload(&support::config(CORE_AND_HELM));
+    for (client, watcher) in &sessions {
+        assert_eq!(watcher.heard((1, 0)).await, (1, 0));
+        let tools = client.list_all_tools().await.expect("tools/list");
+        assert!(tools.iter().any(|t| t.name == "helm_list"));
+    }
+    server.reload(&support::config(&with_prompt));
+    for (_, watcher) in &sessions {
+        assert_eq!(
+            watcher.heard((1, 1)).await,
+            (1, 1),
+            "only the prompts changed; the unchanged reload before told nothing"
+        );
+    }
+
+    // A closed session does not stop the open one from hearing.
+    let (closed, _) = sessions.remove(0);
+    closed.cancel().await.expect("close");
+    server.reload(&support::config(CORE));
+    assert_eq!(sessions[0].1.heard((2, 2)).await, (2, 2));
+}
+
+#[tokio::test]
+async fn a_stateless_server_promises_no_list_changes() {
+    let client = connect("stateless = true").await;
+    let info = client.peer_info().expect("initialize answered");
+    let tools = info.capabilities.tools.as_ref().expect("tools offered");
+    assert_eq!(tools.list_changed, None, "{info:?}");
+    client.cancel().await.expect("close");
 }
