@@ -351,7 +351,7 @@ KMCP_REGISTRY=127.0.0.1:$registry_port
 POD_CIDR=$pod_cidr
 KMCP_PYTHON=$python_dir/venv/bin/python
 KMCP_NODE_MODULES=$node_dir/node_modules
-KMCP_BIN=$k8s_bin:$prom_bin:$helm_dir/bin:$otelcol_bin:$kstatus_dir/bin
+KMCP_BIN=$k8s_bin:$prom_bin:$helm_dir/bin:$otelcol_bin:$kstatus_dir/bin:$registry_dir/bin
 EOF
   mv "$stack_dir/env.new" "$stack_dir/env"
 }

@@ -4,8 +4,8 @@ apiserver and the stack's helm: a chart served by a chart repository on loopback
 SSL_CERT_FILE), installed from the repository and from a local path with values that show up in
 the objects; uninstalled by helm and, with helm off PATH, by the server itself, each leaving the
 object annotated `helm.sh/resource-policy: keep`; and every refusal (no helm, a path outside
-local_chart_dirs, http://, allowed_registries, denied_resources, no writable TMPDIR). OCI references are passed to
-helm as written and are not tested here (no registry in this stack)."""
+local_chart_dirs, http://, allowed_registries, denied_resources, no writable TMPDIR). An OCI
+reference is installed from a distribution registry over TLS that `helm push` filled."""
 
 import functools
 import http.server
@@ -14,19 +14,22 @@ import shutil
 import ssl
 import subprocess
 import threading
+import urllib.request
 
 import pytest
 import yaml
 
-from support.net import make_certificate
+from support.net import free_port, make_certificate
 from support.server import bearer, session, text
 from support.stack import kubectl
+from support.wait import eventually
 from test_auth import World, binding, mcp_session, token
 from test_auth import apply as apply_manifest
 
 pytestmark = pytest.mark.anyio
 
 HELM = shutil.which("helm", path=os.environ.get("KMCP_BIN", ""))
+REGISTRY = shutil.which("registry", path=os.environ.get("KMCP_BIN", ""))
 
 CHART = {
     "Chart.yaml": "apiVersion: v2\nname: greeter\nversion: 0.1.0\nappVersion: '1.0'\n",
@@ -72,6 +75,44 @@ def repository(tmp_path):
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield url, ca
     httpd.shutdown()
+
+
+@pytest.fixture
+def oci_registry(tmp_path):
+    """A distribution registry over TLS on loopback holding greeter 0.1.0, put there by `helm
+    push`: (the chart's oci:// reference, CA file)."""
+    tls_dir = tmp_path / "oci-tls"
+    tls_dir.mkdir()
+    ca, cert, key = make_certificate(tls_dir, "127.0.0.1")
+    address = f"127.0.0.1:{free_port()}"
+    settings = tmp_path / "registry.yaml"
+    settings.write_text(yaml.safe_dump({
+        "version": 0.1,
+        "log": {"level": "warn", "accesslog": {"disabled": True}},
+        "storage": {"filesystem": {"rootdirectory": str(tmp_path / "oci")}},
+        "http": {"addr": address, "tls": {"certificate": str(cert), "key": str(key)}},
+    }))
+    registry = subprocess.Popen([REGISTRY, "serve", str(settings)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    try:
+        trust = ssl.create_default_context(cafile=str(ca))
+
+        def answers():
+            try:
+                return urllib.request.urlopen(f"https://{address}/v2/", context=trust, timeout=2).status == 200
+            except OSError:
+                return False
+        eventually("the TLS registry answers", answers, seconds=30)
+        packaged = tmp_path / "packaged"
+        env = {**os.environ, "HOME": str(tmp_path)}
+        subprocess.run([HELM, "package", str(write_chart(tmp_path / "oci-src" / "greeter")), "-d", str(packaged)],
+                       check=True, capture_output=True, env=env)
+        subprocess.run([HELM, "push", str(packaged / "greeter-0.1.0.tgz"), f"oci://{address}/charts",
+                        "--ca-file", str(ca)], check=True, capture_output=True, env=env)
+        yield f"oci://{address}/charts/greeter", ca
+    finally:
+        registry.terminate()
+        registry.wait(10)
 
 
 def server_env(ca, helm_on_path=True):
@@ -137,6 +178,23 @@ async def test_install_from_a_repository_and_a_path_list_and_uninstall_keeping_r
     assert listed == "No Helm releases found"
     assert f"configmap/{generated}-greeting" not in configmaps(namespace)
     assert greeting(namespace, f"{generated}-kept") == "from the repository"
+
+
+async def test_install_from_an_oci_registry_within_allowed_registries(namespace, oci_registry, tmp_path):
+    reference, ca = oci_registry
+    registry = reference.removesuffix("/greeter")
+    args = config(tmp_path, f'[toolset_configs.helm]\nallowed_registries = ["{registry}"]\n')
+    async with session("stdio", *args, env=server_env(ca)) as s:
+        installed = await s.call_tool("helm_install", {"chart": f"{reference}:0.1.0", "name": "oci",
+                                                       "namespace": namespace, "values": {"greeting": "from oci"}})
+        assert not installed.is_error, text(installed)
+        [release] = yaml.safe_load(text(installed))
+        assert (release["name"], release["chart"], release["chartVersion"], release["status"]) == \
+            ("oci", "greeter", "0.1.0", "deployed"), release
+        elsewhere = await s.call_tool("helm_install", {"chart": reference.replace("/charts/", "/other/"),
+                                                       "namespace": namespace})
+        assert elsewhere.is_error and "allowed_registries" in text(elsewhere), text(elsewhere)
+    assert greeting(namespace, "oci-greeting") == "from oci"
 
 
 async def test_disallowed_sources_and_kinds_are_refused(namespace, repository, tmp_path):
