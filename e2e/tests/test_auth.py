@@ -26,6 +26,7 @@ from mcp.client.streamable_http import streamable_http_client
 from collector import spans_of
 from support.server import HEADERS, INITIALIZE, HttpServer, bearer, text
 from support.stack import SERVER, kubectl
+from support.wait import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -106,9 +107,9 @@ class World:
                         f'cluster_auth_mode = "{mode}"\n{extra}\n{rule}')
         return path
 
-    def server(self, tmp_path, *args, mode="kubeconfig", env=None, **config):
+    def server(self, tmp_path, *args, mode="kubeconfig", env=None, drain=False, **config):
         return HttpServer("--config", str(self.config(tmp_path, mode, **config)), "--kubeconfig", str(self.kubeconfig),
-                          *args, env=env)
+                          *args, env=env, drain=drain)
 
     def delete(self):
         for ns in (self.ns, self.elsewhere):
@@ -199,8 +200,10 @@ async def test_a_caller_without_the_use_permission_gets_403_naming_it(world, tmp
 
 
 async def test_without_an_access_rule_every_authenticated_caller_is_admitted_and_the_log_says_so(world, tmp_path):
-    with world.server(tmp_path, authorization=False) as server:
-        assert "every caller the apiserver authenticates" in "".join(server.stderr_lines)
+    with world.server(tmp_path, authorization=False, drain=True) as server:
+        # Log lines go out through a queue: the warning may follow "listening on".
+        eventually("the warning", lambda: "every caller the apiserver authenticates" in "".join(server.stderr_lines),
+                   seconds=10)
         assert initialize(server.url, bearer(token(world.ns, "stranger", world.audience))).status_code == 200
 
 
