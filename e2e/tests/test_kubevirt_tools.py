@@ -1,9 +1,11 @@
 """The kubevirt toolset through the official MCP SDK against KubeVirt's real CRDs (built from its
 generated schemas, see data/crds/README.md) in the test apiserver. No KubeVirt controller runs:
 the tests check what the tools write (a VirtualMachine the CRD's schema accepts, its runStrategy,
-a VirtualMachineClone) and what they read (status written here, as virt-controller would)."""
+a VirtualMachineClone) and what they read (status written here, as virt-controller would), and
+the `hco-status` prompt over the HyperConverged Cluster Operator's real CRDs."""
 
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from support.server import session, text
 from support.stack import kubectl
@@ -135,3 +137,61 @@ async def test_vm_troubleshoot_reports_what_virt_controller_wrote(namespace):
         assert finding in report, finding
     assert "echo booted" not in report, "an echo is not a shutdown"
     assert "hunter2" not in report, "cloud-init bodies are not shown"
+
+
+async def test_hco_status_prompt_reports_the_hyperconverged_its_components_and_warnings(namespace):
+    async with session("stdio", *KUBEVIRT) as s:
+        listed = {p.name: p for p in (await s.list_prompts()).prompts}
+        with pytest.raises(MCPError, match=r"HyperConverged Cluster Operator is not installed \(no HyperConverged CR found\)"):
+            await s.get_prompt("hco-status", {})
+    assert not listed["hco-status"].arguments
+    rbac = listed["hco-status"].meta["io.kubernetes-mcp-server/rbac"]["bounded"]["requirements"]
+    assert {r["target"]["resource"]["resource"] for r in rbac} == \
+        {"hyperconvergeds", "kubevirts", "cdis", "networkaddonsconfigs", "events"}
+
+    create({"apiVersion": "hco.kubevirt.io/v1", "kind": "HyperConverged",
+            "metadata": {"name": "kubevirt-hyperconverged", "namespace": namespace},
+            "spec": {"featureGates": [{"name": "template", "state": "Enabled"}]}})
+    set_status("hyperconverged", namespace, "kubevirt-hyperconverged", {
+        "conditions": [{"type": "Degraded", "status": "True", "reason": "CDIDegraded", "message": "CDI is degraded",
+                        "lastTransitionTime": "2026-12-04T10:00:00Z"}],
+        "versions": [{"name": "operator", "version": "1.17.0"}]})
+    create({"apiVersion": "kubevirt.io/v1", "kind": "KubeVirt", "metadata": {"name": "kubevirt", "namespace": namespace},
+            "spec": {}})
+    set_status("kubevirt", namespace, "kubevirt", {"phase": "Deployed", "conditions": [
+        {"type": "Available", "status": "True", "reason": "AllComponentsReady", "message": "All components are ready."}]})
+    cdi = f"cdi-{namespace}"
+    create({"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "CDI", "metadata": {"name": cdi}, "spec": {},
+            "status": {"phase": "Deploying"}})
+    create({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "hco.degraded", "namespace": namespace},
+            "involvedObject": {"apiVersion": "hco.kubevirt.io/v1", "kind": "HyperConverged",
+                               "name": "kubevirt-hyperconverged", "namespace": namespace},
+            "type": "Warning", "reason": "Degraded", "message": "CDI is degraded ", "count": 1,
+            "firstTimestamp": "2026-12-04T10:00:00Z", "lastTimestamp": "2026-12-04T10:00:00Z"})
+    create({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "hco.normal", "namespace": namespace},
+            "involvedObject": {"kind": "HyperConverged", "name": "kubevirt-hyperconverged", "namespace": namespace},
+            "type": "Normal", "reason": "Reconciled", "message": "all good"})
+    try:
+        async with session("stdio", *KUBEVIRT) as s:
+            got = await s.get_prompt("hco-status", {})
+    finally:
+        kubectl("delete", "cdi", cdi, "--wait=false")
+    user, assistant = got.messages
+    report = user.content.text
+    assert f"## HCO: kubevirt-hyperconverged (namespace: {namespace})" in report
+    assert "### HCO Conditions\n\n```yaml\n" in report and "reason: CDIDegraded" in report
+    assert "### Component Versions\n\n```yaml\n- name: operator\n  version: \"1.17.0\"\n```" in report
+    assert "### Feature Gates\n\n```yaml\n- name: template\n  state: Enabled\n```" in report
+    # The CRD's defaults, as the apiserver stored them.
+    assert "### Virtualization Configuration\n\n```yaml\nhigherWorkloadDensity:\n" in report
+    assert "  completionTimeoutPerGiB: 20\n" in report
+    # KubeVirt: its conditions; CDI: no conditions, so its whole status; no NetworkAddonsConfig.
+    assert f"### KubeVirt: {namespace}/kubevirt\n\n```yaml\n- message: All components are ready." in report
+    assert f"### CDI: /{cdi}\n\n```yaml\nphase: Deploying\n```" in report
+    assert "### NetworkAddonsConfig\n\n*NetworkAddonsConfig CR not found*" in report
+    # Warnings only, in the Go server's event form.
+    events = report.split(f"### Warning Events in {namespace} namespace\n\n", 1)[1]
+    assert events.startswith("```yaml\n- InvolvedObject:\n    Kind: HyperConverged\n"), events
+    assert "Message: CDI is degraded\n" in events and "Timestamp: 2026-12-04 10:00:00 +0000 UTC\n" in events
+    assert "all good" not in report
+    assert assistant.content.text.startswith("I'll analyze the HyperConverged Cluster Operator status report")

@@ -1,20 +1,26 @@
 //! MCP prompts: the Go server's built-in ones for the toolsets this server serves
-//! (`cluster-health-check` with core, `pipeline-troubleshoot` with tekton) and the
+//! (`cluster-health-check` with core, `pipeline-troubleshoot` with tekton, `hco-status` with
+//! kubevirt) and the
 //! `[[prompts]]` templates of the config, which replace a built-in prompt of the same name.
 //! `prompts/list` is pure; `prompts/get` of a built-in prompt gathers its data from the cluster
-//! (`health.rs`, `pipeline.rs`).
+//! (`health.rs`, `pipeline.rs`, `hco.rs`).
 
+mod hco;
 mod health;
 mod pipeline;
 
 use std::collections::BTreeMap;
 
+use kube::api::{Api, DynamicObject};
+use kube::core::GroupVersionKind;
+use kube::discovery::ApiResource;
 use rmcp::model::{GetPromptResult, MetaObject, Prompt, PromptArgument, PromptMessage, Role};
 use serde_json::{Map, Value};
 
 use crate::config::compat::{PromptConfig, PromptRole};
 use crate::config::{Config, Toolset};
 use crate::tools::ToolContext;
+use crate::tools::output::yaml;
 
 /// Why `prompts/get` failed; the message becomes a JSON-RPC invalid-params error.
 #[derive(Debug, thiserror::Error)]
@@ -23,12 +29,16 @@ pub enum PromptError {
     Unknown(String),
     #[error("required argument '{0}' is missing")]
     MissingArgument(String),
+    /// What the prompt is about is not in the cluster (the message says what).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// A prompt the server serves: a built-in one or a config template.
 enum Source {
     ClusterHealthCheck,
     PipelineTroubleshoot,
+    HcoStatus,
     Template(PromptConfig),
 }
 
@@ -45,6 +55,9 @@ impl Prompts {
         }
         if config.toolsets.contains(&Toolset::Tekton) {
             by_name.insert(pipeline::NAME.to_owned(), Source::PipelineTroubleshoot);
+        }
+        if config.toolsets.contains(&Toolset::Kubevirt) {
+            by_name.insert(hco::NAME.to_owned(), Source::HcoStatus);
         }
         for prompt in &config.go.prompts {
             by_name.insert(prompt.name.clone(), Source::Template(prompt.clone()));
@@ -63,6 +76,7 @@ impl Prompts {
             .map(|(name, source)| match source {
                 Source::ClusterHealthCheck => health::prompt(),
                 Source::PipelineTroubleshoot => pipeline::prompt(),
+                Source::HcoStatus => hco::prompt(),
                 Source::Template(t) => template_prompt(name, t),
             })
             .collect()
@@ -79,9 +93,32 @@ impl Prompts {
             None => Err(PromptError::Unknown(name.to_owned())),
             Some(Source::ClusterHealthCheck) => Ok(health::get(arguments, ctx).await),
             Some(Source::PipelineTroubleshoot) => pipeline::get(arguments, ctx).await,
+            Some(Source::HcoStatus) => hco::get(ctx).await,
             Some(Source::Template(t)) => render(t, arguments),
         }
     }
+}
+
+/// `group/version` `plural` in `namespace` (None: cluster-wide), as the caller.
+pub(super) async fn api(
+    ctx: &ToolContext,
+    gvk: (&str, &str, &str),
+    plural: &str,
+    namespace: Option<&str>,
+) -> Result<Api<DynamicObject>, String> {
+    let gvk = GroupVersionKind::gvk(gvk.0, gvk.1, gvk.2);
+    ctx.check_allowed(&gvk).map_err(|e| e.to_string())?;
+    let target = ctx.target().await.map_err(|e| e.to_string())?;
+    let ar = ApiResource::from_gvk_with_plural(&gvk, plural);
+    Ok(match namespace {
+        Some(ns) => Api::namespaced_with(target.client.clone(), ns, &ar),
+        None => Api::all_with(target.client.clone(), &ar),
+    })
+}
+
+/// `value` as a fenced YAML block, as the Go server embeds objects in its prompts.
+pub(super) fn block(value: &Value) -> String {
+    format!("```yaml\n{}```", yaml(value))
 }
 
 /// The `_meta` of a prompt that declares the RBAC it needs, as the Go server sends it.
@@ -192,7 +229,7 @@ mod tests {
         assert!(prompts("toolsets = [\"config\"]").is_empty());
         assert_eq!(
             names(&prompts("toolsets = [\"tekton\", \"kubevirt\"]")),
-            ["pipeline-troubleshoot"]
+            ["hco-status", "pipeline-troubleshoot"]
         );
     }
 

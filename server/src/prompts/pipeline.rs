@@ -8,14 +8,11 @@ use std::fmt::Write as _;
 
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DynamicObject, ListParams};
-use kube::core::GroupVersionKind;
-use kube::discovery::ApiResource;
+use kube::api::{Api, ListParams};
 use rmcp::model::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role};
 use serde_json::{Map, Value};
 
-use super::{PromptError, argument, rbac_meta};
-use crate::tools::output::yaml;
+use super::{PromptError, api, argument, block, rbac_meta};
 use crate::tools::{ToolContext, tekton_logs};
 
 pub const NAME: &str = "pipeline-troubleshoot";
@@ -40,27 +37,6 @@ pub fn prompt() -> Prompt {
         .ok()
         .map(rbac_meta);
     prompt
-}
-
-/// `group/version` `plural` in `namespace` (None: cluster-wide), as the caller.
-async fn api(
-    ctx: &ToolContext,
-    gvk: (&str, &str, &str),
-    plural: &str,
-    namespace: Option<&str>,
-) -> Result<Api<DynamicObject>, String> {
-    let gvk = GroupVersionKind::gvk(gvk.0, gvk.1, gvk.2);
-    ctx.check_allowed(&gvk).map_err(|e| e.to_string())?;
-    let target = ctx.target().await.map_err(|e| e.to_string())?;
-    let ar = ApiResource::from_gvk_with_plural(&gvk, plural);
-    Ok(match namespace {
-        Some(ns) => Api::namespaced_with(target.client.clone(), ns, &ar),
-        None => Api::all_with(target.client.clone(), &ar),
-    })
-}
-
-fn block(value: &Value) -> String {
-    format!("```yaml\n{}```", yaml(value))
 }
 
 async fn list_block(
