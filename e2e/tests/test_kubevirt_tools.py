@@ -1,14 +1,18 @@
 """The kubevirt toolset through the official MCP SDK against KubeVirt's real CRDs (built from its
 generated schemas, see data/crds/README.md) in the test apiserver. No KubeVirt controller runs:
 the tests check what the tools write (a VirtualMachine the CRD's schema accepts, its runStrategy,
-a VirtualMachineClone) and what they read (status written here, as virt-controller would), and
-the `hco-status` prompt over the HyperConverged Cluster Operator's real CRDs."""
+a VirtualMachineClone) and what they read (status written here, as virt-controller would), the
+`vm-troubleshoot` prompt with a virt-launcher pod the pod runner runs, and the `hco-status`
+prompt over the HyperConverged Cluster Operator's real CRDs."""
+
+import json
 
 import pytest
 from mcp.shared.exceptions import MCPError
 
 from support.server import session, text
-from support.stack import kubectl
+from support.stack import kubectl, pod_runner
+from support.wait import eventually
 from support.third_party import create, get, install_crds, set_status
 
 pytestmark = pytest.mark.anyio
@@ -195,3 +199,48 @@ async def test_hco_status_prompt_reports_the_hyperconverged_its_components_and_w
     assert "Message: CDI is degraded\n" in events and "Timestamp: 2026-12-04 10:00:00 +0000 UTC\n" in events
     assert "all good" not in report
     assert assistant.content.text.startswith("I'll analyze the HyperConverged Cluster Operator status report")
+
+
+async def test_vm_troubleshoot_prompt_gathers_the_vm_its_launcher_pod_log_and_events(namespace, tmp_path):
+    vm(namespace, volumes=[{"name": "root", "containerDisk": {"image": "quay.io/containerdisks/fedora:latest"}},
+                           {"name": "init", "cloudInitNoCloud": {"userData": "#cloud-config\npassword: hunter2\n"}}])
+    set_status("virtualmachine", namespace, "web", {"printableStatus": "Starting", "ready": False})
+    for name, kind, involved in [("vm.warn", "VirtualMachine", "web"), ("pod.warn", "Pod", "virt-launcher-web-x1y2z"),
+                                 ("other.warn", "Pod", "other")]:
+        create({"apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": namespace},
+                "involvedObject": {"kind": kind, "name": involved, "namespace": namespace},
+                "type": "Warning", "reason": "Probe", "message": f"about {involved}"})
+    launcher = "virt-launcher-web-x1y2z"
+    with pod_runner(namespace, tmp_path / "pod-runner.log"):
+        kubectl("apply", "-f", "-", stdin=json.dumps({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": launcher, "namespace": namespace,
+                         "labels": {"kubevirt.io": "virt-launcher", "vm.kubevirt.io/name": "web"}},
+            "spec": {"containers": [{"name": "compute", "image": "registry.invalid/shell:1", "command": [
+                "sh", "-c", 'for i in $(seq 1 60); do echo "qemu line $i"; done; exec sleep 3600']}]}}))
+        eventually("the launcher has written its lines", lambda: "qemu line 60" in kubectl(
+            "logs", launcher, "-n", namespace))
+        try:
+            async with session("stdio", *KUBEVIRT) as s:
+                listed = {p.name: p for p in (await s.list_prompts()).prompts}
+                got = await s.get_prompt("vm-troubleshoot", {"namespace": namespace, "name": "web"})
+                with pytest.raises(MCPError, match="required argument 'name' is missing"):
+                    await s.get_prompt("vm-troubleshoot", {"namespace": namespace})
+        finally:
+            kubectl("delete", "pods", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
+    assert [(a.name, a.required) for a in listed["vm-troubleshoot"].arguments] == [("namespace", True), ("name", True)]
+    user, assistant = got.messages
+    guide = user.content.text
+    assert f"## VM: web (namespace: {namespace})" in guide
+    assert f"### VirtualMachine Status: {namespace}/web\n\n```yaml\n" in guide and "printableStatus: Starting" in guide
+    assert "*VirtualMachineInstance not found or error:" in guide
+    assert f"### Configured Volumes (from VirtualMachine: {namespace}/web)" in guide
+    assert "hunter2" not in guide and "not shown: may hold credentials" in guide
+    assert f"#### {launcher}\n\n```yaml\n" in guide and "vm.kubevirt.io/name: web" in guide
+    # The compute container's last 50 lines, read from the pod runner's kubelet API.
+    log = guide.split(f"#### Pod: {launcher}\n\n**Container: compute**\n\n```\n", 1)[1].split("```", 1)[0]
+    assert log.strip().splitlines() == [f"qemu line {i}" for i in range(11, 61)], log
+    events = guide.split("### Events (related to web)\n\n", 1)[1].split("---", 1)[0]
+    assert "about web" in events and f"about {launcher}" in events and "about other" not in events
+    assert "Kind: VirtualMachine" in events
+    assert assistant.content.text.startswith("I'll analyze the collected data")

@@ -8,9 +8,9 @@
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, DynamicObject, ListParams};
 use rmcp::model::{GetPromptResult, Prompt, PromptMessage, Role};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{PromptError, api, block, rbac_meta};
+use super::{PromptError, api, block, go_event, rbac_meta};
 use crate::cluster::kube_message;
 use crate::tools::ToolContext;
 
@@ -93,40 +93,6 @@ async fn component(
         Some(conditions) => format!("### {heading}\n\n{}", block(conditions)),
         None => section(&heading, status, "No status available"),
     }
-}
-
-/// An event as the Go server's `EventsList` renders it (its keys, its timestamp choice).
-fn go_event(event: &Event) -> Value {
-    let involved = &event.involved_object;
-    let timestamp = event
-        .event_time
-        .as_ref()
-        .map(|t| t.0)
-        .or_else(|| {
-            event
-                .series
-                .as_ref()
-                .and_then(|s| s.last_observed_time.as_ref())
-                .map(|t| t.0)
-        })
-        .or_else(|| {
-            (event.count.unwrap_or(0) > 1)
-                .then(|| event.last_timestamp.as_ref().map(|t| t.0))
-                .flatten()
-        })
-        .or_else(|| event.first_timestamp.as_ref().map(|t| t.0));
-    json!({
-        "InvolvedObject": {
-            "Kind": involved.kind.clone().unwrap_or_default(),
-            "Name": involved.name.clone().unwrap_or_default(),
-            "apiVersion": involved.api_version.clone().unwrap_or_default(),
-        },
-        "Message": event.message.as_deref().unwrap_or_default().trim(),
-        "Namespace": event.metadata.namespace.clone().unwrap_or_default(),
-        "Reason": event.reason.clone().unwrap_or_default(),
-        "Timestamp": timestamp.map(|t| t.strftime("%Y-%m-%d %H:%M:%S%.f +0000 UTC").to_string()).unwrap_or_default(),
-        "Type": event.type_.clone().unwrap_or_default(),
-    })
 }
 
 async fn warning_events(ctx: &ToolContext, namespace: &str) -> String {
@@ -280,6 +246,8 @@ Use this report to understand the current state of the HyperConverged Cluster Op
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -291,28 +259,6 @@ mod tests {
         assert_eq!(
             section("X", Some(&gates), "none"),
             "### X\n\n```yaml\n- name: template\n  state: Enabled\n```"
-        );
-    }
-
-    #[test]
-    fn an_event_has_the_go_servers_keys_and_timestamp() {
-        let event: Event = serde_json::from_value(json!({
-            "metadata": {"name": "e", "namespace": "kubevirt-hyperconverged"},
-            "involvedObject": {"apiVersion": "hco.kubevirt.io/v1", "kind": "HyperConverged", "name": "kubevirt-hyperconverged"},
-            "type": "Warning", "reason": "Degraded", "message": " CDI is degraded \n", "count": 3,
-            "firstTimestamp": "2026-12-04T10:00:00Z", "lastTimestamp": "2026-12-04T11:30:05Z"
-        }))
-        .expect("an event");
-        assert_eq!(
-            go_event(&event),
-            json!({
-                "InvolvedObject": {"Kind": "HyperConverged", "Name": "kubevirt-hyperconverged", "apiVersion": "hco.kubevirt.io/v1"},
-                "Message": "CDI is degraded",
-                "Namespace": "kubevirt-hyperconverged",
-                "Reason": "Degraded",
-                "Timestamp": "2026-12-04 11:30:05 +0000 UTC",
-                "Type": "Warning",
-            })
         );
     }
 }

@@ -1,21 +1,23 @@
 //! MCP prompts: the Go server's built-in ones for the toolsets this server serves
-//! (`cluster-health-check` with core, `pipeline-troubleshoot` with tekton, `hco-status` with
-//! kubevirt) and the
+//! (`cluster-health-check` with core, `pipeline-troubleshoot` with tekton, `hco-status` and
+//! `vm-troubleshoot` with kubevirt) and the
 //! `[[prompts]]` templates of the config, which replace a built-in prompt of the same name.
 //! `prompts/list` is pure; `prompts/get` of a built-in prompt gathers its data from the cluster
-//! (`health.rs`, `pipeline.rs`, `hco.rs`).
+//! (`health.rs`, `pipeline.rs`, `hco.rs`, `vm.rs`).
 
 mod hco;
 mod health;
 mod pipeline;
+mod vm;
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, DynamicObject};
 use kube::core::GroupVersionKind;
 use kube::discovery::ApiResource;
 use rmcp::model::{GetPromptResult, MetaObject, Prompt, PromptArgument, PromptMessage, Role};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::config::compat::{PromptConfig, PromptRole};
 use crate::config::{Config, Toolset};
@@ -39,6 +41,7 @@ enum Source {
     ClusterHealthCheck,
     PipelineTroubleshoot,
     HcoStatus,
+    VmTroubleshoot,
     Template(PromptConfig),
 }
 
@@ -58,6 +61,7 @@ impl Prompts {
         }
         if config.toolsets.contains(&Toolset::Kubevirt) {
             by_name.insert(hco::NAME.to_owned(), Source::HcoStatus);
+            by_name.insert(vm::NAME.to_owned(), Source::VmTroubleshoot);
         }
         for prompt in &config.go.prompts {
             by_name.insert(prompt.name.clone(), Source::Template(prompt.clone()));
@@ -77,6 +81,7 @@ impl Prompts {
                 Source::ClusterHealthCheck => health::prompt(),
                 Source::PipelineTroubleshoot => pipeline::prompt(),
                 Source::HcoStatus => hco::prompt(),
+                Source::VmTroubleshoot => vm::prompt(),
                 Source::Template(t) => template_prompt(name, t),
             })
             .collect()
@@ -94,6 +99,7 @@ impl Prompts {
             Some(Source::ClusterHealthCheck) => Ok(health::get(arguments, ctx).await),
             Some(Source::PipelineTroubleshoot) => pipeline::get(arguments, ctx).await,
             Some(Source::HcoStatus) => hco::get(ctx).await,
+            Some(Source::VmTroubleshoot) => vm::get(arguments, ctx).await,
             Some(Source::Template(t)) => render(t, arguments),
         }
     }
@@ -119,6 +125,40 @@ pub(super) async fn api(
 /// `value` as a fenced YAML block, as the Go server embeds objects in its prompts.
 pub(super) fn block(value: &Value) -> String {
     format!("```yaml\n{}```", yaml(value))
+}
+
+/// An event as the Go server's `EventsList` renders it (its keys, its timestamp choice).
+pub(super) fn go_event(event: &Event) -> Value {
+    let involved = &event.involved_object;
+    let timestamp = event
+        .event_time
+        .as_ref()
+        .map(|t| t.0)
+        .or_else(|| {
+            event
+                .series
+                .as_ref()
+                .and_then(|s| s.last_observed_time.as_ref())
+                .map(|t| t.0)
+        })
+        .or_else(|| {
+            (event.count.unwrap_or(0) > 1)
+                .then(|| event.last_timestamp.as_ref().map(|t| t.0))
+                .flatten()
+        })
+        .or_else(|| event.first_timestamp.as_ref().map(|t| t.0));
+    json!({
+        "InvolvedObject": {
+            "Kind": involved.kind.clone().unwrap_or_default(),
+            "Name": involved.name.clone().unwrap_or_default(),
+            "apiVersion": involved.api_version.clone().unwrap_or_default(),
+        },
+        "Message": event.message.as_deref().unwrap_or_default().trim(),
+        "Namespace": event.metadata.namespace.clone().unwrap_or_default(),
+        "Reason": event.reason.clone().unwrap_or_default(),
+        "Timestamp": timestamp.map(|t| t.strftime("%Y-%m-%d %H:%M:%S%.f +0000 UTC").to_string()).unwrap_or_default(),
+        "Type": event.type_.clone().unwrap_or_default(),
+    })
 }
 
 /// The `_meta` of a prompt that declares the RBAC it needs, as the Go server sends it.
@@ -229,7 +269,7 @@ mod tests {
         assert!(prompts("toolsets = [\"config\"]").is_empty());
         assert_eq!(
             names(&prompts("toolsets = [\"tekton\", \"kubevirt\"]")),
-            ["hco-status", "pipeline-troubleshoot"]
+            ["hco-status", "pipeline-troubleshoot", "vm-troubleshoot"]
         );
     }
 
@@ -252,5 +292,27 @@ mod tests {
         );
         let err = render(t, &Map::new()).unwrap_err();
         assert_eq!(err.to_string(), "required argument 'pod_name' is missing");
+    }
+
+    #[test]
+    fn an_event_has_the_go_servers_keys_and_timestamp() {
+        let event: Event = serde_json::from_value(json!({
+            "metadata": {"name": "e", "namespace": "kubevirt-hyperconverged"},
+            "involvedObject": {"apiVersion": "hco.kubevirt.io/v1", "kind": "HyperConverged", "name": "kubevirt-hyperconverged"},
+            "type": "Warning", "reason": "Degraded", "message": " CDI is degraded \n", "count": 3,
+            "firstTimestamp": "2026-12-04T10:00:00Z", "lastTimestamp": "2026-12-04T11:30:05Z"
+        }))
+        .expect("an event");
+        assert_eq!(
+            go_event(&event),
+            json!({
+                "InvolvedObject": {"Kind": "HyperConverged", "Name": "kubevirt-hyperconverged", "apiVersion": "hco.kubevirt.io/v1"},
+                "Message": "CDI is degraded",
+                "Namespace": "kubevirt-hyperconverged",
+                "Reason": "Degraded",
+                "Timestamp": "2026-12-04 11:30:05 +0000 UTC",
+                "Type": "Warning",
+            })
+        );
     }
 }

@@ -7,6 +7,8 @@
 mod create;
 mod troubleshoot;
 
+pub use troubleshoot::without_cloud_init_bodies;
+
 use std::fmt::Write as _;
 
 use kube::api::{Api, DynamicObject, PostParams};

@@ -47,6 +47,8 @@ use crate::confirm::Confirmer;
 use crate::guard;
 
 pub use bounded::cut_answer;
+pub use kube::container_log;
+pub use kubevirt::without_cloud_init_bodies;
 pub use meta::RBAC_KEY as RBAC_META_KEY;
 pub use tekton::collect_logs as tekton_logs;
 

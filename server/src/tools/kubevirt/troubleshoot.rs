@@ -357,7 +357,8 @@ fn pod_issues(pod: &Pod) -> Vec<Issue> {
 
 /// A volume with its cloud-init user and network data replaced by a note: they may hold
 /// passwords and keys.
-fn without_cloud_init_bodies(volume: &Value) -> Value {
+/// A volume with its cloud-init bodies replaced: they may hold passwords and keys.
+pub fn without_cloud_init_bodies(volume: &Value) -> Value {
     let mut volume = volume.clone();
     for key in ["cloudInitNoCloud", "cloudInitConfigDrive"] {
         if let Some(ci) = volume.get_mut(key).and_then(Value::as_object_mut) {
