@@ -5,12 +5,11 @@
 //! message. Without a HyperConverged resource the prompt is an error, as in Go. Does I/O
 //! against the apiserver.
 
-use k8s_openapi::api::core::v1::Event;
-use kube::api::{Api, DynamicObject, ListParams};
+use kube::api::{DynamicObject, ListParams};
 use rmcp::model::{GetPromptResult, Prompt, PromptMessage, Role};
 use serde_json::Value;
 
-use super::{PromptError, api, block, go_event, rbac_meta};
+use super::{PromptError, api, block, go_events, rbac_meta};
 use crate::cluster::kube_message;
 use crate::tools::ToolContext;
 
@@ -96,22 +95,11 @@ async fn component(
 }
 
 async fn warning_events(ctx: &ToolContext, namespace: &str) -> String {
-    let listed = match ctx.target().await {
-        Ok(target) => Api::<Event>::namespaced(target.client.clone(), namespace)
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| kube_message(&e)),
-        Err(e) => Err(e.to_string()),
-    };
-    let events = match listed {
-        Ok(list) => list.items,
+    let warnings = match go_events(ctx, namespace, |e| e.type_.as_deref() == Some("Warning")).await
+    {
+        Ok(warnings) => warnings,
         Err(e) => return format!("### Events\n\n*Error listing events: {e}*"),
     };
-    let warnings: Vec<Value> = events
-        .iter()
-        .filter(|e| e.type_.as_deref() == Some("Warning"))
-        .map(go_event)
-        .collect();
     if warnings.is_empty() {
         return "### Events\n\n*No warning events found in the HCO namespace*".into();
     }

@@ -13,7 +13,7 @@ mod vm;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Event;
-use kube::api::{Api, DynamicObject};
+use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::ApiResource;
 use rmcp::model::{GetPromptResult, MetaObject, Prompt, PromptArgument, PromptMessage, Role};
@@ -159,6 +159,34 @@ pub(super) fn go_event(event: &Event) -> Value {
         "Timestamp": timestamp.map(|t| t.strftime("%Y-%m-%d %H:%M:%S%.f +0000 UTC").to_string()).unwrap_or_default(),
         "Type": event.type_.clone().unwrap_or_default(),
     })
+}
+
+/// The events of `namespace` that `keep` keeps, in the Go server's form, as the caller; `Err`
+/// says why they could not be listed.
+pub(super) async fn go_events(
+    ctx: &ToolContext,
+    namespace: &str,
+    keep: impl Fn(&Event) -> bool,
+) -> Result<Vec<Value>, String> {
+    let target = ctx.target().await.map_err(|e| e.to_string())?;
+    let events = Api::<Event>::namespaced(target.client.clone(), namespace)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| crate::cluster::kube_message(&e))?;
+    Ok(events
+        .items
+        .iter()
+        .filter(|e| keep(e))
+        .map(go_event)
+        .collect())
+}
+
+/// A required argument's value; missing or empty, an error naming it.
+pub(super) fn required(arguments: &Map<String, Value>, key: &str) -> Result<String, PromptError> {
+    argument(arguments, key)
+        .filter(|v| !v.is_empty())
+        .map(std::borrow::Cow::into_owned)
+        .ok_or_else(|| PromptError::MissingArgument(key.to_owned()))
 }
 
 /// The `_meta` of a prompt that declares the RBAC it needs, as the Go server sends it.

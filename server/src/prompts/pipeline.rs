@@ -12,7 +12,7 @@ use kube::api::{Api, ListParams};
 use rmcp::model::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role};
 use serde_json::{Map, Value};
 
-use super::{PromptError, api, argument, block, rbac_meta};
+use super::{PromptError, api, block, rbac_meta, required};
 use crate::tools::{ToolContext, tekton_logs};
 
 pub const NAME: &str = "pipeline-troubleshoot";
@@ -195,13 +195,10 @@ pub async fn get(
     arguments: &Map<String, Value>,
     ctx: &ToolContext,
 ) -> Result<GetPromptResult, PromptError> {
-    let required = |key: &str| {
-        argument(arguments, key)
-            .filter(|v| !v.is_empty())
-            .map(std::borrow::Cow::into_owned)
-            .ok_or_else(|| PromptError::MissingArgument(key.to_owned()))
-    };
-    let (ns, name) = (required("namespace")?, required("name")?);
+    let (ns, name) = (
+        required(arguments, "namespace")?,
+        required(arguments, "name")?,
+    );
     let run = match api(
         ctx,
         ("tekton.dev", "v1", "PipelineRun"),

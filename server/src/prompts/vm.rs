@@ -6,12 +6,12 @@
 
 use std::fmt::Write as _;
 
-use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, LogParams};
 use rmcp::model::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role};
 use serde_json::{Map, Value};
 
-use super::{PromptError, api, argument, block, go_event, rbac_meta};
+use super::{PromptError, api, block, go_events, rbac_meta, required};
 use crate::cluster::kube_message;
 use crate::tools::{ToolContext, container_log, without_cloud_init_bodies};
 
@@ -163,30 +163,20 @@ async fn launcher(ctx: &ToolContext, ns: &str, name: &str) -> (String, String) {
 
 /// The events of the VM and its instance, and of objects named after it (its pods).
 async fn events(ctx: &ToolContext, ns: &str, vm: &str) -> String {
-    let listed = match ctx.target().await {
-        Ok(target) => Api::<Event>::namespaced(target.client.clone(), ns)
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| kube_message(&e)),
-        Err(e) => Err(e.to_string()),
-    };
-    let events = match listed {
-        Ok(list) => list.items,
+    let (own, launcher) = (format!("{vm}-"), format!("virt-launcher-{vm}"));
+    let related = go_events(ctx, ns, |e| {
+        let object = &e.involved_object;
+        let name = object.name.as_deref().unwrap_or_default();
+        let kind = object.kind.as_deref().unwrap_or_default();
+        (name == vm && matches!(kind, "VirtualMachine" | "VirtualMachineInstance"))
+            || name.starts_with(&own)
+            || name.starts_with(&launcher)
+    })
+    .await;
+    let related = match related {
+        Ok(related) => related,
         Err(e) => return format!("### Events\n\n*Error listing events: {e}*"),
     };
-    let (own, launcher) = (format!("{vm}-"), format!("virt-launcher-{vm}"));
-    let related: Vec<Value> = events
-        .iter()
-        .filter(|e| {
-            let object = &e.involved_object;
-            let name = object.name.as_deref().unwrap_or_default();
-            let kind = object.kind.as_deref().unwrap_or_default();
-            (name == vm && matches!(kind, "VirtualMachine" | "VirtualMachineInstance"))
-                || name.starts_with(&own)
-                || name.starts_with(&launcher)
-        })
-        .map(go_event)
-        .collect();
     if related.is_empty() {
         return "### Events\n\n*No events found related to this VM*".into();
     }
@@ -200,13 +190,10 @@ pub async fn get(
     arguments: &Map<String, Value>,
     ctx: &ToolContext,
 ) -> Result<GetPromptResult, PromptError> {
-    let required = |key: &str| {
-        argument(arguments, key)
-            .filter(|v| !v.is_empty())
-            .map(std::borrow::Cow::into_owned)
-            .ok_or_else(|| PromptError::MissingArgument(key.to_owned()))
-    };
-    let (ns, name) = (required("namespace")?, required("name")?);
+    let (ns, name) = (
+        required(arguments, "namespace")?,
+        required(arguments, "name")?,
+    );
     let vm = read(ctx, "VirtualMachine", "virtualmachines", &ns, &name).await;
     let vmi = read(
         ctx,
