@@ -2,15 +2,22 @@
 generated schemas, see data/crds/README.md) in the test apiserver. No KubeVirt controller runs:
 the tests check what the tools write (a VirtualMachine the CRD's schema accepts, its runStrategy,
 a VirtualMachineClone) and what they read (status written here, as virt-controller would), the
-`vm-troubleshoot` prompt with a virt-launcher pod the pod runner runs, and the `hco-status`
-prompt over the HyperConverged Cluster Operator's real CRDs."""
+`vm-troubleshoot` prompt with a virt-launcher pod the pod runner runs, the `hco-status` prompt
+over the HyperConverged Cluster Operator's real CRDs, and `windows-golden-image` against the Go
+binary's own answers (no elicitation) and through the SDK's elicitation (accept, decline)."""
 
 import json
+import os
+from pathlib import Path
 
 import pytest
+import yaml
+from mcp import ClientSession, StdioServerParameters, types
+from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
 
 from support.server import session, text
+from support.stack import SERVER
 from support.stack import kubectl, pod_runner
 from support.wait import eventually
 from support.third_party import create, get, install_crds, set_status
@@ -224,7 +231,7 @@ async def test_vm_troubleshoot_prompt_gathers_the_vm_its_launcher_pod_log_and_ev
             async with session("stdio", *KUBEVIRT) as s:
                 listed = {p.name: p for p in (await s.list_prompts()).prompts}
                 got = await s.get_prompt("vm-troubleshoot", {"namespace": namespace, "name": "web"})
-                with pytest.raises(MCPError, match="required argument 'name' is missing"):
+                with pytest.raises(MCPError, match="name argument is required"):
                     await s.get_prompt("vm-troubleshoot", {"namespace": namespace})
         finally:
             kubectl("delete", "pods", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
@@ -244,3 +251,71 @@ async def test_vm_troubleshoot_prompt_gathers_the_vm_its_launcher_pod_log_and_ev
     assert "about web" in events and f"about {launcher}" in events and "about other" not in events
     assert "Kind: VirtualMachine" in events
     assert assistant.content.text.startswith("I'll analyze the collected data")
+
+
+GO_SERVER = Path(os.environ.get("KMCP_NODE_MODULES", "")) / "kubernetes-mcp-server-linux-amd64" / "bin" / "kubernetes-mcp-server-linux-amd64"
+
+
+async def windows_golden_image(command, arguments, answer=None):
+    """`windows-golden-image` from `command` over stdio, asked by a client that answers the
+    EULA question with `answer` (None: a client without elicitation): (result or the error's
+    message, the questions asked)."""
+    asked = []
+
+    async def elicit(context, params):
+        asked.append(params.message)
+        return types.ElicitResult(action=answer, content={} if answer == "accept" else None)
+
+    params = StdioServerParameters(command=str(command), args=list(KUBEVIRT), env=dict(os.environ))
+    async with stdio_client(params, errlog=open(os.devnull, "w")) as (read, write):
+        async with ClientSession(read, write, elicitation_callback=elicit if answer else None) as s:
+            await s.initialize()
+            try:
+                return await s.get_prompt("windows-golden-image", arguments), asked
+            except MCPError as e:
+                return str(e), asked
+
+
+def yaml_blocks(text):
+    """The text with its ```yaml blocks taken out, and the blocks parsed."""
+    parts = text.split("```yaml\n")
+    blocks = [yaml.safe_load(part.split("```", 1)[0]) for part in parts[1:]]
+    return [parts[0]] + [part.split("```", 1)[1] for part in parts[1:]], blocks
+
+
+async def test_windows_golden_image_answers_as_go_does_and_asks_for_the_eula():
+    url = "https://example.com/win.iso"
+    # Without elicitation: the same guide as the Go binary's (the YAML compared parsed), the
+    # same refusals.
+    for arguments in ({"winImageDownloadURL": url, "namespace": "images", "pipelineVersion": "0.25.0"},
+                      {"winImageDownloadURL": url, "windowsVersion": "10"},
+                      {"winImageDownloadURL": "http://example.com/win.iso"},
+                      {"winImageDownloadURL": "https://user:secret@example.com/win.iso"},
+                      {"winImageDownloadURL": url, "pipelineVersion": "1.2"},
+                      {"winImageDownloadURL": url, "windowsVersion": "7"},
+                      {}):
+        ours, _ = await windows_golden_image(SERVER, arguments)
+        go, _ = await windows_golden_image(GO_SERVER, arguments)
+        if isinstance(go, str):
+            assert go == ours, arguments
+            continue
+        assert ours.description == go.description
+        assert [m.role for m in ours.messages] == [m.role for m in go.messages] == ["user", "assistant"]
+        for mine, theirs in zip(ours.messages, go.messages):
+            assert yaml_blocks(mine.content.text) == yaml_blocks(theirs.content.text), arguments
+    fallback, _ = await windows_golden_image(SERVER, {"winImageDownloadURL": url})
+    [run] = yaml_blocks(fallback.messages[0].content.text)[1]
+    assert run["spec"]["params"][1] == {"name": "acceptEula", "value": "false"}
+
+    # With elicitation (which the Go binary fails with this SDK): accept gives the run with the
+    # EULA accepted, decline nothing.
+    accepted, asked = await windows_golden_image(SERVER, {"winImageDownloadURL": url}, "accept")
+    assert asked and "Microsoft End User License Agreement" in asked[0]
+    [message] = accepted.messages
+    assert "The user has accepted the Microsoft EULA." in message.content.text
+    [run] = yaml_blocks(message.content.text)[1]
+    assert run["spec"]["params"][1] == {"name": "acceptEula", "value": "true"}
+    assert run["metadata"] == {"generateName": "windows2k22-installer-run-"}
+    declined, asked = await windows_golden_image(SERVER, {"winImageDownloadURL": url}, "decline")
+    assert len(asked) == 1 and [m.role for m in declined.messages] == ["assistant"]
+    assert "cancelled" in declined.messages[0].content.text and "```yaml" not in declined.messages[0].content.text

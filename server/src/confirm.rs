@@ -88,18 +88,29 @@ impl Confirmer {
     }
 
     async fn ask(&self, message: String) -> Result<(), String> {
-        let peer = self.peer.as_ref().filter(|p| {
-            p.supported_elicitation_modes()
-                .contains(&ElicitationMode::Form)
-        });
-        let Some(peer) = peer else {
-            return match self.rules.fallback {
+        match self.elicit(message.clone()).await {
+            Ok(Consent::Accepted) => Ok(()),
+            Ok(Consent::Declined) => Err(DENIED.to_owned()),
+            Ok(Consent::Unsupported) => match self.rules.fallback {
                 Fallback::Deny => Err(DENIED.to_owned()),
                 Fallback::Allow => {
                     tracing::warn!(%message, "confirmation rules matched but the client does not support elicitation; proceeding (confirmation_fallback = \"allow\")");
                     Ok(())
                 }
-            };
+            },
+            Err(e) => Err(format!("{DENIED}: {e}")),
+        }
+    }
+
+    /// Asks the user `message` (a yes/no form); `Unsupported` when the client cannot be asked,
+    /// `Err` when asking failed.
+    pub async fn elicit(&self, message: String) -> Result<Consent, String> {
+        let peer = self.peer.as_ref().filter(|p| {
+            p.supported_elicitation_modes()
+                .contains(&ElicitationMode::Form)
+        });
+        let Some(peer) = peer else {
+            return Ok(Consent::Unsupported);
         };
         let answer = peer
             .create_elicitation(ElicitRequestParams::FormElicitationParams {
@@ -108,11 +119,20 @@ impl Confirmer {
                 requested_schema: ElicitationSchema::new(std::collections::BTreeMap::new()),
             })
             .await
-            .map_err(|e| format!("{DENIED}: asking the client failed: {e}"))?;
-        match answer.action {
-            ElicitationAction::Accept => Ok(()),
+            .map_err(|e| format!("asking the client failed: {e}"))?;
+        Ok(match answer.action {
+            ElicitationAction::Accept => Consent::Accepted,
             // Decline, cancel, and whatever a later protocol adds.
-            _ => Err(DENIED.to_owned()),
-        }
+            _ => Consent::Declined,
+        })
     }
+}
+
+/// The user's answer to [`Confirmer::elicit`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Consent {
+    Accepted,
+    Declined,
+    /// The client cannot be asked (no form elicitation).
+    Unsupported,
 }

@@ -1,14 +1,16 @@
 //! MCP prompts: the Go server's built-in ones for the toolsets this server serves
-//! (`cluster-health-check` with core, `pipeline-troubleshoot` with tekton, `hco-status` and
-//! `vm-troubleshoot` with kubevirt) and the
+//! (`cluster-health-check` with core, `pipeline-troubleshoot` with tekton, `hco-status`,
+//! `vm-troubleshoot` and `windows-golden-image` with kubevirt) and the
 //! `[[prompts]]` templates of the config, which replace a built-in prompt of the same name.
 //! `prompts/list` is pure; `prompts/get` of a built-in prompt gathers its data from the cluster
-//! (`health.rs`, `pipeline.rs`, `hco.rs`, `vm.rs`).
+//! (`health.rs`, `pipeline.rs`, `hco.rs`, `vm.rs`); `windows-golden-image` asks the user
+//! (`windows.rs`).
 
 mod hco;
 mod health;
 mod pipeline;
 mod vm;
+mod windows;
 
 use std::collections::BTreeMap;
 
@@ -31,9 +33,15 @@ pub enum PromptError {
     Unknown(String),
     #[error("required argument '{0}' is missing")]
     MissingArgument(String),
+    /// A built-in prompt's required argument is missing (Go's words for those).
+    #[error("{0} argument is required")]
+    ArgumentRequired(String),
     /// What the prompt is about is not in the cluster (the message says what).
     #[error("{0}")]
     Unavailable(String),
+    /// An argument's value is refused, or the user could not be asked (the message says why).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// A prompt the server serves: a built-in one or a config template.
@@ -42,6 +50,7 @@ enum Source {
     PipelineTroubleshoot,
     HcoStatus,
     VmTroubleshoot,
+    WindowsGoldenImage,
     Template(PromptConfig),
 }
 
@@ -62,6 +71,7 @@ impl Prompts {
         if config.toolsets.contains(&Toolset::Kubevirt) {
             by_name.insert(hco::NAME.to_owned(), Source::HcoStatus);
             by_name.insert(vm::NAME.to_owned(), Source::VmTroubleshoot);
+            by_name.insert(windows::NAME.to_owned(), Source::WindowsGoldenImage);
         }
         for prompt in &config.go.prompts {
             by_name.insert(prompt.name.clone(), Source::Template(prompt.clone()));
@@ -82,6 +92,7 @@ impl Prompts {
                 Source::PipelineTroubleshoot => pipeline::prompt(),
                 Source::HcoStatus => hco::prompt(),
                 Source::VmTroubleshoot => vm::prompt(),
+                Source::WindowsGoldenImage => windows::prompt(),
                 Source::Template(t) => template_prompt(name, t),
             })
             .collect()
@@ -100,6 +111,7 @@ impl Prompts {
             Some(Source::PipelineTroubleshoot) => pipeline::get(arguments, ctx).await,
             Some(Source::HcoStatus) => hco::get(ctx).await,
             Some(Source::VmTroubleshoot) => vm::get(arguments, ctx).await,
+            Some(Source::WindowsGoldenImage) => windows::get(arguments, ctx).await,
             Some(Source::Template(t)) => render(t, arguments),
         }
     }
@@ -181,12 +193,12 @@ pub(super) async fn go_events(
         .collect())
 }
 
-/// A required argument's value; missing or empty, an error naming it.
+/// A built-in prompt's required argument; missing or empty, an error naming it.
 pub(super) fn required(arguments: &Map<String, Value>, key: &str) -> Result<String, PromptError> {
     argument(arguments, key)
         .filter(|v| !v.is_empty())
         .map(std::borrow::Cow::into_owned)
-        .ok_or_else(|| PromptError::MissingArgument(key.to_owned()))
+        .ok_or_else(|| PromptError::ArgumentRequired(key.to_owned()))
 }
 
 /// The `_meta` of a prompt that declares the RBAC it needs, as the Go server sends it.
@@ -297,7 +309,12 @@ mod tests {
         assert!(prompts("toolsets = [\"config\"]").is_empty());
         assert_eq!(
             names(&prompts("toolsets = [\"tekton\", \"kubevirt\"]")),
-            ["hco-status", "pipeline-troubleshoot", "vm-troubleshoot"]
+            [
+                "hco-status",
+                "pipeline-troubleshoot",
+                "vm-troubleshoot",
+                "windows-golden-image"
+            ]
         );
     }
 
