@@ -283,6 +283,21 @@ def yaml_blocks(text):
     return [parts[0]] + [part.split("```", 1)[1] for part in parts[1:]], blocks
 
 
+async def listed_prompts(command):
+    """`prompts/list` of `command` with the kubevirt toolset, over stdio, as plain data."""
+    params = StdioServerParameters(command=str(command), args=list(KUBEVIRT), env=dict(os.environ))
+    async with stdio_client(params, errlog=open(os.devnull, "w")) as (read, write):
+        async with ClientSession(read, write) as s:
+            await s.initialize()
+            return [p.model_dump(by_alias=True, exclude_none=True) for p in (await s.list_prompts()).prompts]
+
+
+async def test_the_kubevirt_prompts_are_listed_as_the_go_binary_lists_them():
+    ours, go = await listed_prompts(SERVER), await listed_prompts(GO_SERVER)
+    assert [p["name"] for p in ours] == ["hco-status", "vm-troubleshoot", "windows-golden-image"]
+    assert ours == go
+
+
 async def test_windows_golden_image_answers_as_go_does_and_asks_for_the_eula():
     url = "https://example.com/win.iso"
     # Without elicitation: the same guide as the Go binary's (the YAML compared parsed), the
