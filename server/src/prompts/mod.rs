@@ -140,7 +140,7 @@ pub(super) fn block(value: &Value) -> String {
 }
 
 /// An event as the Go server's `EventsList` renders it (its keys, its timestamp choice).
-pub(super) fn go_event(event: &Event) -> Value {
+fn go_event(event: &Event) -> Value {
     let involved = &event.involved_object;
     let timestamp = event
         .event_time
