@@ -129,7 +129,7 @@ impl Confirmer {
 }
 
 /// The user's answer to [`Confirmer::elicit`].
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Consent {
     Accepted,
     Declined,

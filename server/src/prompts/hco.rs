@@ -5,11 +5,12 @@
 //! message. Without a HyperConverged resource the prompt is an error, as in Go. Does I/O
 //! against the apiserver.
 
+use k8s_openapi::api::core::v1::Event;
 use kube::api::{DynamicObject, ListParams};
-use rmcp::model::{GetPromptResult, Prompt, PromptMessage, Role};
+use rmcp::model::{GetPromptResult, Prompt};
 use serde_json::Value;
 
-use super::{PromptError, api, block, go_events, rbac_meta};
+use super::{PromptError, api, block, events_section, guide, rbac_meta};
 use crate::cluster::kube_message;
 use crate::tools::ToolContext;
 
@@ -95,18 +96,16 @@ async fn component(
 }
 
 async fn warning_events(ctx: &ToolContext, namespace: &str) -> String {
-    let warnings = match go_events(ctx, namespace, |e| e.type_.as_deref() == Some("Warning")).await
-    {
-        Ok(warnings) => warnings,
-        Err(e) => return format!("### Events\n\n*Error listing events: {e}*"),
-    };
-    if warnings.is_empty() {
-        return "### Events\n\n*No warning events found in the HCO namespace*".into();
-    }
-    format!(
-        "### Warning Events in {namespace} namespace\n\n{}",
-        block(&Value::Array(warnings))
+    let warning = |e: &Event| e.type_.as_deref() == Some("Warning");
+    let heading = format!("Warning Events in {namespace} namespace");
+    events_section(
+        ctx,
+        namespace,
+        warning,
+        &heading,
+        "No warning events found in the HCO namespace",
     )
+    .await
 }
 
 /// The cluster's first HyperConverged, or why there is none (Go's words).
@@ -222,14 +221,11 @@ Use this report to understand the current state of the HyperConverged Cluster Op
 4. **Warnings**: Are there any Warning events or TaintedConfiguration conditions?\n\
 5. **Versions**: What versions are installed for each component?\n"
     );
-    Ok(GetPromptResult::new(vec![
-        PromptMessage::new_text(Role::User, text),
-        PromptMessage::new_text(
-            Role::Assistant,
-            "I'll analyze the HyperConverged Cluster Operator status report to assess the overall health and configuration.",
-        ),
-    ])
-    .with_description("HyperConverged status report generated"))
+    Ok(guide(
+        text,
+        "I'll analyze the HyperConverged Cluster Operator status report to assess the overall health and configuration.",
+        "HyperConverged status report generated",
+    ))
 }
 
 #[cfg(test)]

@@ -11,11 +11,11 @@ use k8s_openapi::jiff::{Timestamp, ToSpan as _};
 use kube::api::{Api, ListParams};
 use kube::core::NamespaceResourceScope;
 use kube::{Client, Resource};
-use rmcp::model::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role};
+use rmcp::model::{GetPromptResult, Prompt, PromptArgument};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::{argument, rbac_meta};
+use super::{argument, guide, rbac_meta};
 use crate::tools::ToolContext;
 
 pub const NAME: &str = "cluster-health-check";
@@ -274,12 +274,9 @@ pub async fn get(arguments: &Map<String, Value>, ctx: &ToolContext) -> GetPrompt
         }
     }
     out.push_str("**Please analyze the above diagnostic data and provide your comprehensive health assessment.**\n");
-    GetPromptResult::new(vec![
-        PromptMessage::new_text(Role::User, out),
-        PromptMessage::new_text(
-            Role::Assistant,
-            "I'll analyze the cluster health diagnostic data and provide a comprehensive assessment.",
-        ),
-    ])
-    .with_description("Cluster health diagnostic data gathered successfully")
+    guide(
+        out,
+        "I'll analyze the cluster health diagnostic data and provide a comprehensive assessment.",
+        "Cluster health diagnostic data gathered successfully",
+    )
 }

@@ -173,24 +173,45 @@ fn go_event(event: &Event) -> Value {
     })
 }
 
-/// The events of `namespace` that `keep` keeps, in the Go server's form, as the caller; `Err`
-/// says why they could not be listed.
-pub(super) async fn go_events(
+/// The events of `namespace` that `keep` keeps, in the Go server's form, as the caller, as a
+/// section: under `heading`, or `### Events` saying `none` or why they could not be listed.
+pub(super) async fn events_section(
     ctx: &ToolContext,
     namespace: &str,
     keep: impl Fn(&Event) -> bool,
-) -> Result<Vec<Value>, String> {
-    let target = ctx.target().await.map_err(|e| e.to_string())?;
-    let events = Api::<Event>::namespaced(target.client.clone(), namespace)
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| crate::cluster::kube_message(&e))?;
-    Ok(events
-        .items
-        .iter()
-        .filter(|e| keep(e))
-        .map(go_event)
-        .collect())
+    heading: &str,
+    none: &str,
+) -> String {
+    let listed = match ctx.target().await {
+        Ok(target) => Api::<Event>::namespaced(target.client.clone(), namespace)
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| crate::cluster::kube_message(&e)),
+        Err(e) => Err(e.to_string()),
+    };
+    let events: Vec<Value> = match listed {
+        Ok(list) => list
+            .items
+            .iter()
+            .filter(|e| keep(e))
+            .map(go_event)
+            .collect(),
+        Err(e) => return format!("### Events\n\n*Error listing events: {e}*"),
+    };
+    if events.is_empty() {
+        return format!("### Events\n\n*{none}*");
+    }
+    format!("### {heading}\n\n{}", block(&Value::Array(events)))
+}
+
+/// A built-in prompt's answer, shaped as Go's are: the gathered text as the user's message,
+/// the assistant's opening line, and a description.
+pub(super) fn guide(text: String, assistant: &str, description: &str) -> GetPromptResult {
+    GetPromptResult::new(vec![
+        PromptMessage::new_text(Role::User, text),
+        PromptMessage::new_text(Role::Assistant, assistant),
+    ])
+    .with_description(description)
 }
 
 /// A built-in prompt's required argument; missing or empty, an error naming it.

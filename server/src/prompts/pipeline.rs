@@ -9,10 +9,10 @@ use std::fmt::Write as _;
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
-use rmcp::model::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role};
+use rmcp::model::{GetPromptResult, Prompt, PromptArgument};
 use serde_json::{Map, Value};
 
-use super::{PromptError, api, block, rbac_meta, required};
+use super::{PromptError, api, block, guide, rbac_meta, required};
 use crate::tools::{ToolContext, tekton_logs};
 
 pub const NAME: &str = "pipeline-troubleshoot";
@@ -280,12 +280,9 @@ Analyze the collected data and use these exact section headings in the response:
 ## Fix Suggestions\n\nRecommend only fixes supported by the collected evidence. Common actions include correcting missing Pipeline or Task references, invalid parameters or workspaces, image pull failures, insufficient permissions or resources, and timeout or cancellation settings.\n",
         Timestamp::now()
     );
-    Ok(GetPromptResult::new(vec![
-        PromptMessage::new_text(Role::User, text),
-        PromptMessage::new_text(
-            Role::Assistant,
-            "I'll analyze the collected Tekton data to identify the PipelineRun issue.",
-        ),
-    ])
-    .with_description("PipelineRun troubleshooting data gathered successfully"))
+    Ok(guide(
+        text,
+        "I'll analyze the collected Tekton data to identify the PipelineRun issue.",
+        "PipelineRun troubleshooting data gathered successfully",
+    ))
 }

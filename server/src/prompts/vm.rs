@@ -6,12 +6,12 @@
 
 use std::fmt::Write as _;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams, LogParams};
-use rmcp::model::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role};
+use rmcp::model::{GetPromptResult, Prompt, PromptArgument};
 use serde_json::{Map, Value};
 
-use super::{PromptError, api, block, go_events, rbac_meta, required};
+use super::{PromptError, api, block, events_section, guide, rbac_meta, required};
 use crate::cluster::kube_message;
 use crate::tools::{ToolContext, container_log, without_cloud_init_bodies};
 
@@ -164,26 +164,23 @@ async fn launcher(ctx: &ToolContext, ns: &str, name: &str) -> (String, String) {
 /// The events of the VM and its instance, and of objects named after it (its pods).
 async fn events(ctx: &ToolContext, ns: &str, vm: &str) -> String {
     let (own, launcher) = (format!("{vm}-"), format!("virt-launcher-{vm}"));
-    let related = go_events(ctx, ns, |e| {
+    let related = |e: &Event| {
         let object = &e.involved_object;
         let name = object.name.as_deref().unwrap_or_default();
         let kind = object.kind.as_deref().unwrap_or_default();
         (name == vm && matches!(kind, "VirtualMachine" | "VirtualMachineInstance"))
             || name.starts_with(&own)
             || name.starts_with(&launcher)
-    })
-    .await;
-    let related = match related {
-        Ok(related) => related,
-        Err(e) => return format!("### Events\n\n*Error listing events: {e}*"),
     };
-    if related.is_empty() {
-        return "### Events\n\n*No events found related to this VM*".into();
-    }
-    format!(
-        "### Events (related to {vm})\n\n{}",
-        block(&Value::Array(related))
+    let heading = format!("Events (related to {vm})");
+    events_section(
+        ctx,
+        ns,
+        related,
+        &heading,
+        "No events found related to this VM",
     )
+    .await
 }
 
 pub async fn get(
@@ -253,12 +250,9 @@ Use the available Kubernetes tools to apply fixes (create resources, update conf
 - **Action Taken:** What was done to fix the issue (or \"None\" if no fix was needed/possible)\n\
 - **Result:** Whether the fix was successful or further action is needed\n"
     );
-    Ok(GetPromptResult::new(vec![
-        PromptMessage::new_text(Role::User, text),
-        PromptMessage::new_text(
-            Role::Assistant,
-            "I'll analyze the collected data to diagnose the VirtualMachine issues systematically.",
-        ),
-    ])
-    .with_description("VirtualMachine troubleshooting guide generated"))
+    Ok(guide(
+        text,
+        "I'll analyze the collected data to diagnose the VirtualMachine issues systematically.",
+        "VirtualMachine troubleshooting guide generated",
+    ))
 }

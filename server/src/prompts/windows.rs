@@ -8,7 +8,7 @@
 use rmcp::model::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role};
 use serde_json::{Map, Value, json};
 
-use super::{PromptError, argument, rbac_meta, required};
+use super::{PromptError, argument, guide, rbac_meta, required};
 use crate::confirm::Consent;
 use crate::tools::ToolContext;
 use crate::tools::output::yaml;
@@ -197,14 +197,11 @@ Before proceeding, you **MUST** ask the user whether they accept the Microsoft E
 ### Step 3: Monitor Progress\n\n{MONITOR}\n---\n\n## Prerequisites\n\n\
 - KubeVirt\n- Tekton Pipelines\n- Both `kubevirt` and `tekton` toolsets must be enabled\n"
     );
-    GetPromptResult::new(vec![
-        PromptMessage::new_text(Role::User, text),
-        PromptMessage::new_text(
-            Role::Assistant,
-            "I'll help you create a Windows golden image. Before proceeding, I need to ask about the Microsoft EULA acceptance. Let me start with Step 1.",
-        ),
-    ])
-    .with_description("Windows golden image creation guide generated")
+    guide(
+        text,
+        "I'll help you create a Windows golden image. Before proceeding, I need to ask about the Microsoft EULA acceptance. Let me start with Step 1.",
+        "Windows golden image creation guide generated",
+    )
 }
 
 pub async fn get(
