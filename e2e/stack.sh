@@ -9,11 +9,12 @@
 #
 # Parts: etcd, kube-apiserver, kube-controller-manager (no node-lifecycle controller), a Node
 # object with a kubelet API for the pod runner's pods (e2e/stack/kubelet: containerLogs, exec,
-# stats/summary, metrics/resource, node logs), metrics-server behind the aggregation layer
-# (metrics.k8s.io), the OpenTelemetry Collector (OTLP gRPC + HTTP -> JSON lines),
-# prometheus-operator with its CRDs and a Prometheus CR, Prometheus 3 running the config
-# prometheus-operator generated, and an OCI registry (the distribution registry) on
-# 127.0.0.1:5000 from which the pod runner pulls the images e2e/images.sh --push pushes.
+# stats/summary, metrics/resource, node logs), metrics-server and virt-template's API server
+# behind the aggregation layer (metrics.k8s.io, subresources.template.kubevirt.io), the
+# OpenTelemetry Collector (OTLP gRPC + HTTP -> JSON lines), prometheus-operator with its CRDs
+# and a Prometheus CR, Prometheus 3 running the config prometheus-operator generated, and an OCI
+# registry (the distribution registry) on 127.0.0.1:5000 from which the pod runner pulls the
+# images e2e/images.sh --push pushes.
 # Everything runs in one network namespace (`unshare --user --net --pid`, every uid mapped to
 # itself when run as root so that pods run as their image's USER; only root otherwise): the
 # node's address is 10.244.0.1 (on the namespace's loopback), the apiserver and the collector
@@ -28,8 +29,8 @@ e2e_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 stack_dir=${KMCP_STACK_DIR:-$e2e_dir/.stack}
 # shellcheck source=stack/paths.sh
 source "$e2e_dir/stack/paths.sh"
-# shellcheck source=stack/metrics-server.sh
-source "$e2e_dir/stack/metrics-server.sh"
+# shellcheck source=stack/aggregated.sh
+source "$e2e_dir/stack/aggregated.sh"
 
 k8s_bin="$kubernetes_dir/bin"
 etcd_bin="$etcd_dir/bin"
@@ -48,6 +49,7 @@ prometheus_port=9090
 promop_port=8085
 kubelet_port=10250
 metrics_server_port=4443
+virt_template_port=4444
 registry_port=5000
 node_name=e2e-node
 # What a workload needs (Deployments to Pods, Services to Endpoints and EndpointSlices, tokens,
@@ -125,6 +127,14 @@ extendedKeyUsage=clientAuth"
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
 subjectAltName=DNS:metrics-server.kube-system.svc,IP:$node_ip"
+    leaf virt-template-apiserver "/CN=virt-template" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:virt-template.kube-system.svc,IP:$node_ip"
+    # virt-template's API server's own user: not an admin (aggregated.sh gives it upstream's role).
+    leaf virt-template "/CN=virt-template-apiserver" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
     leaf kcm "/CN=system:kube-controller-manager" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
@@ -139,6 +149,7 @@ extendedKeyUsage=clientAuth"
   write_kubeconfig admin
   write_kubeconfig kcm
   write_kubeconfig audited
+  write_kubeconfig virt-template
 }
 
 write_kubeconfig() {
@@ -365,7 +376,7 @@ init_inside() {
   ip addr add "$node_ip/32" dev lo
   mkdir -p "$stack_dir/logs" "$stack_dir/pids" "$stack_dir/pod-ips"
   local t0=$SECONDS part
-  for part in gen_pki start_kubelet start_etcd start_apiserver start_controller_manager create_node start_metrics_server start_collector \
+  for part in gen_pki start_kubelet start_etcd start_apiserver start_controller_manager create_node start_metrics_server start_virt_template start_collector \
     start_prometheus_operator start_prometheus start_registry write_env; do
     local s=$SECONDS
     if ! ( "$part" ); then
@@ -422,7 +433,8 @@ cmd_up() {
   cmd_down quiet
   local b
   for b in "$k8s_bin/kube-apiserver" "$etcd_bin/etcd" "$otelcol_bin/otelcol" "$prom_bin/prometheus" \
-    "$promop_dir/bin/prometheus-operator" "$kubelet_api_dir/bin/kubelet-api" "$metrics_server_dir/bin/metrics-server" "$registry_dir/bin/registry"; do
+    "$promop_dir/bin/prometheus-operator" "$kubelet_api_dir/bin/kubelet-api" "$metrics_server_dir/bin/metrics-server" "$registry_dir/bin/registry" \
+    "$virt_template_dir/bin/virt-template-apiserver"; do
     [[ -x "$b" ]] || die "missing $b: run e2e/stack/install.sh first"
   done
   rm -rf "$stack_dir"
@@ -488,7 +500,7 @@ cmd_status() {
   fi
   echo "stack: up (namespace pid $pid, env $stack_dir/env)"
   local part
-  for part in kubelet etcd kube-apiserver kube-controller-manager metrics-server otelcol prometheus-operator prometheus prometheus-reloader registry; do
+  for part in kubelet etcd kube-apiserver kube-controller-manager metrics-server virt-template otelcol prometheus-operator prometheus prometheus-reloader registry; do
     local p state=down
     p=$(cat "$stack_dir/pids/$part" 2>/dev/null || echo "")
     # Pids are the namespace's own: look them up from inside.

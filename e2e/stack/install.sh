@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds every real component the tests run, from the package registries only (Go module proxy,
-# PyPI, npm), into ${XDG_CACHE_HOME:-~/.cache}/kubernetes-mcp/<component>-<version>/.
+# PyPI, npm, Debian) and, for the modules no registry serves, source kept in this repository
+# (virt-template/), into ${XDG_CACHE_HOME:-~/.cache}/kubernetes-mcp/<component>-<version>/.
 # A component whose directory holds a `.done` marker is skipped, so a warm run takes seconds.
 #
 #   e2e/stack/install.sh            # everything
@@ -247,6 +248,18 @@ build_metrics_server() {
       -o "$out/bin/metrics-server" "$mod/cmd/metrics-server")
 }
 
+# virt-template's aggregated API server (subresources.template.kubevirt.io: a VirtualMachineTemplate's
+# `process` and `create`), what vm_create_from_template calls. Its kubevirt.io modules are not on
+# the proxy: their source is a snapshot in this repository (virt-template/src.tar.gz, written by
+# virt-template/snapshot.sh); the rest comes from the proxy at upstream's go.sum versions.
+build_virt_template() {
+  local src
+  src=$(scratch "virt-template-$VIRT_TEMPLATE_COMMIT")
+  tar -xzf "$here/virt-template/src.tar.gz" -C "$src"
+  (cd "$src" && GOWORK=off GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -ldflags "-s -w" \
+    -o "$out/bin/virt-template-apiserver" ./cmd/apiserver)
+}
+
 install_python() {
   python3 -m venv "$out/venv"
   "$out/venv/bin/pip" install --quiet \
@@ -299,11 +312,12 @@ declare -A steps=(
   [kstatus]="$kstatus_dir build_kstatus"
   [kubelet-api]="$kubelet_api_dir build_kubelet_api"
   [metrics-server]="$metrics_server_dir build_metrics_server"
+  [virt-template]="$virt_template_dir build_virt_template"
   [python]="$python_dir install_python"
   [node]="$node_dir install_node"
   [cargo-tools]="$cargo_tools_dir install_cargo_tools"
 )
-order=(etcd kubernetes otelcol python node prometheus prometheus-operator helm kstatus kubelet-api metrics-server registry cargo-tools)
+order=(etcd kubernetes otelcol python node prometheus prometheus-operator helm kstatus kubelet-api metrics-server virt-template registry cargo-tools)
 
 wanted=("$@")
 [[ ${#wanted[@]} -gt 0 ]] || wanted=("${order[@]}")

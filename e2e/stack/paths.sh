@@ -13,6 +13,7 @@ metrics_server_dir="$cache_root/metrics-server-$METRICS_SERVER_VERSION"
 registry_dir="$cache_root/registry-$DISTRIBUTION_VERSION"
 # Keyed by the library's version and by the program's own source, which lives in this repository.
 kstatus_dir="$cache_root/kstatus-$CLI_UTILS_VERSION-$(sha256sum "$(dirname "${BASH_SOURCE[0]}")/kstatus/main.go" | cut -c1-8)"
+virt_template_dir="$cache_root/virt-template-${VIRT_TEMPLATE_COMMIT:0:12}-$(sha256sum "$(dirname "${BASH_SOURCE[0]}")/virt-template/src.tar.gz" | cut -c1-8)"
 kubelet_api_dir="$cache_root/kubelet-api-$KUBERNETES_STAGING_VERSION-$(cat "$(dirname "${BASH_SOURCE[0]}")"/kubelet/*.go | sha256sum | cut -c1-8)"
 python_dir="$cache_root/python-mcp$PYTHON_MCP_VERSION-otel$PYTHON_OTEL_VERSION-promclient$PYTHON_PROMETHEUS_CLIENT_VERSION-pytest$PYTHON_PYTEST_VERSION-yaml$PYTHON_PYYAML_VERSION"
 cargo_tools_dir="$cache_root/cargo-deny$CARGO_DENY_VERSION-cyclonedx$CARGO_CYCLONEDX_VERSION"

@@ -5,7 +5,9 @@ nothing is refused with the apiserver's message. The rules are built from the se
 tools/list, so a declaration and a tool that drift apart fail here.
 
 pods_top and nodes_top read metrics.k8s.io from the stack's metrics-server, through the
-aggregation layer, which checks the caller's RBAC as for any other API. projects_list has no
+aggregation layer, which checks the caller's RBAC as for any other API;
+vm_create_from_template calls virt-template's API server there, which checks it again by
+SubjectAccessReview and makes the VM as its own user. projects_list has no
 OpenShift to run against: a cluster-scoped CustomResourceDefinition stands in for
 projects.project.openshift.io/v1 (OpenShift serves Projects from its own apiserver, not a CRD);
 the tool only lists them, and finds the kind by discovery, which the CRD satisfies."""
@@ -151,6 +153,7 @@ CRD_CASES = {
     "tekton_pipelinerun_logs": lambda ns: {"namespace": ns, "name": "build-1"},
     "vm_create": lambda ns: {"namespace": ns, "name": "made"},
     "vm_clone": lambda ns: {"namespace": ns, "name": "web", "targetName": "copy"},
+    "vm_create_from_template": lambda ns: {"namespace": ns, "template_name": "small", "parameters": {"NAME": "made"}},
     "vm_lifecycle": lambda ns: {"namespace": ns, "name": "web", "action": "start"},
     "vm_troubleshoot": lambda ns: {"namespace": ns, "name": "web"},
 }
@@ -164,7 +167,7 @@ TOOLSETS = ("--toolsets", "core,config,helm,tekton,kubevirt")
 
 def tekton_and_kubevirt_objects(namespace):
     """A Pipeline, a Task, a run of each (the TaskRun's status naming the `talker` pod, as Tekton
-    would) and a VirtualMachine for the tekton and kubevirt cases."""
+    would), a VirtualMachine and a VirtualMachineTemplate for the tekton and kubevirt cases."""
     install_crds()
     step = {"steps": [{"name": "run", "image": "registry.invalid/run:1", "script": "run"}]}
     create({"apiVersion": "tekton.dev/v1", "kind": "Pipeline", "metadata": {"name": "build", "namespace": namespace},
@@ -179,6 +182,11 @@ def tekton_and_kubevirt_objects(namespace):
     set_status("taskrun", namespace, "lint-1", {"podName": "talker", "steps": [{"name": "run", "container": "main"}]})
     create({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": {"name": "web", "namespace": namespace},
             "spec": {"runStrategy": "Halted", "template": {"spec": {"domain": {"devices": {}, "memory": {"guest": "1Gi"}}}}}})
+    create({"apiVersion": "template.kubevirt.io/v1beta1", "kind": "VirtualMachineTemplate",
+            "metadata": {"name": "small", "namespace": namespace},
+            "spec": {"parameters": [{"name": "NAME", "required": True}], "virtualMachine": {
+                "metadata": {"name": "${NAME}"},
+                "spec": {"runStrategy": "Halted", "template": {"spec": {"domain": {"devices": {}, "memory": {"guest": "1Gi"}}}}}}}})
 
 
 @pytest.mark.parametrize("tool", sorted(CASES))

@@ -339,16 +339,22 @@ pub async fn get_raw(
     raw_text(ctx, touches, http::Request::get(path), Vec::new(), action).await
 }
 
-/// PUT of an empty JSON object to a raw apiserver path (a KubeVirt subresource such as `pause`),
-/// after checking the kinds it `touches` against the deny-list.
-pub async fn put_raw(
+/// A JSON `body` sent with `method` to a raw apiserver path (a KubeVirt subresource such as
+/// `pause`, virt-template's `create`), after checking the kinds it `touches` against the
+/// deny-list.
+pub async fn send_raw(
     ctx: &ToolContext,
     touches: &[GroupVersionKind],
+    method: http::Method,
     path: &str,
+    body: &serde_json::Value,
     action: &str,
 ) -> Result<String, ToolError> {
-    let put = http::Request::put(path).header(http::header::CONTENT_TYPE, "application/json");
-    raw_text(ctx, touches, put, b"{}".to_vec(), action).await
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::CONTENT_TYPE, "application/json");
+    raw_text(ctx, touches, request, body.to_string().into_bytes(), action).await
 }
 
 /// The answer, as text, to the request `builder` makes with `body`.

@@ -1,10 +1,12 @@
 //! The `kubevirt` toolset: create, clone, start, stop and restart VirtualMachines, read what a
 //! running VM's guest agent reports, and gather a troubleshooting report, all through KubeVirt's
 //! objects on the apiserver, as the Go server does (KubeVirt's controllers do the running).
-//! `vm_create` is `kubevirt/create.rs`, `vm_troubleshoot` `kubevirt/troubleshoot.rs`. Does I/O
+//! `vm_create` is `kubevirt/create.rs`, `vm_create_from_template` `kubevirt/template.rs`,
+//! `vm_troubleshoot` `kubevirt/troubleshoot.rs`. Does I/O
 //! against the apiserver.
 
 mod create;
+mod template;
 mod troubleshoot;
 
 pub use troubleshoot::without_cloud_init_bodies;
@@ -16,7 +18,7 @@ use kube::core::GroupVersionKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::kube::{custom, get_raw, put_raw};
+use super::kube::{custom, get_raw, send_raw};
 use super::output::yaml;
 use super::{Arguments, Hints, ToolContext, ToolError, ToolSpec};
 
@@ -66,6 +68,7 @@ pub fn tools() -> Vec<ToolSpec> {
             handler: |ctx, args| Box::pin(vm_clone(ctx, args)),
         },
         create::tool(closed(false, true, true)),
+        template::tool(closed(false, true, false)),
         ToolSpec {
             name: "vm_guest_info",
             toolset: Toolset::Kubevirt,
@@ -248,7 +251,15 @@ async fn pause(ctx: &ToolContext, a: &LifecycleArgs) -> Result<String, ToolError
         "{} VirtualMachineInstance {}/{}",
         a.action, a.namespace, a.name
     );
-    put_raw(ctx, &[VMI.gvk()], &path, &action).await?;
+    send_raw(
+        ctx,
+        &[VMI.gvk()],
+        http::Method::PUT,
+        &path,
+        &json!({}),
+        &action,
+    )
+    .await?;
     let vm = VM
         .api(ctx, &a.namespace)
         .await?

@@ -355,8 +355,6 @@ fn pod_issues(pod: &Pod) -> Vec<Issue> {
     issues
 }
 
-/// A volume with its cloud-init user and network data replaced by a note: they may hold
-/// passwords and keys.
 /// A volume with its cloud-init bodies replaced: they may hold passwords and keys.
 pub fn without_cloud_init_bodies(volume: &Value) -> Value {
     let mut volume = volume.clone();
