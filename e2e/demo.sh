@@ -13,7 +13,8 @@ port=${DEMO_PORT:-18080}
 step() { printf '== [%s] %s\n' "$(date +%T)" "$*"; }
 
 step "building the test components (cached in ~/.cache/kubernetes-mcp) and the two programs"
-e2e/stack/install.sh etcd kubernetes otelcol prometheus prometheus-operator python kubelet-api registry
+read -ra components <<<"$(source e2e/stack/paths.sh && echo "${stack_components[@]}")"
+e2e/stack/install.sh "${components[@]}" python
 cargo build --locked -p kubernetes-mcp-server -p kubernetes-mcp-operator
 e2e/images.sh --debug
 

@@ -2,6 +2,8 @@
 # shellcheck shell=bash
 # shellcheck source=versions.env
 source "$(dirname "${BASH_SOURCE[0]}")/versions.env"
+# The components e2e/stack.sh starts (install.sh names), for scripts that install only those.
+stack_components=(etcd kubernetes otelcol prometheus prometheus-operator kubelet-api metrics-server virt-template registry)
 cache_root=${KMCP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubernetes-mcp}
 kubernetes_dir="$cache_root/kubernetes-$KUBERNETES_VERSION"
 etcd_dir="$cache_root/etcd-$ETCD_VERSION"
