@@ -26,7 +26,7 @@ const fn tool(name: &'static str, toolset: Toolset, read_only: bool, destructive
 }
 
 /// Every tool of the server image this operator version ships with.
-const TOOLS: [Tool; 34] = [
+const TOOLS: [Tool; 35] = [
     tool("configuration_view", Toolset::Config, true, false),
     tool("events_list", Toolset::Core, true, false),
     tool("helm_install", Toolset::Helm, false, false),
@@ -58,6 +58,7 @@ const TOOLS: [Tool; 34] = [
     tool("tekton_taskrun_restart", Toolset::Tekton, false, false),
     tool("vm_clone", Toolset::Kubevirt, false, true),
     tool("vm_create", Toolset::Kubevirt, false, true),
+    tool("vm_create_from_template", Toolset::Kubevirt, false, true),
     tool("vm_guest_info", Toolset::Kubevirt, true, false),
     tool("vm_lifecycle", Toolset::Kubevirt, false, true),
     tool("vm_troubleshoot", Toolset::Kubevirt, true, false),
