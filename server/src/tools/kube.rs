@@ -423,23 +423,38 @@ pub async fn metrics_api(
     path: &str,
     action: &str,
 ) -> Result<Value, ToolError> {
-    let text = match get_raw(ctx, touches, path, action).await {
+    let text = unless_not_served(
+        get_raw(ctx, touches, path, action).await,
+        action,
+        |status| {
+            format!(
+                "the metrics API (metrics.k8s.io) is not available in this cluster; install metrics-server ({status})"
+            )
+        },
+    )?;
+    metrics_body(&text).map_err(|message| ToolError::Failed {
+        action: action.to_owned(),
+        message,
+    })
+}
+
+/// `result`, but a 404 from the apiserver (an aggregated API nobody registered) becomes a
+/// failure whose message, made by `hint` from the apiserver's, says what to install.
+pub fn unless_not_served<T>(
+    result: Result<T, ToolError>,
+    action: &str,
+    hint: impl FnOnce(&str) -> String,
+) -> Result<T, ToolError> {
+    match result {
         Err(ToolError::Api {
             source: kube::Error::Api(status),
             ..
         }) if status.code == 404 => Err(ToolError::Failed {
             action: action.to_owned(),
-            message: format!(
-                "the metrics API (metrics.k8s.io) is not available in this cluster; install metrics-server ({})",
-                status.message
-            ),
+            message: hint(&status.message),
         }),
         other => other,
-    }?;
-    metrics_body(&text).map_err(|message| ToolError::Failed {
-        action: action.to_owned(),
-        message,
-    })
+    }
 }
 
 /// The metrics API's answer as JSON, if it is a `…Metrics` object or list; else why not, with

@@ -10,7 +10,7 @@ use kube::core::GroupVersionKind;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::super::kube::send_raw;
+use super::super::kube::{send_raw, unless_not_served};
 use super::super::output::yaml;
 use super::super::{Arguments, Hints, ToolContext, ToolError, ToolSpec};
 use super::{VM, without_cloud_init_bodies};
@@ -116,7 +116,7 @@ async fn vm_create_from_template(ctx: &ToolContext, args: Arguments) -> Result<S
     let template =
         GroupVersionKind::gvk("template.kubevirt.io", "v1beta1", "VirtualMachineTemplate");
     let touches = [template, VM.gvk()];
-    let body = match send_raw(
+    let sent = send_raw(
         ctx,
         &touches,
         http::Method::POST,
@@ -124,20 +124,12 @@ async fn vm_create_from_template(ctx: &ToolContext, args: Arguments) -> Result<S
         &create_options(&parameters),
         &action,
     )
-    .await
-    {
-        Err(ToolError::Api {
-            source: kube::Error::Api(status),
-            ..
-        }) if status.code == 404 => Err(ToolError::Failed {
-            action,
-            message: format!(
-                "the cluster does not serve virt-template's API ({SUBRESOURCES}); install virt-template ({})",
-                status.message
-            ),
-        }),
-        other => other,
-    }?;
+    .await;
+    let body = unless_not_served(sent, &action, |status| {
+        format!(
+            "the cluster does not serve virt-template's API ({SUBRESOURCES}); install virt-template ({status})"
+        )
+    })?;
     let processed: Value = serde_json::from_str(&body).map_err(|e| ToolError::Failed {
         action: "read the created VirtualMachine".into(),
         message: e.to_string(),
