@@ -225,6 +225,8 @@ EOF
 start_controller_manager() {
   local p="$stack_dir/pki"
   # No node-lifecycle controller: nothing heartbeats the Node, and it must stay Ready.
+  # KMCP_KCM_QPS raises its client's rate limit (default 20 requests/s, burst 30, per
+  # controller), which is what paces 1,000 new Deployments in e2e/bench/reconcile_rate.py.
   start kube-controller-manager "$k8s_bin/kube-controller-manager" \
     --kubeconfig="$p/kcm.kubeconfig" --authentication-kubeconfig="$p/kcm.kubeconfig" \
     --authorization-kubeconfig="$p/kcm.kubeconfig" --bind-address=127.0.0.1 --secure-port=0 \
@@ -232,7 +234,7 @@ start_controller_manager() {
     --service-account-private-key-file="$p/sa.key" --root-ca-file="$p/ca.crt" \
     --cluster-signing-cert-file="$p/ca.crt" --cluster-signing-key-file="$p/ca.key" \
     --controllers="$kcm_controllers" \
-    --cluster-name=e2e
+    --cluster-name=e2e ${KMCP_KCM_QPS:+--kube-api-qps="$KMCP_KCM_QPS" --kube-api-burst="$KMCP_KCM_QPS"}
   wait_for kube-controller-manager "$stack_dir/logs/kube-controller-manager.log" 60 \
     kubectl get serviceaccount default -n default
 }

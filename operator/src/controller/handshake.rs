@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::Context;
 use super::apply::list_pods;
 use super::error::ReconcileError;
-use super::progress::{Progress, pod_selector};
+use super::progress::Progress;
 use crate::validate::{AuthPlan, SERVER_PORT, ValidatedMcpServer, missing_tools};
 
 /// The whole handshake, every request included.
@@ -73,7 +73,7 @@ pub async fn handshake(
     {
         return Ok(answer);
     }
-    let pods = list_pods(&ctx.client, &v.namespace, &pod_selector(deployment)).await?;
+    let pods = list_pods(&ctx.client, deployment).await?;
     let Some((pod, ip)) = ready_pod(&pods) else {
         return Ok(Handshake::Failed("no ready pod to ask".into()));
     };

@@ -23,7 +23,7 @@ use super::apply::{
 use super::error::{ReconcileError, is_not_found};
 use super::events::Events;
 use super::handshake::{Handshake, handshake};
-use super::progress::{HANDSHAKE_FAILED, Progress, pod_selector, rollout, with_pods};
+use super::progress::{HANDSHAKE_FAILED, Progress, rollout, with_pods};
 use super::status::{changes, degraded, is_ready, next_check, status};
 use crate::api::McpServer;
 use crate::desired::children;
@@ -221,12 +221,7 @@ async fn apply_live(
     // how the rollout stands; the pods are read only while it is not done (none at rest)
     let mut progress = rollout(&deployment);
     if matches!(progress, Progress::Rolling { .. }) {
-        let pods = list_pods(
-            &ctx.client,
-            &validated.namespace,
-            &pod_selector(&deployment),
-        )
-        .await?;
+        let pods = list_pods(&ctx.client, &deployment).await?;
         progress = with_pods(progress, &pods);
     }
     // the MCP handshake, once the rollout is done: a pod that does not answer is not Ready
