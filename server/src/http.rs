@@ -16,6 +16,7 @@ use futures::StreamExt as _;
 use rmcp::model::ClientJsonRpcMessage;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde::Deserialize as _;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -251,7 +252,8 @@ fn request_method(method: &Method) -> &'static str {
 
 /// Answers what is not a JSON-RPC message with a JSON-RPC error instead of rmcp's plain-text
 /// 415: -32700 for bytes that are not JSON, -32600 for JSON that is not a JSON-RPC message,
-/// and 413 past the body limit. Valid messages go on unchanged.
+/// and 413 past the body limit. Valid messages go on unchanged, with the id of the request
+/// they carry (if any) in the extensions for the rate limit: the body is parsed once here.
 async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next) -> Response {
     if request.method() == Method::DELETE {
         // rmcp acknowledges a session DELETE with 202; clients (the Python SDK among them)
@@ -265,7 +267,7 @@ async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next)
     if request.method() != Method::POST {
         return next.run(request).await;
     }
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let Some(bytes) = read_bounded(body, limit).await else {
         return jsonrpc_error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -274,35 +276,62 @@ async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next)
             &format!("request body is larger than {limit} bytes"),
         );
     };
-    let value: Value = match serde_json::from_slice(&bytes) {
-        Ok(v) => v,
-        Err(e) => {
-            return jsonrpc_error(
-                StatusCode::BAD_REQUEST,
-                &Value::Null,
-                -32700,
-                &format!("Parse error: {e}"),
-            );
-        }
+    let checked = match serde_json::from_slice::<ClientJsonRpcMessage>(&bytes) {
+        // The common case, one valid message, in one typed parse.
+        Ok(message) => Ok(match message {
+            ClientJsonRpcMessage::Request(request) => serde_json::to_value(&request.id).ok(),
+            _ => None,
+        }),
+        Err(_) => check_each(&bytes),
     };
-    // A batch is checked message by message.
+    match checked {
+        Ok(id) => {
+            if let Some(id) = id {
+                parts.extensions.insert(RequestId(id));
+            }
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(refusal) => *refusal,
+    }
+}
+
+/// The id of the JSON-RPC request a valid `/mcp` POST carries (the first of a batch), put in
+/// its extensions by the JSON-RPC guard.
+#[derive(Debug, Clone)]
+struct RequestId(Value);
+
+/// What is not one valid message: a batch, checked message by message (the id of its first
+/// request, if all are valid), or the JSON-RPC error that refuses it (boxed: the cold path).
+fn check_each(bytes: &[u8]) -> Result<Option<Value>, Box<Response>> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        Box::new(jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            &Value::Null,
+            -32700,
+            &format!("Parse error: {e}"),
+        ))
+    })?;
     let messages = match &value {
         Value::Array(items) => items.iter().collect(),
         single => vec![single],
     };
-    for message in messages {
-        if let Err(e) = serde_json::from_value::<ClientJsonRpcMessage>(message.clone()) {
+    for message in &messages {
+        if let Err(e) = ClientJsonRpcMessage::deserialize(*message) {
             let id = message.get("id").cloned().unwrap_or(Value::Null);
-            return jsonrpc_error(
+            return Err(Box::new(jsonrpc_error(
                 StatusCode::BAD_REQUEST,
                 &id,
                 -32600,
                 &format!("Invalid Request: {e}"),
-            );
+            )));
         }
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    Ok(messages
+        .first()
+        .filter(|first| first.get("method").is_some())
+        .and_then(|first| first.get("id"))
+        .cloned())
 }
 
 /// The body, or `None` when it is larger than `limit`. An oversized body is still read (and
@@ -336,11 +365,14 @@ fn streamable_config(config: &Config, cancel: CancellationToken) -> StreamableHt
 /// `http.rate_limit_rps` on `/mcp` (inside the JSON-RPC guard, so the body is bounded and
 /// valid): a request over its session's limit gets JSON-RPC error -32029 "rate limit exceeded"
 /// with HTTP 200, as from the Go server. Without a session (stateless mode) the bucket is the
-/// client's address. Notifications are never limited.
+/// client's address. Notifications and responses, which have no request id, are never limited.
 async fn rate_limit(State(buckets): State<Arc<Buckets>>, request: Request, next: Next) -> Response {
-    if request.method() != Method::POST {
+    if !buckets.limited() {
         return next.run(request).await;
     }
+    let Some(RequestId(id)) = request.extensions().get::<RequestId>() else {
+        return next.run(request).await;
+    };
     let key = request
         .headers()
         .get("mcp-session-id")
@@ -353,26 +385,8 @@ async fn rate_limit(State(buckets): State<Arc<Buckets>>, request: Request, next:
                 .map(|ConnectInfo(PeerAddr(addr))| addr.ip().to_string())
         })
         .unwrap_or_default();
-    let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        return jsonrpc_error(
-            StatusCode::BAD_REQUEST,
-            &Value::Null,
-            -32700,
-            "unreadable body",
-        );
-    };
-    let message: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    let first = match &message {
-        Value::Array(items) => items.first().cloned().unwrap_or_default(),
-        single => single.clone(),
-    };
-    // Only requests count; a notification or response has no id to answer.
-    if let Some(id) = first.get("id").filter(|_| first.get("method").is_some())
-        && !buckets.admit(&key, std::time::Instant::now())
-    {
+    if !buckets.admit(&key, std::time::Instant::now()) {
         return jsonrpc_error(StatusCode::OK, id, RATE_LIMITED, "rate limit exceeded");
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    next.run(request).await
 }

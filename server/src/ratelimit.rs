@@ -46,6 +46,11 @@ impl Buckets {
         }
     }
 
+    /// Whether a limit is in force (without one, nothing needs to be read to admit a request).
+    pub fn limited(&self) -> bool {
+        self.limit.read().is_ok_and(|limit| limit.is_some())
+    }
+
     /// Takes one token from `key`'s bucket; `false` when it is empty.
     pub fn admit(&self, key: &str, now: Instant) -> bool {
         let Some(RateLimit { rps, burst }) = self.limit.read().ok().and_then(|l| *l) else {
@@ -95,7 +100,9 @@ mod tests {
             "2 rps refill one in 0.5 s"
         );
         assert!(!buckets.admit("a", t0 + Duration::from_millis(500)));
+        assert!(buckets.limited());
         buckets.set(None);
+        assert!(!buckets.limited());
         assert!(
             (0..10).all(|_| buckets.admit("a", t0)),
             "a reload removed the limit"
