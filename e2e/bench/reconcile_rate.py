@@ -142,14 +142,23 @@ class Servers(threading.Thread):
         return len(current), sum(current)
 
 
-def operator_requests(since):
-    """The operator's requests to the apiserver since `since` (an ISO timestamp), by verb."""
-    verbs = {}
+def operator_requests(since, key=lambda event: event["verb"]):
+    """The operator's requests to the apiserver since `since` (an ISO timestamp), counted by
+    `key` of each audit event (by default its verb)."""
+    counts = {}
     for line in Path(os.environ["KMCP_AUDIT_LOG"]).read_text().splitlines():
         event = json.loads(line)
         if event["user"]["username"] == "audited" and event["requestReceivedTimestamp"] >= since:
-            verbs[event["verb"]] = verbs.get(event["verb"], 0) + 1
-    return verbs
+            counted = key(event)
+            counts[counted] = counts.get(counted, 0) + 1
+    return counts
+
+
+def what(event):
+    """An audit event's verb and resource, e.g. `patch mcpservers/status`."""
+    ref = event.get("objectRef", {})
+    sub = f"/{ref['subresource']}" if ref.get("subresource") else ""
+    return f"{event['verb']} {ref.get('resource', event['requestURI'])}{sub}"
 
 
 def parts(before, after):
@@ -186,6 +195,7 @@ def main():
                   "metadata": {"name": f"m{i}", "namespace": namespace}, "spec": {}} for i in range(COUNT)]
         client = api()
         cpu, started = cpu_seconds(), time.perf_counter()
+        applied_since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
         kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
         observed_at = None
         while True:
@@ -200,6 +210,8 @@ def main():
         print(f"children applied and status written for all {COUNT} in {observed_at:.1f} s; "
               f"all Ready in {elapsed:.1f} s; {at_ready / COUNT:.2f} reconciles per McpServer by then", flush=True)
         print(f"CPU meanwhile: {parts(cpu, cpu_ready)}", flush=True)
+        requests = sorted(operator_requests(applied_since, what).items(), key=lambda kv: -kv[1])
+        print("the operator's requests by then: " + ", ".join(f"{k} {n}" for k, n in requests), flush=True)
         time.sleep(15)
         settled = reconciles(port)
         print(f"{settled / COUNT:.2f} reconciles per McpServer 15 s later; operator RSS "
