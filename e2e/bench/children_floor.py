@@ -21,7 +21,6 @@ the stack:
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -29,7 +28,8 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from reconcile_rate import COUNT, KUBECTL, OPERATOR, ROOT, Kubelet, api, cpu_seconds, kubectl, parts, watch
+from reconcile_rate import (COUNT, KUBECTL, OPERATOR, Kubelet, api, cpu_seconds, fresh_namespace, kubectl, parts,
+                            watch)
 
 TEMPLATE = "floorprobe"
 WRITES = os.environ.get("BENCH_FLOOR", "children") == "writes"
@@ -87,12 +87,7 @@ def server_writes(client, namespace):
 
 
 def main():
-    namespace = f"floor-{uuid.uuid4().hex[:6]}"
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl("create", "namespace", namespace)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    namespace, port = fresh_namespace("floor")
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}; {COUNT} McpServers' children, "
           "no operator", flush=True)
     Kubelet(namespace).start()

@@ -167,13 +167,19 @@ def parts(before, after):
     return ", ".join(f"{n.rstrip('-')} {moved.get(n, 0):.1f} s" for n in names)
 
 
-def main():
-    namespace = f"bench-{uuid.uuid4().hex[:6]}"
+def fresh_namespace(prefix):
+    """The CRDs installed, a new namespace named from `prefix`, and a free loopback port for the
+    operator's metrics."""
+    namespace = f"{prefix}-{uuid.uuid4().hex[:6]}"
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
     kubectl("create", "namespace", namespace)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return namespace, probe.getsockname()[1]
+
+
+def main():
+    namespace, port = fresh_namespace("bench")
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}; {COUNT} McpServers", flush=True)
     # Without the admission policy installed: the opt-out, so that every reconcile applies.
     operator = subprocess.Popen([OPERATOR, "--namespace", namespace, "--leader-elect=false",
