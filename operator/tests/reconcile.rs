@@ -135,6 +135,27 @@ async fn a_sample_becomes_a_running_observable_server() {
     })
     .await
     .unwrap();
+    // So is an edited Deployment: its image taken by another writer is put back (its rollout
+    // alone, when it moves, only makes the operator read it).
+    let image = |d: &Deployment| {
+        d.spec
+            .template
+            .spec
+            .as_ref()
+            .map(|s| s.containers[0].image.clone())
+    };
+    let edit = serde_json::json!({"spec": {"template": {"spec": {"containers": [
+        {"name": container.name, "image": "someone-else:1"}]}}}});
+    deployments
+        .patch("minimal", &PatchParams::default(), &Patch::Strategic(edit))
+        .await
+        .unwrap();
+    eventually("the Deployment's image put back", 10, || async {
+        let now = deployments.get("minimal").await.ok()?;
+        (image(&now) == Some(Some("kubernetes-mcp-server:test".into()))).then_some(())
+    })
+    .await
+    .unwrap();
 
     // Asked no more, the ServiceMonitor goes.
     let servers: Api<McpServer> = Api::namespaced(client.clone(), &ns.name);

@@ -64,8 +64,8 @@ pub async fn monitoring_served(client: &Client) -> Result<MonitoringServed, Reco
 
 /// Applies every child in dependency order, but for those applied before as built now and
 /// untouched since, which the watches would have told (so only in a namespace `watched`, or
-/// cluster-scoped; the Deployment is always applied: its answer is the rollout); returns the
-/// Deployment as the apiserver has it and every child.
+/// cluster-scoped; an untouched Deployment is read instead: its status is the rollout); returns
+/// the Deployment as the apiserver has it and every child.
 pub async fn apply_all(
     client: &Client,
     desired: Children,
@@ -109,13 +109,9 @@ pub async fn apply_all(
     run.namespaced("ConfigMap", &config_map).await?;
     run.namespaced("Service", &service).await?;
     let namespace = deployment.namespace().unwrap_or_default();
-    let deployment = run
-        .patch(
-            Api::namespaced(client.clone(), &namespace),
-            "Deployment",
-            &deployment,
-        )
-        .await?;
+    // Boxed: a Deployment read or applied is a large future to keep inline.
+    let deployment =
+        Box::pin(run.deployment(Api::namespaced(client.clone(), &namespace), &deployment)).await?;
     if let Some(monitor) = &service_monitor {
         run.namespaced("ServiceMonitor", monitor).await?;
     }
@@ -182,20 +178,49 @@ impl Run<'_> {
     where
         K: kube::Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
     {
-        let key = (
-            kind,
-            object.namespace().unwrap_or_default(),
-            object.name_any(),
-        );
-        let hash = hash_of(object);
-        let seen_by_watches = key.1.is_empty() || (self.watched)(&key.1);
-        if seen_by_watches && let Some(uid) = self.memory.unchanged(self.owner, &key, hash) {
+        let (key, hash) = keyed(kind, object);
+        if let Some(uid) = self.unchanged(&key, hash) {
             self.seen.push((key, uid));
             return Ok(());
         }
         self.patch(api, kind, object).await?;
         self.memory.applied_as(self.owner, key, hash);
         Ok(())
+    }
+
+    /// Applies the Deployment as `apply` does, and returns it as the apiserver has it: read, if
+    /// it was not applied (a read costs the apiserver far less than an apply that changes
+    /// nothing).
+    async fn deployment(
+        &mut self,
+        api: Api<Deployment>,
+        object: &Deployment,
+    ) -> Result<Deployment, ReconcileError> {
+        const KIND: &str = "Deployment";
+        let (key, hash) = keyed(KIND, object);
+        if let Some(uid) = self.unchanged(&key, hash) {
+            let current = api
+                .get_opt(&key.2)
+                .await
+                .map_err(|source| ReconcileError::Lookup { what: KIND, source })?;
+            // Gone or replaced since the watch saw it: applied below.
+            if let Some(current) = current.filter(|d| d.uid().as_deref() == Some(uid.as_str())) {
+                self.seen.push((key, uid));
+                return Ok(current);
+            }
+        }
+        let applied = self.patch(api, KIND, object).await?;
+        self.memory.applied_as(self.owner, key, hash);
+        Ok(applied)
+    }
+
+    /// The uid of the child under `key` if it was applied as `hash` and nobody touched it since,
+    /// which the watches would have told (so only in a namespace they see, or cluster-scoped).
+    fn unchanged(&self, key: &ChildKey, hash: u64) -> Option<String> {
+        let seen_by_watches = key.1.is_empty() || (self.watched)(&key.1);
+        seen_by_watches
+            .then(|| self.memory.unchanged(self.owner, key, hash))
+            .flatten()
     }
 
     /// Applies a child, whatever; the child as the apiserver has it.
@@ -227,6 +252,16 @@ impl Run<'_> {
         ));
         Ok(result)
     }
+}
+
+/// A child's key and the hash of it as built.
+fn keyed<K: kube::Resource + Serialize>(kind: &'static str, object: &K) -> (ChildKey, u64) {
+    let key = (
+        kind,
+        object.namespace().unwrap_or_default(),
+        object.name_any(),
+    );
+    (key, hash_of(object))
 }
 
 /// The kinds the sweep lists, each child of which carries the owner-uid label: the bindings

@@ -20,7 +20,7 @@ mod reconcile;
 mod status;
 mod watches;
 
-use watches::{Children, foreign, rollout};
+use watches::{Children, foreign};
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -226,7 +226,7 @@ pub async fn run(
     );
     controller = children.watch(controller, scoped::<ConfigMap>(&client, ns), foreign);
     controller = children.watch(controller, scoped::<Service>(&client, ns), foreign);
-    controller = children.watch(controller, scoped::<Deployment>(&client, ns), rollout);
+    controller = children.watch_deployments(controller, scoped::<Deployment>(&client, ns));
     controller = children.watch(controller, scoped::<NetworkPolicy>(&client, ns), foreign);
     controller = watches::watch_pods(controller, scoped::<Pod>(&client, ns));
     // A ServiceMonitor or PrometheusRule CRD installed later is seen by the reconcile (it looks

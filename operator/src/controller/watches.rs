@@ -51,7 +51,21 @@ impl Children<'_> {
         K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     {
         controller.watches_stream(
-            changes(api, key, self.context.clone()),
+            changes(api, key, key, self.context.clone()),
+            owner(self.servers.clone()),
+        )
+    }
+
+    /// `controller`, woken when a Deployment's rollout moves or it is deleted or someone else
+    /// takes a field the operator applied; only the last two make the next reconcile apply it
+    /// again (for a moved rollout it reads the Deployment instead).
+    pub fn watch_deployments(
+        &self,
+        controller: Controller<McpServer>,
+        api: Api<Deployment>,
+    ) -> Controller<McpServer> {
+        controller.watches_stream(
+            changes(api, rollout_or_ours, ours, self.context.clone()),
             owner(self.servers.clone()),
         )
     }
@@ -66,7 +80,11 @@ pub fn watch_pods(controller: Controller<McpServer>, api: Api<Pod>) -> Controlle
     let changed = watcher(api, only_ours)
         .default_backoff()
         .scan(Seen::default(), |seen, event| {
-            future::ready(Some(event.map(|e| seen.news(e, stuck)).transpose()))
+            future::ready(Some(
+                event
+                    .map(|e| seen.news(e, stuck, stuck).map(|(pod, _)| pod))
+                    .transpose(),
+            ))
         })
         .filter_map(future::ready);
     controller.watches_stream(changed, server_of_pod)
@@ -130,11 +148,13 @@ fn wanted(mcp: &McpServer) -> Option<u64> {
     ])))
 }
 
-/// The children of kind `K` that were deleted, or changed as `key` sees it, by someone else;
-/// each is remembered as touched, so that the next reconcile applies it again.
+/// The children of kind `K` that were deleted or changed as `wake` sees it; those deleted or
+/// changed as `edit` sees it are remembered as touched, so that the next reconcile applies them
+/// again.
 fn changes<K>(
     api: Api<K>,
-    key: fn(&K) -> u64,
+    wake: fn(&K) -> u64,
+    edit: fn(&K) -> u64,
     ctx: Arc<Context>,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
@@ -146,8 +166,8 @@ where
         .track(watcher(api, only_ours))
         .backoff(WatchBackoff::default())
         .scan(Seen::default(), move |seen, event| {
-            let news = event.map(|e| seen.news(e, key)).transpose();
-            if let Some(Ok(child)) = &news
+            let news = event.map(|e| seen.news(e, wake, edit)).transpose();
+            if let Some(Ok((child, true))) = &news
                 && let Some(owner) = owner_uid(child)
             {
                 let meta = child.meta();
@@ -158,7 +178,7 @@ where
                 );
                 ctx.memory.touched(&owner, &key);
             }
-            future::ready(Some(news))
+            future::ready(Some(news.map(|n| n.map(|(child, _)| child))))
         })
         .filter_map(future::ready)
 }
@@ -171,24 +191,31 @@ fn static_kind<K: Resource<DynamicType = ()>>() -> &'static str {
     }
 }
 
-/// The key of every child seen, by uid.
+/// The wake and edit keys of every child seen, by uid.
 #[derive(Default)]
-struct Seen(HashMap<String, u64>);
+struct Seen(HashMap<String, (u64, u64)>);
 
 impl Seen {
-    /// The child, if this event is news: a deletion, or a key that moved since it was last seen.
-    /// A first sighting is the operator's own creation (or a start, when every McpServer is
-    /// reconciled anyway).
-    fn news<K: Resource>(&mut self, event: watcher::Event<K>, key: fn(&K) -> u64) -> Option<K> {
+    /// The child, if this event is news: a deletion, or a `wake` key that moved since it was last
+    /// seen; and whether it was edited: deleted, or its `edit` key moved. A first sighting is the
+    /// operator's own creation (or a start, when every McpServer is reconciled anyway).
+    fn news<K: Resource>(
+        &mut self,
+        event: watcher::Event<K>,
+        wake: fn(&K) -> u64,
+        edit: fn(&K) -> u64,
+    ) -> Option<(K, bool)> {
         match event {
             watcher::Event::Delete(child) => {
                 self.0.remove(&child.uid().unwrap_or_default());
-                Some(child)
+                Some((child, true))
             }
             watcher::Event::Apply(child) | watcher::Event::InitApply(child) => {
-                let now = key(&child);
+                let now = (wake(&child), edit(&child));
                 let before = self.0.insert(child.uid().unwrap_or_default(), now);
-                before.is_some_and(|b| b != now).then_some(child)
+                let (woken, edited) =
+                    before.map_or((false, false), |b| (b.0 != now.0, b.1 != now.1));
+                woken.then_some((child, edited))
             }
             watcher::Event::Init | watcher::Event::InitDone => None,
         }
@@ -205,6 +232,28 @@ pub fn foreign<K: Resource>(child: &K) -> u64 {
         .filter(|m| m.manager.as_deref() != Some(MANAGER))
         .collect();
     hash_of(&json!(entries))
+}
+
+/// What the operator's own apply owns in a child: its managedFields entry but the time. Another
+/// writer that takes one of those fields (an edit, a forced apply) or drops the child's fields
+/// moves it; the controller-manager's status and revision annotation, and the operator's own
+/// unchanged applies, do not.
+pub fn ours<K: Resource>(child: &K) -> u64 {
+    let owned: Vec<_> = child
+        .meta()
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|m| m.manager.as_deref() == Some(MANAGER))
+        .map(|m| (&m.operation, &m.subresource, &m.fields_v1))
+        .collect();
+    hash_of(&json!(owned))
+}
+
+/// A Deployment's rollout (`rollout`) and what the operator owns in it (`ours`): either moving
+/// wakes its McpServer.
+pub fn rollout_or_ours(deployment: &Deployment) -> u64 {
+    hash_of(&json!([rollout(deployment), ours(deployment)]))
 }
 
 /// What a Deployment tells that changes the McpServer's conditions: whether the rollout is done
@@ -279,7 +328,10 @@ mod tests {
     fn only_deletions_and_changes_by_others_are_news() {
         let mut seen = Seen::default();
         let ours = config_map("a", &[MANAGER]);
-        let news = |seen: &mut Seen, e| seen.news(e, foreign::<ConfigMap>).is_some();
+        let news = |seen: &mut Seen, e| {
+            seen.news(e, foreign::<ConfigMap>, foreign::<ConfigMap>)
+                .is_some()
+        };
         assert!(
             !news(&mut seen, watcher::Event::Apply(ours.clone())),
             "created"
@@ -314,6 +366,58 @@ mod tests {
         assert_ne!(rollout(&d), created, "a pod ready");
     }
 
+    fn entry(
+        manager: &str,
+        subresource: Option<&str>,
+        fields: &serde_json::Value,
+    ) -> ManagedFieldsEntry {
+        serde_json::from_value(json!({
+            "manager": manager, "operation": "Update", "subresource": subresource,
+            "fieldsType": "FieldsV1", "fieldsV1": fields, "time": "2026-12-06T03:00:00Z",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_moved_rollout_wakes_a_server_and_only_a_taken_field_makes_it_apply_again() {
+        let mut d = Deployment::default();
+        d.metadata.uid = Some("d".into());
+        d.metadata.generation = Some(1);
+        let image =
+            json!({"f:spec": {"f:template": {"f:spec": {"f:containers": {"f:image": {}}}}}});
+        d.metadata.managed_fields = Some(vec![entry(MANAGER, None, &image)]);
+        let mut seen = Seen::default();
+        let mut news = |d: &Deployment| {
+            seen.news(watcher::Event::Apply(d.clone()), rollout_or_ours, ours)
+                .map(|(_, edited)| edited)
+        };
+        assert_eq!(news(&d), None, "created");
+        let fields = d.metadata.managed_fields.as_mut().unwrap();
+        fields.push(entry(
+            "kube-controller-manager",
+            None,
+            &json!({"f:metadata": {}}),
+        ));
+        fields.push(entry(
+            "kube-controller-manager",
+            Some("status"),
+            &json!({"f:status": {}}),
+        ));
+        fields[0].time = None;
+        assert_eq!(
+            news(&d),
+            None,
+            "annotated by the controller manager; the time of our entry"
+        );
+        d.status = Some(DeploymentStatus {
+            ready_replicas: Some(1),
+            ..Default::default()
+        });
+        assert_eq!(news(&d), Some(false), "available: woken, not applied again");
+        d.metadata.managed_fields.as_mut().unwrap()[0].fields_v1 = None;
+        assert_eq!(news(&d), Some(true), "the image taken by another writer");
+    }
+
     fn pod(waiting: Option<&str>, restarts: i32) -> Pod {
         serde_json::from_value(json!({
             "metadata": {"namespace": "team", "uid": "p",
@@ -330,7 +434,7 @@ mod tests {
     #[test]
     fn a_pod_wakes_its_server_when_it_gets_stuck_or_unstuck_not_at_each_restart() {
         let mut seen = Seen::default();
-        let mut news = |p: Pod| seen.news(watcher::Event::Apply(p), stuck).is_some();
+        let mut news = |p: Pod| seen.news(watcher::Event::Apply(p), stuck, stuck).is_some();
         assert!(!news(pod(Some("ContainerCreating"), 0)), "created");
         assert!(!news(pod(None, 0)), "started");
         assert!(news(pod(Some("CrashLoopBackOff"), 1)), "crash-looping");
