@@ -2,7 +2,8 @@
 //! generation or its deletion, not the operator's own status and finalizer writes. Every child
 //! kind is watched through the `managed-by` label; a child wakes its McpServer when it is
 //! deleted or changed by someone else (another field manager's entry in its managedFields moved;
-//! for a Deployment, the rollout it reports moved), never for the operator's own applies; a
+//! for a Deployment, the rollout it reports or the operator's own entry moved, and only the
+//! latter makes it applied again), never for the operator's own applies; a
 //! server's pod wakes it when a container gets stuck or comes unstuck. So at rest nothing runs,
 //! and a deleted or edited child is repaired at once. Each watch retries with the short
 //! back-off of `outage` and reports whether it reached the apiserver. The streams are
