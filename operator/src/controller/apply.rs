@@ -109,9 +109,9 @@ pub async fn apply_all(
     run.namespaced("ConfigMap", &config_map).await?;
     run.namespaced("Service", &service).await?;
     let namespace = deployment.namespace().unwrap_or_default();
-    // Boxed: a Deployment read or applied is a large future to keep inline.
-    let deployment =
-        Box::pin(run.deployment(Api::namespaced(client.clone(), &namespace), &deployment)).await?;
+    let deployment = run
+        .deployment(Api::namespaced(client.clone(), &namespace), &deployment)
+        .await?;
     if let Some(monitor) = &service_monitor {
         run.namespaced("ServiceMonitor", monitor).await?;
     }
@@ -183,8 +183,7 @@ impl Run<'_> {
             self.seen.push((key, uid));
             return Ok(());
         }
-        self.patch(api, kind, object).await?;
-        self.memory.applied_as(self.owner, key, hash);
+        self.patch(api, (key, hash), object).await?;
         Ok(())
     }
 
@@ -209,9 +208,7 @@ impl Run<'_> {
                 return Ok(current);
             }
         }
-        let applied = self.patch(api, KIND, object).await?;
-        self.memory.applied_as(self.owner, key, hash);
-        Ok(applied)
+        self.patch(api, (key, hash), object).await
     }
 
     /// The uid of the child under `key` if it was applied as `hash` and nobody touched it since,
@@ -223,33 +220,30 @@ impl Run<'_> {
             .flatten()
     }
 
-    /// Applies a child, whatever; the child as the apiserver has it.
+    /// Applies a child, whatever, and remembers the `hash` it was applied as; the child as the
+    /// apiserver has it.
     async fn patch<K>(
         &mut self,
         api: Api<K>,
-        kind: &'static str,
+        (key, hash): (ChildKey, u64),
         object: &K,
     ) -> Result<K, ReconcileError>
     where
         K: kube::Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
     {
-        let name = object.name_any();
-        let result = api
-            .patch(
-                &name,
-                &PatchParams::apply(MANAGER).force(),
-                &Patch::Apply(object),
-            )
+        let kind = key.0;
+        let params = PatchParams::apply(MANAGER).force();
+        // Boxed: kube's apply future is large, and every child's apply nests it.
+        let result = Box::pin(api.patch(&key.2, &params, &Patch::Apply(object)))
             .await
-            .map_err(|source| ReconcileError::Apply { kind, name, source })?;
-        self.seen.push((
-            (
+            .map_err(|source| ReconcileError::Apply {
                 kind,
-                result.namespace().unwrap_or_default(),
-                result.name_any(),
-            ),
-            result.uid().unwrap_or_default(),
-        ));
+                name: key.2.clone(),
+                source,
+            })?;
+        self.seen
+            .push((key.clone(), result.uid().unwrap_or_default()));
+        self.memory.applied_as(self.owner, key, hash);
         Ok(result)
     }
 }
