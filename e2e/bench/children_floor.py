@@ -112,9 +112,9 @@ def main():
           + (", two status writes and two Events" if WRITES else ""), flush=True)
     uids = {}
 
-    # the names of the copies' Deployments; the template's own is not one of them
+    # each copy's Deployment name, to its McpServer's; the template's own is not one of them
     deployment = next(json.loads(body)["metadata"]["name"] for _, plural, body in children if plural == "deployments")
-    wanted = {deployment.replace(TEMPLATE, f"f{i}") for i in range(COUNT)}
+    server_of = {deployment.replace(TEMPLATE, f"f{i}"): f"f{i}" for i in range(COUNT)}
     available = set()
 
     def count_available():
@@ -122,34 +122,36 @@ def main():
         for event in watch(api(), path):
             d = event["object"]
             name = d["metadata"]["name"]
-            if name in wanted and name not in available and d.get("status", {}).get("availableReplicas", 0) >= 1:
+            if name in server_of and name not in available and d.get("status", {}).get("availableReplicas", 0) >= 1:
                 available.add(name)
                 if WRITES:
-                    done.submit(server_ready, name)
+                    done.submit(server_ready, server_of[name])
 
     threading.Thread(target=count_available, daemon=True).start()
 
-    def write(own, path, body, patch=True):
-        headers = {"content-type": "application/apply-patch+yaml"}
-        params = {"fieldManager": "floor", "force": "true"}
-        if patch:
-            own.patch(path, content=body, params=params, headers=headers).raise_for_status()
-        else:
-            own.post(path, content=body, headers={"content-type": "application/json"}).raise_for_status()
+    def apply(own, path, body):
+        own.patch(path, content=body, params={"fieldManager": "floor", "force": "true"},
+                  headers={"content-type": "application/apply-patch+yaml"}).raise_for_status()
 
-    def server_ready(deployment_name):
+    def create(own, path, body):
+        own.post(path, content=body, headers={"content-type": "application/json"}).raise_for_status()
+
+    def copy_of(body, name):
+        """A template body for the copy `name`: its names, and the uid of its McpServer."""
+        body = body.replace(TEMPLATE, name)
+        return body.replace(template_uid, uids[name]) if WRITES else body
+
+    def server_ready(name):
         """The second status write and Event of the McpServer whose Deployment is available."""
-        name = next(n for n in uids if deployment.replace(TEMPLATE, n) == deployment_name)
         with api() as own:
-            own_writes(own, name, *ready)
+            status_and_events(own, name, *ready)
 
-    def own_writes(own, name, status, notes):
-        path = f"{SERVERS}/namespaces/{namespace}/mcpservers/{name}"
-        write(own, f"{path}/status", status.replace(TEMPLATE, name).replace(template_uid, uids[name]))
-        for n, event in enumerate(notes):
-            body = json.loads(event.replace(TEMPLATE, name).replace(template_uid, uids[name]))
+    def status_and_events(own, name, status, events):
+        apply(own, f"{SERVERS}/namespaces/{namespace}/mcpservers/{name}/status", copy_of(status, name))
+        for n, event in enumerate(events):
+            body = json.loads(copy_of(event, name))
             body["metadata"]["name"] = f"{name}.{uuid.uuid4().hex[:12]}.{n}"
-            write(own, f"/apis/events.k8s.io/v1/namespaces/{namespace}/events", json.dumps(body), patch=False)
+            create(own, f"/apis/events.k8s.io/v1/namespaces/{namespace}/events", json.dumps(body))
 
     def apply_copy(i):
         name = f"f{i}"
@@ -162,13 +164,11 @@ def main():
                 own.patch(f"{path}/{name}", json={"metadata": {"finalizers": ["kubernetes-mcp.io/cleanup"]}},
                           headers={"content-type": "application/merge-patch+json"}).raise_for_status()
             for api_version, plural, body in children:
-                body = body.replace(TEMPLATE, name)
-                if WRITES:
-                    body = body.replace(template_uid, uids[name])
+                body = copy_of(body, name)
                 child = json.loads(body)["metadata"]["name"]
-                write(own, f"{base(api_version)}/namespaces/{namespace}/{plural}/{child}", body)
+                apply(own, f"{base(api_version)}/namespaces/{namespace}/{plural}/{child}", body)
             if WRITES:
-                own_writes(own, name, *rolling)
+                status_and_events(own, name, *rolling)
 
     done = ThreadPoolExecutor(8)
     cpu, started = cpu_seconds(), time.perf_counter()
