@@ -13,8 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt as _;
-use rmcp::model::ClientJsonRpcMessage;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest, JsonRpcRequest};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde::Deserialize as _;
 use serde_json::Value;
@@ -31,6 +30,7 @@ use crate::observe::{
 use crate::ratelimit::{Buckets, RATE_LIMITED};
 use crate::rebinding::{self, HostRule};
 use crate::sse::{self, SseSessions};
+use crate::streamable::{self, Sessions};
 
 /// The client's address, for every listener (plain TCP or TLS).
 #[derive(Debug, Clone, Copy)]
@@ -59,15 +59,16 @@ pub fn router(server: &McpServer, config: &Config, shutdown: &CancellationToken)
     let server = server.over_tcp();
     let cluster = server.cluster().clone();
     let observer = server.observer().clone();
-    let mut manager = LocalSessionManager::default();
-    // A session never DELETEd (a client gone) ends after this long without a message.
-    manager.session_config.keep_alive = config.session_idle_timeout;
-    let manager = Arc::new(manager);
+    // A session never DELETEd (a client gone) ends after this long without a request.
+    let manager = Arc::new(Sessions::new(
+        server.clone(),
+        config.session_idle_timeout,
+        shutdown.child_token(),
+    ));
     let open = manager.clone();
-    observer.sessions.register(
-        STREAMABLE_HTTP,
-        Arc::new(move || open.sessions.try_read().ok().map(|s| s.len() as u64)),
-    );
+    observer
+        .sessions
+        .register(STREAMABLE_HTTP, Arc::new(move || open.count()));
     let mcp = StreamableHttpService::new(
         {
             let server = server.clone();
@@ -77,15 +78,20 @@ pub fn router(server: &McpServer, config: &Config, shutdown: &CancellationToken)
         streamable_config(config, shutdown.child_token()),
     );
     let rate_limits = server.rate_limits().clone();
-    let sessions = SseSessions::new(server, MAX_SSE_SESSIONS, shutdown.child_token());
+    let sessions = SseSessions::new(server.clone(), MAX_SSE_SESSIONS, shutdown.child_token());
     let open = sessions.clone();
     observer
         .sessions
         .register(SSE, Arc::new(move || Some(open.count())));
+    let mut mcp = Router::new().route_service("/mcp", mcp);
+    if config.stateless {
+        mcp = mcp.layer(middleware::from_fn_with_state(
+            server.clone(),
+            streamable::answer_stateless_call,
+        ));
+    }
     // Always in place: a SIGHUP may set a limit the start-up config did not have.
-    let mcp = Router::new()
-        .route_service("/mcp", mcp)
-        .layer(middleware::from_fn_with_state(rate_limits, rate_limit));
+    let mcp = mcp.layer(middleware::from_fn_with_state(rate_limits, rate_limit));
     let mcp = mcp.layer(middleware::from_fn_with_state(
         config.max_body_bytes,
         jsonrpc_guard,
@@ -279,7 +285,11 @@ async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next)
     let checked = match serde_json::from_slice::<ClientJsonRpcMessage>(&bytes) {
         // The common case, one valid message, in one typed parse.
         Ok(message) => Ok(match message {
-            ClientJsonRpcMessage::Request(request) => serde_json::to_value(&request.id).ok(),
+            ClientJsonRpcMessage::Request(request) => {
+                let id = serde_json::to_value(&request.id).ok();
+                parts.extensions.insert(ParsedRequest(request));
+                id
+            }
             _ => None,
         }),
         Err(_) => check_each(&bytes),
@@ -300,6 +310,10 @@ async fn jsonrpc_guard(State(limit): State<usize>, request: Request, next: Next)
 /// its extensions by the JSON-RPC guard.
 #[derive(Debug, Clone)]
 struct RequestId(Value);
+
+/// The one JSON-RPC request a `/mcp` POST carries, as the JSON-RPC guard parsed it.
+#[derive(Debug, Clone)]
+pub struct ParsedRequest(pub JsonRpcRequest<ClientRequest>);
 
 /// What is not one valid message: a batch, checked message by message (the id of its first
 /// request, if all are valid), or the JSON-RPC error that refuses it (boxed: the cold path).

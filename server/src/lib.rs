@@ -20,6 +20,7 @@ pub mod rebinding;
 pub mod reload;
 pub mod serve;
 pub mod sse;
+pub mod streamable;
 pub mod tls;
 pub mod tools;
 

@@ -11,9 +11,11 @@ use opentelemetry::trace::Span as _;
 use opentelemetry::{Context, KeyValue};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
-    GetPromptResponse, Implementation, ListPromptsResult, ListToolsResult, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig, Tool,
+    CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult, ClientJsonRpcMessage,
+    ClientRequest, ContentBlock, Extensions, GetPromptRequestParams, GetPromptResponse,
+    Implementation, JsonRpcRequest, ListPromptsResult, ListToolsResult, PaginatedRequestParams,
+    RequestId, RequestMetaObject, ServerCapabilities, ServerConfig, ServerJsonRpcMessage,
+    ServerResult, Tool,
 };
 use rmcp::service::{NotificationContext, Peer, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -231,10 +233,18 @@ impl McpServer {
         request: CallToolRequestParams,
         origin: &Origin,
     ) -> Result<CallToolResult, ErrorData> {
+        self.call_with(self.live(), request, origin).await
+    }
+
+    async fn call_with(
+        &self,
+        live: Arc<Live>,
+        request: CallToolRequestParams,
+        origin: &Origin,
+    ) -> Result<CallToolResult, ErrorData> {
         let _running = self.shared.in_flight.enter();
         let observer = &self.shared.observer;
         let started = Instant::now();
-        let live = self.live();
         let known = live.registry.get(&request.name).is_some();
         let label = if known {
             request.name.to_string()
@@ -351,19 +361,20 @@ impl McpServer {
 
     /// The parent of a tool call's span: the HTTP request's span (streamable HTTP), else the
     /// W3C context in the request's `_meta` (stdio, SSE), else none.
-    fn parent_context(&self, context: &RequestContext<RoleServer>) -> Context {
+    fn parent_context(&self, extensions: &Extensions, meta: Option<&RequestMetaObject>) -> Context {
         let observer = &self.shared.observer;
         if !observer.tracing_enabled() {
             return Context::new();
         }
-        if let Some(HttpContext(cx)) = context
-            .extensions
+        if let Some(HttpContext(cx)) = extensions
             .get::<http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<HttpContext>())
         {
             return cx.clone();
         }
-        let meta = serde_json::to_value(&context.meta).unwrap_or_default();
+        let meta = meta
+            .and_then(|meta| serde_json::to_value(meta).ok())
+            .unwrap_or_default();
         let carrier: HashMap<String, String> = ["traceparent", "tracestate"]
             .into_iter()
             .filter_map(|key| Some((key.to_owned(), meta.get(key)?.as_str()?.to_owned())))
@@ -374,6 +385,110 @@ impl McpServer {
             observer.extract(&carrier)
         }
     }
+
+    /// The origin of a call: its trace parent, its caller, its id (only the audit trail reads
+    /// it) and the session to ask questions in, if any.
+    fn origin(
+        &self,
+        extensions: &Extensions,
+        meta: Option<&RequestMetaObject>,
+        id: &RequestId,
+        peer: Option<Peer<RoleServer>>,
+    ) -> Origin {
+        Origin {
+            parent: self.parent_context(extensions, meta),
+            caller: caller_of(extensions),
+            request_id: self
+                .shared
+                .audit
+                .as_ref()
+                .and_then(|_| serde_json::to_value(id).ok()),
+            peer,
+        }
+    }
+
+    /// Where `message` is answered: a `tools/call` outside rmcp's session machinery, in the task
+    /// that received it, when it can never ask the client anything (no confirmation rule may
+    /// match it) and its `_meta` has nothing rmcp acts on; anything else by the session.
+    pub fn route(&self, message: ClientJsonRpcMessage) -> Route {
+        let ClientJsonRpcMessage::Request(JsonRpcRequest {
+            jsonrpc,
+            id,
+            request: ClientRequest::CallToolRequest(request),
+        }) = message
+        else {
+            return Route::Session(message);
+        };
+        let live = self.live();
+        let destructive = live
+            .registry
+            .get(&request.params.name)
+            .is_some_and(|spec| spec.hints.destructive);
+        let may_ask = live.confirmation.has_kube_rules()
+            || live
+                .confirmation
+                .for_tool(&request.params.name, destructive)
+                .is_some();
+        if may_ask || !plain_meta(request.extensions.get()) {
+            return Route::Session(ClientJsonRpcMessage::Request(JsonRpcRequest {
+                jsonrpc,
+                id,
+                request: ClientRequest::CallToolRequest(request),
+            }));
+        }
+        Route::Here(DirectCall { live, id, request })
+    }
+
+    /// Answers a call that [`Self::route`] kept here, with the settings it was allowed by, to
+    /// a client on a protocol version before 2026-07-28 (a session's, or a plain stateless
+    /// request's): in their result shape, as rmcp's handler gives it to them.
+    pub async fn call_directly(&self, call: DirectCall) -> ServerJsonRpcMessage {
+        let DirectCall { live, id, request } = call;
+        let origin = self.origin(&request.extensions, request.extensions.get(), &id, None);
+        match self.call_with(live, request.params, &origin).await {
+            Ok(result) => {
+                let mut result = ServerResult::CallToolResult(result);
+                result.strip_result_type_for_legacy_peer();
+                result.strip_non_object_output_for_legacy_peer();
+                ServerJsonRpcMessage::response(result, id)
+            }
+            Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
+        }
+    }
+}
+
+/// Where a message is answered (see [`McpServer::route`]).
+pub enum Route {
+    /// Here, by [`McpServer::call_directly`].
+    Here(DirectCall),
+    /// By the session's MCP service (rmcp's), or rmcp's stateless service.
+    Session(ClientJsonRpcMessage),
+}
+
+/// A tool call answered outside its session (see [`McpServer::route`]), with the settings it was
+/// allowed by.
+pub struct DirectCall {
+    live: Arc<Live>,
+    id: RequestId,
+    request: CallToolRequest,
+}
+
+impl DirectCall {
+    /// Carries `value` to the call, as rmcp's request extensions do (the HTTP request's parts).
+    pub fn insert_extension<T: Clone + Send + Sync + 'static>(&mut self, value: T) {
+        self.request.extensions.insert(value);
+    }
+}
+
+/// A request `_meta` with nothing rmcp acts on: no per-request protocol version (the 2026-07-28
+/// lifecycle), only a progress token and trace context.
+fn plain_meta(meta: Option<&RequestMetaObject>) -> bool {
+    meta.is_none_or(|meta| {
+        meta.0
+            .0
+            .keys()
+            .all(|key| matches!(key.as_str(), "progressToken" | "traceparent" | "tracestate"))
+    })
 }
 
 impl ServerHandler for McpServer {
@@ -425,7 +540,7 @@ impl ServerHandler for McpServer {
         let live = self.live();
         let mut arguments = request.arguments.unwrap_or_default();
         let origin = Origin {
-            caller: caller_of(&context),
+            caller: caller_of(&context.extensions),
             peer: Some(context.peer.clone()),
             ..Origin::default()
         };
@@ -454,29 +569,43 @@ impl ServerHandler for McpServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let origin = Origin {
-            parent: self.parent_context(&context),
-            caller: caller_of(&context),
-            // Only the audit trail reads the id.
-            request_id: self
-                .shared
-                .audit
-                .as_ref()
-                .and_then(|_| serde_json::to_value(&context.id).ok()),
-            peer: Some(context.peer.clone()),
-        };
+        let origin = self.origin(
+            &context.extensions,
+            Some(&context.meta),
+            &context.id,
+            Some(context.peer.clone()),
+        );
         self.call(request, &origin).await.map(Into::into)
     }
 }
 
 /// The caller the auth layer admitted: in the request's own extensions (SSE puts it there) or
 /// in those of the HTTP request it came in (streamable HTTP).
-fn caller_of(context: &RequestContext<RoleServer>) -> Option<Caller> {
-    context.extensions.get::<Caller>().cloned().or_else(|| {
-        context
-            .extensions
+fn caller_of(extensions: &Extensions) -> Option<Caller> {
+    extensions.get::<Caller>().cloned().or_else(|| {
+        extensions
             .get::<http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<Caller>())
             .cloned()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_meta_naming_a_protocol_version_is_not_plain() {
+        let meta = |value: Value| {
+            serde_json::from_value::<RequestMetaObject>(value).expect("a meta object")
+        };
+        assert!(plain_meta(None));
+        assert!(plain_meta(Some(&meta(serde_json::json!({
+            "progressToken": 1,
+            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        })))));
+        assert!(!plain_meta(Some(&meta(serde_json::json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28"
+        })))));
+    }
 }

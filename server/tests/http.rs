@@ -1,6 +1,6 @@
 //! The HTTP app of `http::router`, driven in process with `tower::ServiceExt::oneshot`: the
 //! JSON-RPC guard in front of rmcp (-32700, -32600, 413), the session DELETE, the open session
-//! count and the idle timeout of an abandoned session, the Host rule,
+//! count and the idle timeout of an abandoned session (and not of one in use), the Host rule,
 //! `/healthz` outside the trace layer, `/stats`, `/metrics` and unknown paths. No cluster; the
 //! span test binds one loopback port for its OTLP receiver.
 
@@ -203,6 +203,44 @@ async fn open_sessions_are_counted_and_an_abandoned_one_is_closed_after_the_idle
         started.elapsed() >= Duration::from_millis(500),
         "closed before its timeout"
     );
+}
+
+#[tokio::test]
+async fn a_session_used_only_for_tool_calls_outlives_the_idle_timeout_and_ends_after_it() {
+    // Tool calls are answered outside rmcp's session worker: its idle timer must not be what
+    // ends a session in use.
+    let app = app("session_idle_timeout_seconds = 1");
+    let answer = send(&app, post_mcp("localhost", INITIALIZE)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let session = answer
+        .headers
+        .get("mcp-session-id")
+        .expect("a session id")
+        .clone();
+    let call = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"no_such_tool","arguments":{}}}"#;
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(2500) {
+        let mut request = post_mcp("localhost", call);
+        request
+            .headers_mut()
+            .insert("mcp-session-id", session.clone());
+        let answer = send(&app, request).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert!(
+            answer.body.contains("unknown tool: no_such_tool"),
+            "{}",
+            answer.body
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let unused = std::time::Instant::now();
+    while send(&app, get("/stats")).await.json()["open_sessions"]["streamable_http"] != 0 {
+        assert!(
+            unused.elapsed() < Duration::from_secs(10),
+            "the unused session is still open"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
@@ -446,6 +484,47 @@ async fn with_a_metrics_port_stats_and_metrics_leave_the_main_app() {
         json!({"_unknown": 2}),
         "the main app counts its 404s under one label of the shared observer: {stats}"
     );
+}
+
+/// `--stateless` answers a plain tool call before rmcp; rmcp answers and checks the rest. Both
+/// answers of the same call must be the same.
+#[tokio::test]
+async fn a_stateless_call_is_answered_alike_before_rmcp_and_by_it_and_rmcp_checks_the_rest() {
+    let app = app("stateless = true");
+    for (id, name) in [(5, "namespaces_list"), (6, "no_such_tool")] {
+        let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": name, "arguments": {}}})
+        .to_string();
+        let plain = send(&app, post_mcp("localhost", call.clone())).await;
+        // A media type with a parameter is not plain: rmcp parses it and answers.
+        let mut by_rmcp = post_mcp("localhost", call);
+        by_rmcp.headers_mut().insert(
+            header::ACCEPT,
+            "application/json;q=1, text/event-stream;q=1"
+                .parse()
+                .expect("header"),
+        );
+        let by_rmcp = send(&app, by_rmcp).await;
+        for answer in [&plain, &by_rmcp] {
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+            assert_eq!(
+                answer.headers.get(header::CONTENT_TYPE).expect("a type"),
+                "application/json"
+            );
+        }
+        assert_eq!(plain.json(), by_rmcp.json());
+        assert_eq!(plain.json()["id"], id, "{}", plain.body);
+    }
+    // A protocol version the server does not know is refused, by rmcp.
+    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "namespaces_list", "arguments": {}}});
+    let mut request = post_mcp("localhost", call.to_string());
+    request.headers_mut().insert(
+        "mcp-protocol-version",
+        "1999-01-01".parse().expect("header"),
+    );
+    let answer = send(&app, request).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
 }
 
 /// The stateless mode answers a tool call with plain JSON, so one POST carries the whole call.
