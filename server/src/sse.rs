@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Extension;
@@ -22,16 +23,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Caller;
 use crate::jsonrpc::jsonrpc_error;
-use crate::mcp::McpServer;
+use crate::mcp::{McpServer, Route};
 use crate::observe::HttpContext;
 
 /// Messages waiting for a slow peer, per direction and session, before senders wait.
 const QUEUE: usize = 32;
 
-/// Open SSE sessions: session id → the queue into that session's MCP service.
+/// Open SSE sessions: session id → its queues.
 #[derive(Clone)]
 pub struct SseSessions {
-    inner: Arc<Mutex<HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>>>,
+    inner: Arc<Mutex<HashMap<String, Queues>>>,
     max_sessions: usize,
     server: McpServer,
     shutdown: CancellationToken,
@@ -52,14 +53,21 @@ impl SseSessions {
         self.sessions().len() as u64
     }
 
-    fn sessions(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>> {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Queues>> {
         // A panic while holding this lock cannot leave the map half-changed: recover it.
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// A session's queues: into its MCP service, and onto its event stream (the answers of the
+/// tool calls answered outside the service, once the service has answered `initialize`).
+#[derive(Clone)]
+struct Queues {
+    to_server: mpsc::Sender<ClientJsonRpcMessage>,
+    to_client: mpsc::Sender<ServerJsonRpcMessage>,
+    initialized: Arc<AtomicBool>,
 }
 
 /// Removes the session and stops its service when the client's stream goes away.
@@ -87,12 +95,20 @@ pub async fn connect(State(sessions): State<SseSessions>) -> Response {
     };
     let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(QUEUE);
     let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(QUEUE);
+    let initialized = Arc::new(AtomicBool::new(false));
     {
         let mut open = sessions.sessions();
         if open.len() >= sessions.max_sessions {
             return (StatusCode::SERVICE_UNAVAILABLE, "too many SSE sessions").into_response();
         }
-        open.insert(id.clone(), to_server);
+        open.insert(
+            id.clone(),
+            Queues {
+                to_server,
+                to_client: to_client.clone(),
+                initialized: initialized.clone(),
+            },
+        );
     }
     let cancel = sessions.shutdown.child_token();
     let server = sessions.server.clone();
@@ -103,6 +119,7 @@ pub async fn connect(State(sessions): State<SseSessions>) -> Response {
             .await
         {
             Ok(running) => {
+                initialized.store(true, Ordering::Release);
                 let _ = running.waiting().await;
             }
             Err(e) => tracing::debug!(error = %e, "SSE session ended before initialize"),
@@ -177,11 +194,35 @@ pub async fn message(
     if let Some(Extension(caller)) = caller {
         message.insert_extension(caller);
     }
-    let sender = sessions.sessions().get(&id).cloned();
-    let Some(mut sender) = sender else {
+    let queues = sessions.sessions().get(&id).cloned();
+    let Some(Queues {
+        mut to_server,
+        mut to_client,
+        initialized,
+    }) = queues
+    else {
         return (StatusCode::NOT_FOUND, "unknown or closed session").into_response();
     };
-    match sender.send(message).await {
+    let route = if initialized.load(Ordering::Acquire) {
+        sessions.server.route(message)
+    } else {
+        Route::Session(message)
+    };
+    let message = match route {
+        Route::Here(call) => {
+            // Answered in a task of its own, not through the session's service (four task
+            // hand-offs less); the POST is acknowledged at once, as for any message.
+            let server = sessions.server.clone();
+            tokio::spawn(async move {
+                let answer = server.call_directly(call).await;
+                // The stream may have closed meanwhile: then nobody waits for the answer.
+                let _ = to_client.send(answer).await;
+            });
+            return StatusCode::ACCEPTED.into_response();
+        }
+        Route::Session(message) => message,
+    };
+    match to_server.send(message).await {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err(_) => (StatusCode::GONE, "session closed").into_response(),
     }
