@@ -166,6 +166,23 @@ async fn a_session_carries_a_whole_exchange_and_ends_with_its_stream() {
     assert_eq!(open_sse_sessions(&app).await, 0);
 }
 
+/// Tool calls may be answered outside the session's MCP service, but not before that service has
+/// answered `initialize`: until then the service answers (rmcp: without `initialize`, a request
+/// must carry the 2026-07-28 `_meta`, so this one is refused), not the tool.
+#[tokio::test]
+async fn a_tool_call_before_initialize_is_answered_by_the_sessions_service() {
+    let (app, _) = app_with(Observer::without_tracing());
+    let mut stream = Stream::open(&app).await;
+    let endpoint = stream.endpoint().await;
+    for _ in 0..2 {
+        assert_eq!(post(&app, &endpoint, CALL).await.0, StatusCode::ACCEPTED);
+        let answer = stream.message().await;
+        assert_eq!(answer["id"], 2, "{answer}");
+        assert!(answer.get("result").is_none(), "{answer}");
+        assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    }
+}
+
 /// The open SSE sessions `/stats` counts.
 async fn open_sse_sessions(app: &Router) -> u64 {
     let response = app
